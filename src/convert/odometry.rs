@@ -1,0 +1,89 @@
+//! `nav_msgs/Odometry` to `status/position`: the seed's `position {x, y, angle}` plus velocity.
+
+use serde::Serialize;
+
+use super::{Converter, Quat, Vec3};
+use crate::envelope::Stamp;
+use r2r::nav_msgs::msg::Odometry as Msg;
+
+pub struct Odometry;
+
+#[derive(Debug, Serialize)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+    /// Yaw in degrees, (-180, 180].
+    pub angle: f64,
+}
+
+/// Twist in the child frame: m/s and rad/s, as ROS.
+#[derive(Debug, Serialize)]
+pub struct Velocity {
+    pub linear: Vec3,
+    pub angular: Vec3,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Data {
+    pub position: Position,
+    pub velocity: Velocity,
+    pub frame_id: String,
+    pub child_frame_id: String,
+}
+
+/// The part of odometry that the rest of the bridge (state, closed-loop motion) uses.
+pub fn pose2d(msg: &Msg) -> (f64, f64, f64) {
+    let p = &msg.pose.pose.position;
+    let yaw = Quat::from(&msg.pose.pose.orientation).yaw_deg().to_radians();
+    (p.x, p.y, yaw)
+}
+
+impl Converter for Odometry {
+    type Msg = Msg;
+    type Data<'m> = Data;
+    const ROS_TYPE: &'static str = "nav_msgs/msg/Odometry";
+
+    fn stamp(msg: &Msg) -> Option<Stamp> {
+        Stamp::from_ros(&msg.header.stamp)
+    }
+
+    fn data<'m>(&self, msg: &'m Msg) -> Data {
+        let p = &msg.pose.pose.position;
+        Data {
+            position: Position {
+                x: p.x,
+                y: p.y,
+                z: p.z,
+                angle: Quat::from(&msg.pose.pose.orientation).yaw_deg(),
+            },
+            velocity: Velocity {
+                linear: Vec3::from(&msg.twist.twist.linear),
+                angular: Vec3::from(&msg.twist.twist.angular),
+            },
+            frame_id: msg.header.frame_id.clone(),
+            child_frame_id: msg.child_frame_id.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pose_and_yaw() {
+        let mut m = Msg::default();
+        m.pose.pose.position.x = 10.5;
+        m.pose.pose.position.y = 20.3;
+        let h = 45f64.to_radians() / 2.0;
+        m.pose.pose.orientation.z = h.sin();
+        m.pose.pose.orientation.w = h.cos();
+        m.twist.twist.linear.x = 0.5;
+        let d = Odometry.data(&m);
+        assert_eq!((d.position.x, d.position.y), (10.5, 20.3));
+        assert!((d.position.angle - 45.0).abs() < 1e-9);
+        assert_eq!(d.velocity.linear.x, 0.5);
+        assert_eq!(Odometry::stamp(&m), None);
+    }
+}
