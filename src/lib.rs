@@ -10,7 +10,16 @@
 //! `config`, `topic`, `envelope`, `convert`, `policy` and `command` know nothing of the ROS
 //! graph or the broker and are tested alone.
 
+pub mod bridge;
+pub mod command;
 pub mod config;
 pub mod convert;
+pub mod diagnostics;
 pub mod envelope;
+pub mod logging;
+pub mod mapping;
+pub mod mqtt_link;
+pub mod policy;
+pub mod ros_link;
+pub mod state;
 pub mod topic;

@@ -1,0 +1,158 @@
+//! What the bridge tells about itself: counters per mapping (in, out, dropped, refused),
+//! queue depths, connection state and reconnects. Published on `status/bridge` (JSON) and on
+//! ROS `/diagnostics` (`diagnostic_msgs/DiagnosticArray`).
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Counters of one mapping (or of the command path).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Messages that came in (from ROS, or from MQTT).
+    pub received: AtomicU64,
+    /// Messages that went out (MQTT publishes, or ROS publishes / Twists).
+    pub published: AtomicU64,
+    /// Messages dropped by policy (rate limit, full queue).
+    pub dropped: AtomicU64,
+    /// Messages refused as invalid.
+    pub refused: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq, Clone)]
+pub struct CountersSnapshot {
+    pub received: u64,
+    pub published: u64,
+    pub dropped: u64,
+    pub refused: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            received: self.received.load(Relaxed),
+            published: self.published.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+        }
+    }
+}
+
+/// The bridge's counters, shared by both flows.
+#[derive(Debug, Default)]
+pub struct Stats {
+    routes: Mutex<Vec<(String, Arc<Counters>)>>,
+    pub connected: AtomicBool,
+    pub reconnects: AtomicU64,
+    /// Messages waiting in the offline queue.
+    pub mqtt_queue: AtomicUsize,
+    pub offline_dropped: AtomicU64,
+    pub offline_replaced: AtomicU64,
+    /// Outbound messages dropped because the MQTT link lagged behind the ROS side.
+    pub outbound_dropped: AtomicU64,
+    pub inbound_dropped: AtomicU64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub connected: bool,
+    pub reconnects: u64,
+    pub offline_queue: usize,
+    pub offline_dropped: u64,
+    pub offline_replaced: u64,
+    pub outbound_dropped: u64,
+    pub inbound_dropped: u64,
+    pub mappings: BTreeMap<String, CountersSnapshot>,
+}
+
+impl Stats {
+    /// The counters of a mapping, created on first use.
+    pub fn route(&self, name: &str) -> Arc<Counters> {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = routes.iter().find(|(n, _)| n == name) {
+            return c.clone();
+        }
+        let c = Arc::new(Counters::default());
+        routes.push((name.to_owned(), c.clone()));
+        c
+    }
+
+    pub fn report(&self) -> Report {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        Report {
+            connected: self.connected.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            offline_queue: self.mqtt_queue.load(Relaxed),
+            offline_dropped: self.offline_dropped.load(Relaxed),
+            offline_replaced: self.offline_replaced.load(Relaxed),
+            outbound_dropped: self.outbound_dropped.load(Relaxed),
+            inbound_dropped: self.inbound_dropped.load(Relaxed),
+            mappings: routes
+                .iter()
+                .map(|(n, c)| (n.clone(), c.snapshot()))
+                .collect(),
+        }
+    }
+}
+
+/// The report as a ROS `DiagnosticArray`: one status for the link, one per mapping.
+pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::DiagnosticArray {
+    use r2r::diagnostic_msgs::msg::{DiagnosticArray, DiagnosticStatus, KeyValue};
+    let kv = |k: &str, v: String| KeyValue {
+        key: k.to_owned(),
+        value: v,
+    };
+    let (level, message) = if report.connected {
+        (DiagnosticStatus::OK as u8, "connected")
+    } else {
+        (DiagnosticStatus::ERROR as u8, "broker not connected")
+    };
+    let mut status = vec![DiagnosticStatus {
+        level,
+        name: "amr_mqtt_bridge: mqtt link".into(),
+        message: message.into(),
+        hardware_id: robot_id.to_owned(),
+        values: vec![
+            kv("reconnects", report.reconnects.to_string()),
+            kv("offline_queue", report.offline_queue.to_string()),
+            kv("offline_dropped", report.offline_dropped.to_string()),
+            kv("outbound_dropped", report.outbound_dropped.to_string()),
+            kv("inbound_dropped", report.inbound_dropped.to_string()),
+        ],
+    }];
+    for (name, c) in &report.mappings {
+        status.push(DiagnosticStatus {
+            level: DiagnosticStatus::OK as u8,
+            name: format!("amr_mqtt_bridge: {name}"),
+            message: String::new(),
+            hardware_id: robot_id.to_owned(),
+            values: vec![
+                kv("received", c.received.to_string()),
+                kv("published", c.published.to_string()),
+                kv("dropped", c.dropped.to_string()),
+                kv("refused", c.refused.to_string()),
+            ],
+        });
+    }
+    let mut array = DiagnosticArray::default();
+    array.header.stamp = now_stamp();
+    array.status = status;
+    array
+}
+
+fn now_stamp() -> r2r::builtin_interfaces::msg::Time {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    r2r::builtin_interfaces::msg::Time {
+        sec: i32::try_from(d.as_secs()).unwrap_or(i32::MAX),
+        nanosec: d.subsec_nanos(),
+    }
+}

@@ -1,0 +1,303 @@
+//! Mappings: which ROS topic goes to which MQTT topic, how, at what QoS and rate.
+//!
+//! The built-in table reproduces SPEC section 3. A `mappings:` entry whose `name` matches a
+//! built-in one changes only the keys it sets (or disables it with `enabled: false`); any other
+//! name adds a mapping, its unset keys taken from its converter's defaults.
+
+use crate::config::{
+    BatchConfig, Config, ConfigError, ConverterKind, Direction, MappingSpec, PercentageScale, Qos,
+    RosQos,
+};
+use crate::topic::{Category, TopicTree};
+
+/// A mapping with every key decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub name: String,
+    pub direction: Direction,
+    pub ros_topic: String,
+    pub ros_type: String,
+    pub converter: ConverterKind,
+    pub mqtt_topic: String,
+    /// The envelope's `type` (`status`, `sensor`, ...).
+    pub kind: Category,
+    pub qos: Qos,
+    pub retain: bool,
+    pub ros_qos: RosQos,
+    pub rate_limit_hz: Option<f64>,
+    pub batch: Option<BatchConfig>,
+    pub percentage_scale: PercentageScale,
+}
+
+impl ConverterKind {
+    /// The ROS type a built-in converter reads; `None` for generic (any type).
+    pub fn ros_type(self) -> Option<&'static str> {
+        match self {
+            ConverterKind::Odometry => Some("nav_msgs/msg/Odometry"),
+            ConverterKind::Imu => Some("sensor_msgs/msg/Imu"),
+            ConverterKind::Battery => Some("sensor_msgs/msg/BatteryState"),
+            ConverterKind::JointStates => Some("sensor_msgs/msg/JointState"),
+            ConverterKind::LaserScan => Some("sensor_msgs/msg/LaserScan"),
+            ConverterKind::Generic => None,
+        }
+    }
+}
+
+fn builtin(
+    name: &str,
+    conv: ConverterKind,
+    cat: Category,
+    action: &str,
+    retain: bool,
+    rate: Option<f64>,
+) -> MappingSpec {
+    MappingSpec {
+        name: name.into(),
+        direction: Some(Direction::RosToMqtt),
+        ros_topic: Some(name.into()),
+        converter: Some(conv),
+        mqtt_category: Some(cat),
+        mqtt_action: Some(action.into()),
+        retain: Some(retain),
+        rate_limit_hz: rate,
+        ..Default::default()
+    }
+}
+
+/// SPEC section 3, ROS names relative so that namespaces and remapping apply.
+pub fn builtins() -> Vec<MappingSpec> {
+    use Category::*;
+    use ConverterKind::*;
+    vec![
+        builtin("odom", Odometry, Status, "position", false, None),
+        builtin("imu", Imu, Sensor, "imu", false, None),
+        builtin("battery_state", Battery, Status, "battery", true, None),
+        builtin("joint_states", JointStates, Status, "motor", false, None),
+        builtin("scan", LaserScan, Sensor, "lidar", false, Some(2.0)),
+    ]
+}
+
+/// Merges `over` onto `base`: keys set in `over` win.
+fn merge(base: &MappingSpec, over: &MappingSpec) -> MappingSpec {
+    macro_rules! pick {
+        ($($f:ident),*) => { MappingSpec { name: over.name.clone(), $($f: over.$f.clone().or_else(|| base.$f.clone()),)* } };
+    }
+    pick!(
+        enabled,
+        direction,
+        ros_topic,
+        ros_type,
+        converter,
+        mqtt_category,
+        mqtt_action,
+        mqtt_topic,
+        qos,
+        retain,
+        ros_qos,
+        rate_limit_hz,
+        batch,
+        percentage_scale
+    )
+}
+
+/// Every enabled mapping of a configuration, resolved and checked.
+pub fn resolve(
+    config: &Config,
+    tree: &TopicTree,
+    file: &str,
+) -> Result<Vec<Mapping>, ConfigError> {
+    let mut specs: Vec<(Option<usize>, MappingSpec)> = if config.default_mappings {
+        builtins().into_iter().map(|m| (None, m)).collect()
+    } else {
+        Vec::new()
+    };
+    for (i, user) in config.mappings.iter().enumerate() {
+        if config.mappings[..i].iter().any(|m| m.name == user.name) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("mappings[{i}].name"),
+                format!("`{}` is used twice", user.name),
+            ));
+        }
+        match specs.iter_mut().find(|(_, s)| s.name == user.name) {
+            Some(slot) => *slot = (Some(i), merge(&slot.1, user)),
+            None => specs.push((Some(i), user.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    for (index, spec) in specs {
+        if spec.enabled == Some(false) {
+            continue;
+        }
+        let key = |k: &str| match index {
+            Some(i) => format!("mappings[{i}].{k}"),
+            None => format!("mappings.{}.{k}", spec.name),
+        };
+        out.push(finish(config, tree, &spec, &key, file)?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for m in &out {
+        if m.direction == Direction::MqttToRos && !seen.insert(m.mqtt_topic.as_str()) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("mappings.{}.mqtt_topic", m.name),
+                format!("`{}` is already taken by another MQTT to ROS mapping", m.mqtt_topic),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn finish(
+    config: &Config,
+    tree: &TopicTree,
+    s: &MappingSpec,
+    key: &dyn Fn(&str) -> String,
+    file: &str,
+) -> Result<Mapping, ConfigError> {
+    let bad = |k: &str, msg: String| ConfigError::invalid(file, key(k), msg);
+    let direction = s.direction.unwrap_or(Direction::RosToMqtt);
+    let converter = s.converter.unwrap_or(ConverterKind::Generic);
+    let ros_type = match (converter.ros_type(), &s.ros_type) {
+        (Some(t), None) => t.to_owned(),
+        (Some(t), Some(given)) if given == t => t.to_owned(),
+        (Some(t), Some(given)) => {
+            return Err(bad(
+                "ros_type",
+                format!("converter `{converter:?}` reads {t}, not {given}"),
+            ))
+        }
+        (None, Some(given)) => normalize_type(given)
+            .ok_or_else(|| bad("ros_type", format!("`{given}` is not pkg/msg/Type")))?,
+        (None, None) => return Err(bad("ros_type", "is required for a generic mapping".into())),
+    };
+    if direction == Direction::MqttToRos && converter != ConverterKind::Generic {
+        return Err(bad(
+            "converter",
+            "MQTT to ROS mappings use the `generic` converter (commands to cmd_vel are configured under `commands`)".into(),
+        ));
+    }
+    let ros_topic = s
+        .ros_topic
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| bad("ros_topic", "is required".into()))?;
+    let kind = s.mqtt_category.unwrap_or(match direction {
+        Direction::RosToMqtt => Category::Status,
+        Direction::MqttToRos => Category::Command,
+    });
+    let mqtt_topic = match (&s.mqtt_topic, &s.mqtt_action) {
+        (Some(full), _) => tree.full(full).map_err(|e| bad("mqtt_topic", e.to_string()))?,
+        (None, Some(action)) => {
+            let t = tree.topic(kind, action.trim_matches('/'));
+            crate::topic::validate_topic(&t).map_err(|e| bad("mqtt_action", e.to_string()))?;
+            t
+        }
+        (None, None) => {
+            return Err(bad(
+                "mqtt_action",
+                "is required (or `mqtt_topic` for a full topic)".into(),
+            ))
+        }
+    };
+    if s.percentage_scale.is_some() && converter != ConverterKind::Battery {
+        return Err(bad(
+            "percentage_scale",
+            "applies to the `battery` converter only".into(),
+        ));
+    }
+    if direction == Direction::MqttToRos && (s.rate_limit_hz.is_some() || s.batch.is_some()) {
+        return Err(bad(
+            "rate_limit_hz",
+            "rate limits and batches apply to ROS to MQTT mappings only".into(),
+        ));
+    }
+    let default_ros_qos = match direction {
+        Direction::RosToMqtt => RosQos::SENSOR,
+        Direction::MqttToRos => RosQos::RELIABLE,
+    };
+    Ok(Mapping {
+        name: s.name.clone(),
+        direction,
+        ros_topic,
+        ros_type,
+        converter,
+        mqtt_topic,
+        kind,
+        qos: s.qos.unwrap_or_else(|| config.mqtt.qos.get(kind)),
+        retain: s.retain.unwrap_or(false),
+        ros_qos: s.ros_qos.unwrap_or(default_ros_qos),
+        rate_limit_hz: s.rate_limit_hz,
+        batch: s.batch,
+        percentage_scale: s.percentage_scale.unwrap_or_default(),
+    })
+}
+
+/// `geometry_msgs/PoseStamped` and `geometry_msgs/msg/PoseStamped` both name the same type.
+fn normalize_type(t: &str) -> Option<String> {
+    let parts: Vec<&str> = t.trim().split('/').collect();
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match parts.as_slice() {
+        [pkg, "msg", name] | [pkg, name] if ok(pkg) && ok(name) => {
+            Some(format!("{pkg}/msg/{name}"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<Vec<Mapping>, ConfigError> {
+        let c = Config::parse(yaml, "m.yaml")?;
+        let tree = TopicTree::new(&c, "AMR001").expect("tree");
+        resolve(&c, &tree, "m.yaml")
+    }
+
+    #[test]
+    fn defaults_reproduce_the_spec_table() {
+        let m = load("mqtt: {}\n").expect("defaults");
+        let find = |n: &str| m.iter().find(|x| x.name == n).expect(n);
+        let odom = find("odom");
+        assert_eq!(odom.mqtt_topic, "amr/AMR001/status/position");
+        assert_eq!(odom.ros_type, "nav_msgs/msg/Odometry");
+        assert_eq!(odom.qos, Qos(1));
+        assert_eq!(odom.ros_qos, RosQos::SENSOR);
+        assert_eq!(find("imu").qos, Qos(0));
+        assert_eq!(find("scan").mqtt_topic, "amr/AMR001/sensor/lidar");
+        assert_eq!(find("scan").rate_limit_hz, Some(2.0));
+        assert_eq!(find("joint_states").mqtt_topic, "amr/AMR001/status/motor");
+        assert_eq!(find("battery_state").mqtt_topic, "amr/AMR001/status/battery");
+    }
+
+    #[test]
+    fn override_disable_and_add() {
+        let m = load(
+            "mqtt: {}\nmappings:\n  - {name: odom, ros_topic: /wheel/odom, rate_limit_hz: 10}\n  - {name: imu, enabled: false}\n  - {name: goal, direction: mqtt_to_ros, ros_topic: goal_pose, ros_type: geometry_msgs/PoseStamped, mqtt_action: goal}\n",
+        )
+        .expect("loads");
+        let odom = m.iter().find(|x| x.name == "odom").expect("odom");
+        assert_eq!(odom.ros_topic, "/wheel/odom");
+        assert_eq!(odom.rate_limit_hz, Some(10.0));
+        assert_eq!(odom.mqtt_topic, "amr/AMR001/status/position");
+        assert!(m.iter().all(|x| x.name != "imu"));
+        let goal = m.iter().find(|x| x.name == "goal").expect("goal");
+        assert_eq!(goal.mqtt_topic, "amr/AMR001/command/goal");
+        assert_eq!(goal.ros_type, "geometry_msgs/msg/PoseStamped");
+        assert_eq!(goal.qos, Qos(2));
+        assert_eq!(goal.ros_qos, RosQos::RELIABLE);
+    }
+
+    #[test]
+    fn errors_name_the_mapping_key() {
+        let e = load("mqtt: {}\nmappings:\n  - {name: x, ros_topic: a, mqtt_action: b}\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("mappings[0].ros_type"), "{e}");
+        let e = load("mqtt: {}\nmappings:\n  - {name: odom, ros_type: sensor_msgs/msg/Imu}\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("mappings[0].ros_type"), "{e}");
+        let e = load("mqtt: {}\nmappings:\n  - {name: odom, mqtt_topic: 'a/#'}\n").unwrap_err();
+        assert!(e.to_string().contains("mappings[0].mqtt_topic"), "{e}");
+    }
+}

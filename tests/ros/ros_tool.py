@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""A small rclpy peer for the tests and the demo: publishes or records any message type.
+
+  ros_tool.py pub <pkg/msg/Type> <topic> <json> [--rate HZ] [--count N] [--qos reliable|best_effort]
+      [--stamp now]   (fills header.stamp with the clock when the message has a header)
+  ros_tool.py sub <pkg/msg/Type> <topic> [--qos ...] [--duration S]
+      prints one JSON line per message: {"t": <arrival, unix s>, "msg": {...}}
+
+JSON <-> message conversion is done here by walking the message's fields, so the peer is
+independent of the bridge's own conversion code.
+"""
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, DurabilityPolicy, HistoryPolicy
+
+
+def msg_class(name):
+    pkg, _, typ = name.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), typ)
+
+
+def fill(msg, data):
+    for key, value in data.items():
+        current = getattr(msg, key)
+        if hasattr(current, "get_fields_and_field_types"):
+            fill(current, value)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            typ = msg.get_fields_and_field_types()[key]
+            inner = typ[typ.index("<") + 1:typ.rindex(">")] if "<" in typ else typ
+            pkg, typ_name = inner.split("/")
+            cls = getattr(importlib.import_module(f"{pkg}.msg"), typ_name)
+            items = []
+            for v in value:
+                m = cls()
+                fill(m, v)
+                items.append(m)
+            setattr(msg, key, items)
+        else:
+            if isinstance(value, list):
+                value = [float(v) if isinstance(v, str) and v in ("inf", "-inf", "nan") else v for v in value]
+            elif isinstance(value, str) and value in ("inf", "-inf", "nan") and isinstance(current, float):
+                value = float(value)
+            setattr(msg, key, value)
+
+
+def to_dict(msg):
+    if hasattr(msg, "get_fields_and_field_types"):
+        return {k: to_dict(getattr(msg, k)) for k in msg.get_fields_and_field_types()}
+    if isinstance(msg, (list, tuple)) or type(msg).__name__ == "ndarray" or type(msg).__name__ == "array":
+        return [to_dict(v) for v in msg]
+    if isinstance(msg, float) and not math.isfinite(msg):
+        return str(msg)
+    return msg
+
+
+def qos(kind):
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=100,
+        reliability=ReliabilityPolicy.RELIABLE if kind == "reliable" else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["pub", "sub"])
+    ap.add_argument("type")
+    ap.add_argument("topic")
+    ap.add_argument("data", nargs="?", default="{}")
+    ap.add_argument("--rate", type=float, default=10.0)
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--qos", default="reliable")
+    ap.add_argument("--duration", type=float, default=1e9)
+    ap.add_argument("--stamp", default="")
+    ap.add_argument("--wait-subscribers", type=float, default=5.0)
+    a = ap.parse_args()
+    rclpy.init()
+    node = rclpy.create_node(f"ros_tool_{a.mode}_{int(time.time() * 1000) % 100000}")
+    cls = msg_class(a.type)
+    if a.mode == "pub":
+        pub = node.create_publisher(cls, a.topic, qos(a.qos))
+        deadline = time.time() + a.wait_subscribers
+        while pub.get_subscription_count() == 0 and time.time() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        time.sleep(0.3)  # let discovery settle on the reader side too
+        period = 1.0 / a.rate
+        start = time.monotonic()
+        for i in range(a.count):
+            m = cls()
+            fill(m, json.loads(a.data))
+            if a.stamp == "now" and hasattr(m, "header"):
+                m.header.stamp = node.get_clock().now().to_msg()
+            pub.publish(m)
+            next_t = start + (i + 1) * period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        time.sleep(0.5)
+    else:
+        def on_msg(m):
+            print(json.dumps({"t": time.time(), "msg": to_dict(m)}), flush=True)
+        node.create_subscription(cls, a.topic, on_msg, qos(a.qos))
+        print(json.dumps({"ready": True}), flush=True)
+        end = time.time() + a.duration
+        while time.time() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        sys.exit(0)
