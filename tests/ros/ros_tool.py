@@ -107,7 +107,12 @@ def main():
         def on_msg(m):
             print(json.dumps({"t": time.time(), "msg": to_dict(m)}), flush=True)
         node.create_subscription(cls, a.topic, on_msg, qos(a.qos))
-        print(json.dumps({"ready": True}), flush=True)
+        # Ready once a publisher is matched (or after --wait-subscribers s without one).
+        deadline = time.time() + a.wait_subscribers
+        while node.count_publishers(a.topic) == 0 and time.time() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        time.sleep(0.3)
+        print(json.dumps({"ready": True, "publishers": node.count_publishers(a.topic)}), flush=True)
         end = time.time() + a.duration
         while time.time() < end:
             rclpy.spin_once(node, timeout_sec=0.05)
