@@ -78,7 +78,8 @@ fn robot_id(
         }
         (last.to_owned(), "node namespace")
     };
-    crate::topic::validate_robot_id(&id).map_err(|error| BridgeError::RobotId { source_name, error })?;
+    crate::topic::validate_robot_id(&id)
+        .map_err(|error| BridgeError::RobotId { source_name, error })?;
     Ok(id)
 }
 
@@ -99,7 +100,10 @@ pub fn plan(node: &Node) -> Result<Plan, BridgeError> {
         error,
     })?;
     let mappings = mapping::resolve(&config, &tree, &file)?;
-    let host = params.broker.clone().unwrap_or_else(|| config.mqtt.broker.clone());
+    let host = params
+        .broker
+        .clone()
+        .unwrap_or_else(|| config.mqtt.broker.clone());
     let port = params.port.unwrap_or_else(|| config.mqtt.port());
     Ok(Plan {
         config,
@@ -160,8 +164,16 @@ pub fn run() -> Result<(), BridgeError> {
     for m in &mappings {
         match m.direction {
             Direction::RosToMqtt => {
-                pumps.push(ros_link::route(&mut node, m, &robot_id, &outbox, &telemetry)?);
-                log::info!("mapping `{}`: ROS {} ({}) -> MQTT {}", m.name, m.ros_topic, m.ros_type, m.mqtt_topic);
+                pumps.push(ros_link::route(
+                    &mut node, m, &robot_id, &outbox, &telemetry,
+                )?);
+                log::info!(
+                    "mapping `{}`: ROS {} ({}) -> MQTT {}",
+                    m.name,
+                    m.ros_topic,
+                    m.ros_type,
+                    m.mqtt_topic
+                );
             }
             Direction::MqttToRos => {
                 let wrap = |source| RosError::Mapping {
@@ -171,7 +183,11 @@ pub fn run() -> Result<(), BridgeError> {
                     source,
                 };
                 let publisher = node
-                    .create_publisher_untyped(&m.ros_topic, &m.ros_type, ros_link::qos_profile(m.ros_qos))
+                    .create_publisher_untyped(
+                        &m.ros_topic,
+                        &m.ros_type,
+                        ros_link::qos_profile(m.ros_qos),
+                    )
                     .map_err(wrap)?;
                 let skeleton = generic::skeleton(&m.ros_type).map_err(wrap)?;
                 extra_subscriptions.push((m.mqtt_topic.clone(), m.qos));
@@ -184,7 +200,13 @@ pub fn run() -> Result<(), BridgeError> {
                         counters: stats.route(&m.name),
                     },
                 );
-                log::info!("mapping `{}`: MQTT {} -> ROS {} ({})", m.name, m.mqtt_topic, m.ros_topic, m.ros_type);
+                log::info!(
+                    "mapping `{}`: MQTT {} -> ROS {} ({})",
+                    m.name,
+                    m.mqtt_topic,
+                    m.ros_topic,
+                    m.ros_type
+                );
             }
         }
     }
@@ -220,7 +242,15 @@ pub fn run() -> Result<(), BridgeError> {
     )?;
 
     let password = config.password(&file)?;
-    let settings = MqttSettings::new(&config, &tree, password, &host, port, &extra_subscriptions, &file)?;
+    let settings = MqttSettings::new(
+        &config,
+        &tree,
+        password,
+        &host,
+        port,
+        &extra_subscriptions,
+        &file,
+    )?;
 
     // ROS spins on its own thread from here on.
     let stop = Arc::new(AtomicBool::new(false));
@@ -246,7 +276,13 @@ pub fn run() -> Result<(), BridgeError> {
             stats: stats.clone(),
             telemetry: telemetry.clone(),
         };
-        let mqtt = tokio::spawn(mqtt_link::run(settings, out_rx, in_tx, stats.clone(), shutdown_rx.clone()));
+        let mqtt = tokio::spawn(mqtt_link::run(
+            settings,
+            out_rx,
+            in_tx,
+            stats.clone(),
+            shutdown_rx.clone(),
+        ));
         let runner = Runner {
             ctx: ctx.clone(),
             core: CommandCore::new(&ctx.config.commands),
@@ -259,7 +295,11 @@ pub fn run() -> Result<(), BridgeError> {
             tokio::spawn(state_publisher(ctx.clone(), shutdown_rx.clone()));
         }
         if ctx.config.bridge.diagnostics_period > 0.0 {
-            tokio::spawn(diagnostics_publisher(ctx.clone(), diagnostics_pub, shutdown_rx.clone()));
+            tokio::spawn(diagnostics_publisher(
+                ctx.clone(),
+                diagnostics_pub,
+                shutdown_rx.clone(),
+            ));
         }
         let outcome = tokio::select! {
             _ = shutdown_signal() => { log::info!("shutting down"); Ok(()) }
@@ -501,7 +541,10 @@ fn to_ros(ctx: &Ctx, sink: &Sink, payload: &[u8]) {
     };
     Counters::add(&sink.counters.received);
     if payload.len() > ctx.config.commands.max_payload {
-        return refuse(format!("payload of {} bytes is over the limit", payload.len()));
+        return refuse(format!(
+            "payload of {} bytes is over the limit",
+            payload.len()
+        ));
     }
     let value: serde_json::Value = match serde_json::from_slice(payload) {
         Ok(v) => generic::unwrap_envelope(v),
@@ -538,7 +581,9 @@ async fn diagnostics_publisher(
     publisher: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(ctx.config.bridge.diagnostics_period));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(
+        ctx.config.bridge.diagnostics_period,
+    ));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,

@@ -127,8 +127,7 @@ fn default_max_packet() -> usize {
 
 impl MqttConfig {
     pub fn port(&self) -> u16 {
-        self.port
-            .unwrap_or(if self.use_ssl { 8883 } else { 1883 })
+        self.port.unwrap_or(if self.use_ssl { 8883 } else { 1883 })
     }
 }
 
@@ -604,7 +603,11 @@ impl Config {
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
-            let key = if key == "." { "(top level)".into() } else { key };
+            let key = if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            };
             ConfigError::invalid(file, key, e.into_inner())
         })?;
         config.validate(file)?;
@@ -627,7 +630,10 @@ impl Config {
         }
         let r = &self.mqtt.reconnect;
         if !(r.delay.is_finite() && r.delay > 0.0) {
-            return bad("mqtt.reconnect.delay", "must be a positive number of seconds");
+            return bad(
+                "mqtt.reconnect.delay",
+                "must be a positive number of seconds",
+            );
         }
         if !(r.max_delay.is_finite() && r.max_delay >= r.delay) {
             return bad("mqtt.reconnect.max_delay", "must be at least `delay`");
@@ -739,6 +745,13 @@ mod tests {
     }
 
     #[test]
+    fn extended_example_loads() {
+        let c = Config::parse(include_str!("../config/bridge.yaml"), "bridge.yaml").expect("loads");
+        assert_eq!(c.commands.rate_hz, 20.0);
+        assert_eq!(c.mappings.len(), 2);
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_path_and_file() {
         let e = Config::parse("mqtt:\n  broker: x\n  porte: 1\n", "f.yaml").unwrap_err();
         let msg = e.to_string();
@@ -771,8 +784,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("mappings[0].rate_limit_hz"), "{e}");
-        let e = Config::parse("mqtt: {}\nmappings:\n  - name: odom\n    colour: red\n", "m.yaml")
-            .unwrap_err();
+        let e = Config::parse(
+            "mqtt: {}\nmappings:\n  - name: odom\n    colour: red\n",
+            "m.yaml",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("mappings[0].colour"), "{e}");
     }
 }

@@ -3,8 +3,8 @@
 //! ROS `/diagnostics` (`diagnostic_msgs/DiagnosticArray`).
 
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// Counters of one mapping (or of the command path).

@@ -38,7 +38,7 @@ impl Stamp {
 
 /// The bridge's clock as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The stamp when there is a valid one, else now.

@@ -100,12 +100,20 @@ mod tests {
     #[test]
     fn log_level_arguments() {
         let a = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-        assert_eq!(level_from_args(&a("x --ros-args --log-level debug")), Some(LevelFilter::Debug));
         assert_eq!(
-            level_from_args(&a("x --ros-args -r __ns:=/r --log-level amr_mqtt_bridge:=warn")),
+            level_from_args(&a("x --ros-args --log-level debug")),
+            Some(LevelFilter::Debug)
+        );
+        assert_eq!(
+            level_from_args(&a(
+                "x --ros-args -r __ns:=/r --log-level amr_mqtt_bridge:=warn"
+            )),
             Some(LevelFilter::Warn)
         );
-        assert_eq!(level_from_args(&a("x --ros-args --log-level other:=debug")), None);
+        assert_eq!(
+            level_from_args(&a("x --ros-args --log-level other:=debug")),
+            None
+        );
         assert_eq!(level_from_args(&a("x --log-level debug")), None);
     }
 }

@@ -6,7 +6,11 @@ use amr_mqtt_bridge::bridge::{self, BridgeError};
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().take_while(|a| *a != "--ros-args").any(|a| a == "--version") {
+    if args
+        .iter()
+        .take_while(|a| *a != "--ros-args")
+        .any(|a| a == "--version")
+    {
         println!("amr_mqtt_bridge {}", env!("CARGO_PKG_VERSION"));
         return std::process::ExitCode::SUCCESS;
     }

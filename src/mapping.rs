@@ -101,11 +101,7 @@ fn merge(base: &MappingSpec, over: &MappingSpec) -> MappingSpec {
 }
 
 /// Every enabled mapping of a configuration, resolved and checked.
-pub fn resolve(
-    config: &Config,
-    tree: &TopicTree,
-    file: &str,
-) -> Result<Vec<Mapping>, ConfigError> {
+pub fn resolve(config: &Config, tree: &TopicTree, file: &str) -> Result<Vec<Mapping>, ConfigError> {
     let mut specs: Vec<(Option<usize>, MappingSpec)> = if config.default_mappings {
         builtins().into_iter().map(|m| (None, m)).collect()
     } else {
@@ -141,7 +137,10 @@ pub fn resolve(
             return Err(ConfigError::invalid(
                 file,
                 format!("mappings.{}.mqtt_topic", m.name),
-                format!("`{}` is already taken by another MQTT to ROS mapping", m.mqtt_topic),
+                format!(
+                    "`{}` is already taken by another MQTT to ROS mapping",
+                    m.mqtt_topic
+                ),
             ));
         }
     }
@@ -187,7 +186,9 @@ fn finish(
         Direction::MqttToRos => Category::Command,
     });
     let mqtt_topic = match (&s.mqtt_topic, &s.mqtt_action) {
-        (Some(full), _) => tree.full(full).map_err(|e| bad("mqtt_topic", e.to_string()))?,
+        (Some(full), _) => tree
+            .full(full)
+            .map_err(|e| bad("mqtt_topic", e.to_string()))?,
         (None, Some(action)) => {
             let t = tree.topic(kind, action.trim_matches('/'));
             crate::topic::validate_topic(&t).map_err(|e| bad("mqtt_action", e.to_string()))?;
@@ -268,7 +269,10 @@ mod tests {
         assert_eq!(find("scan").mqtt_topic, "amr/AMR001/sensor/lidar");
         assert_eq!(find("scan").rate_limit_hz, Some(2.0));
         assert_eq!(find("joint_states").mqtt_topic, "amr/AMR001/status/motor");
-        assert_eq!(find("battery_state").mqtt_topic, "amr/AMR001/status/battery");
+        assert_eq!(
+            find("battery_state").mqtt_topic,
+            "amr/AMR001/status/battery"
+        );
     }
 
     #[test]
@@ -291,8 +295,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_mapping_key() {
-        let e = load("mqtt: {}\nmappings:\n  - {name: x, ros_topic: a, mqtt_action: b}\n")
-            .unwrap_err();
+        let e =
+            load("mqtt: {}\nmappings:\n  - {name: x, ros_topic: a, mqtt_action: b}\n").unwrap_err();
         assert!(e.to_string().contains("mappings[0].ros_type"), "{e}");
         let e = load("mqtt: {}\nmappings:\n  - {name: odom, ros_type: sensor_msgs/msg/Imu}\n")
             .unwrap_err();

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ClientError, Event, LastWill, MqttOptions, Packet, QoS,
-    TlsConfiguration, Transport,
+    AsyncClient, ClientError, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration,
+    Transport,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -132,7 +132,8 @@ impl MqttSettings {
 }
 
 fn read(file: &str, key: &str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|e| ConfigError::invalid(file, key, format!("{}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| ConfigError::invalid(file, key, format!("{}: {e}", path.display())))
 }
 
 /// TLS from the configured files; without `ca_file`, the system's CA bundle.
@@ -150,10 +151,18 @@ fn tls(config: &Config, file: &str) -> Result<TlsConfiguration, ConfigError> {
         )),
         (None, None) => None,
         (Some(_), None) => {
-            return Err(ConfigError::invalid(file, "mqtt.tls.key_file", "is required with cert_file"))
+            return Err(ConfigError::invalid(
+                file,
+                "mqtt.tls.key_file",
+                "is required with cert_file",
+            ))
         }
         (None, Some(_)) => {
-            return Err(ConfigError::invalid(file, "mqtt.tls.cert_file", "is required with key_file"))
+            return Err(ConfigError::invalid(
+                file,
+                "mqtt.tls.cert_file",
+                "is required with key_file",
+            ))
         }
     };
     Ok(TlsConfiguration::Simple {
@@ -241,7 +250,10 @@ pub async fn run(
         settings.options.broker_address().0,
         settings.options.broker_address().1
     );
-    log::info!("mqtt: connecting to {broker} as {}", settings.options.client_id());
+    log::info!(
+        "mqtt: connecting to {broker} as {}",
+        settings.options.client_id()
+    );
     loop {
         tokio::select! {
             biased;

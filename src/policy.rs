@@ -147,7 +147,10 @@ mod tests {
         let t0 = Instant::now();
         let mut rl = RateLimiter::new(2.0);
         assert_eq!(rl.offer("a", t0), (Some("a"), false));
-        assert_eq!(rl.offer("b", t0 + Duration::from_millis(100)), (None, false));
+        assert_eq!(
+            rl.offer("b", t0 + Duration::from_millis(100)),
+            (None, false)
+        );
         assert_eq!(rl.offer("c", t0 + Duration::from_millis(200)), (None, true));
         assert_eq!(rl.poll(t0 + Duration::from_millis(400)), None);
         assert_eq!(rl.poll(t0 + Duration::from_millis(500)), Some("c"));
@@ -163,7 +166,10 @@ mod tests {
         assert_eq!(b.push(b"3".to_vec(), t0).as_deref(), Some(&b"[1,2,3]"[..]));
         assert_eq!(b.push(b"{}".to_vec(), t0), None);
         assert_eq!(b.poll(t0 + Duration::from_millis(999)), None);
-        assert_eq!(b.poll(t0 + Duration::from_secs(1)).as_deref(), Some(&b"[{}]"[..]));
+        assert_eq!(
+            b.poll(t0 + Duration::from_secs(1)).as_deref(),
+            Some(&b"[{}]"[..])
+        );
         assert!(b.is_empty());
     }
 }

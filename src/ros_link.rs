@@ -67,23 +67,24 @@ pub fn read_params(node: &Node) -> Result<Params, RosError> {
             )),
         }
     };
-    let port = match params.get("port").map(|p| &p.value) {
-        None | Some(ParameterValue::NotSet) => None,
-        Some(ParameterValue::Integer(0)) => None,
-        Some(ParameterValue::Integer(i)) => Some(u16::try_from(*i).map_err(|_| {
-            RosError::Parameter("port".into(), format!("{i} is not a TCP port"))
-        })?),
-        Some(ParameterValue::String(s)) if s.trim().is_empty() => None,
-        Some(ParameterValue::String(s)) => Some(s.trim().parse().map_err(|_| {
-            RosError::Parameter("port".into(), format!("{s:?} is not a TCP port"))
-        })?),
-        Some(other) => {
-            return Err(RosError::Parameter(
-                "port".into(),
-                format!("must be an integer, got {other:?}"),
-            ))
-        }
-    };
+    let port =
+        match params.get("port").map(|p| &p.value) {
+            None | Some(ParameterValue::NotSet) => None,
+            Some(ParameterValue::Integer(0)) => None,
+            Some(ParameterValue::Integer(i)) => Some(u16::try_from(*i).map_err(|_| {
+                RosError::Parameter("port".into(), format!("{i} is not a TCP port"))
+            })?),
+            Some(ParameterValue::String(s)) if s.trim().is_empty() => None,
+            Some(ParameterValue::String(s)) => Some(s.trim().parse().map_err(|_| {
+                RosError::Parameter("port".into(), format!("{s:?} is not a TCP port"))
+            })?),
+            Some(other) => {
+                return Err(RosError::Parameter(
+                    "port".into(),
+                    format!("must be an integer, got {other:?}"),
+                ))
+            }
+        };
     Ok(Params {
         config_file: text("config_file")?,
         robot_id: text("robot_id")?,
@@ -252,29 +253,33 @@ where
 fn tap_for(kind: ConverterKind, telemetry: &Arc<Telemetry>, m: &Mapping) -> Taps {
     let t = telemetry.clone();
     match kind {
-        ConverterKind::Odometry => Taps::Odom(Box::new(move |msg: &r2r::nav_msgs::msg::Odometry| {
-            let (x, y, yaw) = convert::odometry::pose2d(msg);
-            let tw = &msg.twist.twist;
-            let pose = state::Pose {
-                x,
-                y,
-                yaw,
-                linear: tw.linear.x.hypot(tw.linear.y),
-                angular: tw.angular.z,
-                at: Instant::now(),
-            };
-            t.update(|s| s.pose = Some(pose));
-        })),
-        ConverterKind::Battery => {
-            let scale = m.percentage_scale;
-            Taps::Battery(Box::new(move |msg: &r2r::sensor_msgs::msg::BatteryState| {
-                let b = state::Battery {
-                    percent: convert::battery::percent(msg.percentage, scale),
-                    charging: msg.power_supply_status == 1,
+        ConverterKind::Odometry => {
+            Taps::Odom(Box::new(move |msg: &r2r::nav_msgs::msg::Odometry| {
+                let (x, y, yaw) = convert::odometry::pose2d(msg);
+                let tw = &msg.twist.twist;
+                let pose = state::Pose {
+                    x,
+                    y,
+                    yaw,
+                    linear: tw.linear.x.hypot(tw.linear.y),
+                    angular: tw.angular.z,
                     at: Instant::now(),
                 };
-                t.update(|s| s.battery = Some(b));
+                t.update(|s| s.pose = Some(pose));
             }))
+        }
+        ConverterKind::Battery => {
+            let scale = m.percentage_scale;
+            Taps::Battery(Box::new(
+                move |msg: &r2r::sensor_msgs::msg::BatteryState| {
+                    let b = state::Battery {
+                        percent: convert::battery::percent(msg.percentage, scale),
+                        charging: msg.power_supply_status == 1,
+                        at: Instant::now(),
+                    };
+                    t.update(|s| s.battery = Some(b));
+                },
+            ))
         }
         _ => Taps::None,
     }
@@ -307,9 +312,15 @@ pub fn route(
     let counters = outbox.stats.route(&m.name);
     use ConverterKind as K;
     let pump = match (m.converter, tap_for(m.converter, telemetry, m)) {
-        (K::Odometry, Taps::Odom(tap)) => {
-            typed(node, m, convert::odometry::Odometry, head, Some(tap), outbox, counters)
-        }
+        (K::Odometry, Taps::Odom(tap)) => typed(
+            node,
+            m,
+            convert::odometry::Odometry,
+            head,
+            Some(tap),
+            outbox,
+            counters,
+        ),
         (K::Battery, Taps::Battery(tap)) => typed(
             node,
             m,
@@ -322,7 +333,15 @@ pub fn route(
             counters,
         ),
         (K::Imu, _) => typed(node, m, convert::imu::Imu, head, None, outbox, counters),
-        (K::JointStates, _) => typed(node, m, convert::joints::Joints, head, None, outbox, counters),
+        (K::JointStates, _) => typed(
+            node,
+            m,
+            convert::joints::Joints,
+            head,
+            None,
+            outbox,
+            counters,
+        ),
         (K::LaserScan, _) => typed(node, m, convert::scan::Scan, head, None, outbox, counters),
         _ => generic(node, m, head, outbox, counters),
     };
@@ -345,7 +364,9 @@ fn build<M: Send + 'static>(
         qos: m.qos,
         retain: m.retain,
         limiter: m.rate_limit_hz.map(RateLimiter::new),
-        batcher: m.batch.map(|b| Batcher::new(b.max_messages, b.max_interval)),
+        batcher: m
+            .batch
+            .map(|b| Batcher::new(b.max_messages, b.max_interval)),
         counters,
         outbox: outbox.clone(),
     })
@@ -365,7 +386,14 @@ where
 {
     let stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
     let encode = move |msg: &C::Msg| head.envelope(C::stamp(msg), &conv.data(msg));
-    Ok(build(m, Box::new(stream), Box::new(encode), tap, outbox, counters))
+    Ok(build(
+        m,
+        Box::new(stream),
+        Box::new(encode),
+        tap,
+        outbox,
+        counters,
+    ))
 }
 
 fn generic(
@@ -390,11 +418,23 @@ fn generic(
         futures::future::ready(out)
     });
     let encode = move |v: &serde_json::Value| head.envelope(Stamp::from_json(v), v);
-    Ok(build(m, Box::new(stream), Box::new(encode), None, outbox, counters))
+    Ok(build(
+        m,
+        Box::new(stream),
+        Box::new(encode),
+        None,
+        outbox,
+        counters,
+    ))
 }
 
 /// Spins until `stop`: one `spin_once`, then every pump. Runs on its own thread.
-pub fn spin(mut node: Node, mut pumps: Vec<Box<dyn Pump>>, has_waitables: bool, stop: Arc<AtomicBool>) {
+pub fn spin(
+    mut node: Node,
+    mut pumps: Vec<Box<dyn Pump>>,
+    has_waitables: bool,
+    stop: Arc<AtomicBool>,
+) {
     let period = Duration::from_millis(5);
     while !stop.load(Relaxed) {
         if has_waitables {

@@ -74,7 +74,9 @@ pub struct StateData {
 
 /// The status word, in order of precedence: emergency, error, charging, running, idle.
 pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration) -> StateData {
-    let fresh_pose = s.pose.filter(|p| now.saturating_duration_since(p.at) <= stale);
+    let fresh_pose = s
+        .pose
+        .filter(|p| now.saturating_duration_since(p.at) <= stale);
     let moving = s.commanded_motion
         || fresh_pose.is_some_and(|p| {
             p.linear.abs() > moving_threshold || p.angular.abs() > moving_threshold
@@ -132,7 +134,10 @@ mod tests {
         assert!((d.position.as_ref().expect("pose").angle - 45.0).abs() < 1e-9);
         s.pose = s.pose.map(|p| Pose { linear: 0.0, ..p });
         assert_eq!(derive(&s, now, 0.01, stale).status, "idle");
-        s.battery = s.battery.map(|b| Battery { charging: true, ..b });
+        s.battery = s.battery.map(|b| Battery {
+            charging: true,
+            ..b
+        });
         assert_eq!(derive(&s, now, 0.01, stale).status, "charging");
         s.fault = Some("odometry stale");
         assert_eq!(derive(&s, now, 0.01, stale).status, "error");

@@ -170,8 +170,14 @@ mod tests {
     #[test]
     fn seed_topics() {
         let t = tree("AMR001");
-        assert_eq!(t.topic(Category::Status, "position"), "amr/AMR001/status/position");
-        assert_eq!(t.topic(Category::Alert, "warning"), "amr/AMR001/alert/warning");
+        assert_eq!(
+            t.topic(Category::Status, "position"),
+            "amr/AMR001/status/position"
+        );
+        assert_eq!(
+            t.topic(Category::Alert, "warning"),
+            "amr/AMR001/alert/warning"
+        );
         assert_eq!(t.command_filter(), "amr/AMR001/command/#");
         assert_eq!(t.qos(Category::Command), Qos(2));
         assert_eq!(t.command_action("amr/AMR001/command/move"), Some("move"));

@@ -20,13 +20,29 @@ fn odometry_reaches_status_position_in_the_seed_envelope() {
                           "orientation": {"x": 0.0, "y": 0.0, "z": h.sin(), "w": h.cos()}}},
         "twist": {"twist": {"linear": {"x": 0.25}, "angular": {"z": 0.1}}}
     });
-    let _p = ros_pub(domain, "nav_msgs/msg/Odometry", "/odom", &odom, 5.0, 10, "reliable");
-    let m = sub.expect("amr/AMR001/status/position", Duration::from_secs(15), "odometry", |_| true);
+    let _p = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &odom,
+        5.0,
+        10,
+        "reliable",
+    );
+    let m = sub.expect(
+        "amr/AMR001/status/position",
+        Duration::from_secs(15),
+        "odometry",
+        |_| true,
+    );
     let v = m.json();
     assert_eq!(m.qos, 1, "status category QoS");
     assert_eq!(v["robot_id"], "AMR001");
     assert_eq!(v["type"], "status");
-    assert_eq!(v["timestamp"], "2024-01-01T12:00:00Z", "from the header stamp");
+    assert_eq!(
+        v["timestamp"], "2024-01-01T12:00:00Z",
+        "from the header stamp"
+    );
     let pos = &v["data"]["position"];
     assert_eq!(pos["x"].as_f64(), Some(10.5));
     assert_eq!(pos["y"].as_f64(), Some(20.3));
@@ -43,13 +59,32 @@ fn unstamped_odometry_gets_the_bridge_clock() {
     let _bridge = Bridge::start(domain, broker.port, "AMR002", &config(""), &[]);
     let mut sub = MqttSub::start(broker.port, "amr/AMR002/status/position");
     let before = now_rfc3339();
-    let _p = ros_pub(domain, "nav_msgs/msg/Odometry", "/odom", &json!({}), 5.0, 10, "best_effort");
-    let m = sub.expect("amr/AMR002/status/position", Duration::from_secs(15), "odometry", |_| true);
-    let ts = m.json()["timestamp"].as_str().expect("timestamp").to_owned();
+    let _p = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &json!({}),
+        5.0,
+        10,
+        "best_effort",
+    );
+    let m = sub.expect(
+        "amr/AMR002/status/position",
+        Duration::from_secs(15),
+        "odometry",
+        |_| true,
+    );
+    let ts = m.json()["timestamp"]
+        .as_str()
+        .expect("timestamp")
+        .to_owned();
     let after = now_rfc3339();
     // Same format, so the strings order like the times (to the second).
     assert!(ts.ends_with('Z') && ts.len() >= 20, "{ts}");
-    assert!(ts[..19] >= before[..19] && ts[..19] <= after[..19], "{before} <= {ts} <= {after}");
+    assert!(
+        ts[..19] >= before[..19] && ts[..19] <= after[..19],
+        "{before} <= {ts} <= {after}"
+    );
 }
 
 #[test]
@@ -62,10 +97,21 @@ fn move_command_drives_cmd_vel() {
     std::thread::sleep(Duration::from_secs(1));
     let cmd = json!({"timestamp": now_rfc3339(), "command": "move_forward",
                      "parameters": {"speed": 20, "distance": 10}});
-    mqtt_pub(broker.port, "amr/AMR003/command/move", &cmd.to_string(), 2, false);
-    let (_, first) = twists.recv(Duration::from_secs(10)).expect("a Twist on cmd_vel");
+    mqtt_pub(
+        broker.port,
+        "amr/AMR003/command/move",
+        &cmd.to_string(),
+        2,
+        false,
+    );
+    let (_, first) = twists
+        .recv(Duration::from_secs(10))
+        .expect("a Twist on cmd_vel");
     let lx = first["linear"]["x"].as_f64().expect("linear.x");
-    assert!(lx > 0.0 && lx <= 0.2 + 1e-9, "forward at most 20 cm/s: {lx}");
+    assert!(
+        lx > 0.0 && lx <= 0.2 + 1e-9,
+        "forward at most 20 cm/s: {lx}"
+    );
     // The motion ends with a zero Twist.
     let mut last = first;
     while let Some((_, t)) = twists.recv(Duration::from_secs(3)) {
@@ -77,7 +123,9 @@ fn move_command_drives_cmd_vel() {
 
 fn start_expecting_failure(domain: u32, args: &[String]) -> (i32, String) {
     let mut b = Bridge::spawn_raw(domain, tempfile::tempdir().expect("dir"), args);
-    let status = b.wait_exit(Duration::from_secs(20)).expect("the bridge must exit on a bad start");
+    let status = b
+        .wait_exit(Duration::from_secs(20))
+        .expect("the bridge must exit on a bad start");
     (status.code().unwrap_or(-1), b.log_text())
 }
 
@@ -99,14 +147,20 @@ fn seed_config_loads_unchanged_and_runs() {
     let mut sub = MqttSub::start(broker.port, "amr/AMR009/status/connection");
     let b = Bridge::spawn_raw(14, dir, &args);
     b.wait_log("connected to", Duration::from_secs(20));
-    sub.expect("amr/AMR009/status/connection", Duration::from_secs(10), "online", |m| {
-        m.payload.contains("online")
-    });
+    sub.expect(
+        "amr/AMR009/status/connection",
+        Duration::from_secs(10),
+        "online",
+        |m| m.payload.contains("online"),
+    );
     // A subscriber that comes later gets it too: it is retained.
     let mut late = MqttSub::start(broker.port, "amr/AMR009/status/connection");
-    let m = late.expect("amr/AMR009/status/connection", Duration::from_secs(5), "retained online", |m| {
-        m.payload.contains("online")
-    });
+    let m = late.expect(
+        "amr/AMR009/status/connection",
+        Duration::from_secs(5),
+        "retained online",
+        |m| m.payload.contains("online"),
+    );
     assert!(m.retain, "presence is retained");
     assert_eq!(m.json()["data"]["state"], "online");
 }
@@ -119,7 +173,10 @@ fn unknown_key_and_wrong_type_name_the_key_and_the_file() {
         ("mqtt:\n  broker: localhost\n  brokr: x\n", "mqtt.brokr"),
         ("mqtt:\n  port: \"eighteen\"\n", "mqtt.port"),
         ("mqtt:\n  qos: {status: 7}\n", "mqtt.qos.status"),
-        ("mqtt: {}\ncommands: {max_linear_speed: fast}\n", "commands.max_linear_speed"),
+        (
+            "mqtt: {}\ncommands: {max_linear_speed: fast}\n",
+            "commands.max_linear_speed",
+        ),
     ] {
         let f = dir.path().join("bad.yaml");
         std::fs::write(&f, yaml).expect("write");
@@ -132,7 +189,10 @@ fn unknown_key_and_wrong_type_name_the_key_and_the_file() {
         ];
         let (code, log) = start_expecting_failure(15, &args);
         assert_eq!(code, 2, "config error exit code for {key}:\n{log}");
-        assert!(log.contains(&f.display().to_string()), "names the file: {log}");
+        assert!(
+            log.contains(&f.display().to_string()),
+            "names the file: {log}"
+        );
         assert!(log.contains(key), "names the key {key}: {log}");
     }
 }
@@ -158,6 +218,9 @@ fn invalid_robot_ids_fail_at_start() {
         let args: Vec<String> = vec!["--ros-args".into(), "-p".into(), arg.into()];
         let (code, log) = start_expecting_failure(16, &args);
         assert_eq!(code, 2, "{arg}:\n{log}");
-        assert!(log.contains("robot id") || log.contains("robot_id"), "{log}");
+        assert!(
+            log.contains("robot id") || log.contains("robot_id"),
+            "{log}"
+        );
     }
 }

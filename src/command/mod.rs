@@ -121,12 +121,39 @@ impl CommandCore {
             .as_f64()
             .or(v["parameters"]["angle"].as_f64())
             .unwrap_or(0.0);
-        let (lin, ang) = (self.cfg.linear_unit.to_meters(), self.cfg.angular_unit.to_radians());
+        let (lin, ang) = (
+            self.cfg.linear_unit.to_meters(),
+            self.cfg.angular_unit.to_radians(),
+        );
         let (twist, secs) = match cmd.as_str() {
-            "move_forward" => (Twist2 { linear: speed * lin, angular: 0.0 }, extent / speed),
-            "move_backward" => (Twist2 { linear: -speed * lin, angular: 0.0 }, extent / speed),
-            "rotate_left" => (Twist2 { linear: 0.0, angular: speed * ang }, extent / speed),
-            "rotate_right" => (Twist2 { linear: 0.0, angular: -speed * ang }, extent / speed),
+            "move_forward" => (
+                Twist2 {
+                    linear: speed * lin,
+                    angular: 0.0,
+                },
+                extent / speed,
+            ),
+            "move_backward" => (
+                Twist2 {
+                    linear: -speed * lin,
+                    angular: 0.0,
+                },
+                extent / speed,
+            ),
+            "rotate_left" => (
+                Twist2 {
+                    linear: 0.0,
+                    angular: speed * ang,
+                },
+                extent / speed,
+            ),
+            "rotate_right" => (
+                Twist2 {
+                    linear: 0.0,
+                    angular: -speed * ang,
+                },
+                extent / speed,
+            ),
             _ => {
                 reject(&mut fx, "unknown command");
                 return fx;

@@ -109,10 +109,12 @@ mod tests {
         m.voltage = f32::NAN;
         m.percentage = 0.5;
         m.power_supply_status = 1;
-        let text = serde_json::to_string(&Battery {
-            scale: PercentageScale::Fraction,
-        }
-        .data(&m))
+        let text = serde_json::to_string(
+            &Battery {
+                scale: PercentageScale::Fraction,
+            }
+            .data(&m),
+        )
         .expect("json");
         assert!(text.contains("\"voltage\":null"), "{text}");
         assert!(text.contains("\"status\":\"charging\""), "{text}");

@@ -35,7 +35,13 @@ pub fn check(input: &Value, skeleton: &Value) -> Result<(), String> {
 }
 
 fn check_at(input: &Value, shape: &Value, path: &mut String) -> Result<(), String> {
-    let here = |p: &str| if p.is_empty() { "(message)".to_owned() } else { p.to_owned() };
+    let here = |p: &str| {
+        if p.is_empty() {
+            "(message)".to_owned()
+        } else {
+            p.to_owned()
+        }
+    };
     match (shape, input) {
         (Value::Object(fields), Value::Object(given)) => {
             for (k, v) in given {
@@ -118,7 +124,10 @@ mod tests {
         let e = check(&json!({"pose": {"positon": {}}}), &s).unwrap_err();
         assert!(e.contains("unknown field `pose.positon`"), "{e}");
         let e = check(&json!({"header": {"stamp": {"sec": 1.5}}}), &s).unwrap_err();
-        assert!(e.contains("header.stamp.sec") && e.contains("integer"), "{e}");
+        assert!(
+            e.contains("header.stamp.sec") && e.contains("integer"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub struct Data {
 /// The part of odometry that the rest of the bridge (state, closed-loop motion) uses.
 pub fn pose2d(msg: &Msg) -> (f64, f64, f64) {
     let p = &msg.pose.pose.position;
-    let yaw = Quat::from(&msg.pose.pose.orientation).yaw_deg().to_radians();
+    let yaw = Quat::from(&msg.pose.pose.orientation)
+        .yaw_deg()
+        .to_radians();
     (p.x, p.y, yaw)
 }
 

@@ -64,7 +64,10 @@ mod tests {
             ..Default::default()
         };
         let text = serde_json::to_string(&Scan.data(&m)).expect("json");
-        assert!(text.contains("\"ranges\":[0.3,null,null,null,12.5]"), "{text}");
+        assert!(
+            text.contains("\"ranges\":[0.3,null,null,null,12.5]"),
+            "{text}"
+        );
         let v: serde_json::Value = serde_json::from_str(&text).expect("strict parse");
         assert_eq!(v["range_max"], 30.0);
     }

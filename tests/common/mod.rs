@@ -199,8 +199,12 @@ pub struct MqttMsg {
 impl MqttMsg {
     /// The payload parsed strictly: serde_json rejects NaN and Infinity.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.payload)
-            .unwrap_or_else(|e| panic!("payload on {} is not strict JSON ({e}): {}", self.topic, self.payload))
+        serde_json::from_str(&self.payload).unwrap_or_else(|e| {
+            panic!(
+                "payload on {} is not strict JSON ({e}): {}",
+                self.topic, self.payload
+            )
+        })
     }
 }
 
@@ -219,7 +223,14 @@ impl MqttSub {
     pub fn start_qos(port: u16, filter: &str, qos: u8) -> MqttSub {
         let mut child = Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter])
-            .args(["-q", &qos.to_string(), "-F", "%t\t%q\t%r\t%p", "--id", &format!("test_sub_{}", free_port())])
+            .args([
+                "-q",
+                &qos.to_string(),
+                "-F",
+                "%t\t%q\t%r\t%p",
+                "--id",
+                &format!("test_sub_{}", free_port()),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -269,7 +280,13 @@ impl MqttSub {
         None
     }
 
-    pub fn expect(&mut self, topic: &str, timeout: Duration, what: &str, pred: impl Fn(&MqttMsg) -> bool) -> MqttMsg {
+    pub fn expect(
+        &mut self,
+        topic: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&MqttMsg) -> bool,
+    ) -> MqttMsg {
         match self.wait_for(topic, timeout, pred) {
             Some(m) => m,
             None => panic!(
@@ -297,7 +314,18 @@ impl MqttSub {
 /// `mosquitto_pub` once.
 pub fn mqtt_pub(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) {
     let mut c = Command::new("mosquitto_pub");
-    c.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", &qos.to_string(), "-m", payload]);
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-t",
+        topic,
+        "-q",
+        &qos.to_string(),
+        "-m",
+        payload,
+    ]);
     if retain {
         c.arg("-r");
     }
@@ -351,13 +379,32 @@ fn ros_env(c: &mut Command, domain: u32) {
 }
 
 /// The rclpy peer publishing `count` messages at `rate`.
-pub fn ros_pub(domain: u32, ty: &str, topic: &str, data: &Value, rate: f64, count: u32, qos: &str) -> Proc {
+pub fn ros_pub(
+    domain: u32,
+    ty: &str,
+    topic: &str,
+    data: &Value,
+    rate: f64,
+    count: u32,
+    qos: &str,
+) -> Proc {
     let mut c = Command::new(python());
     c.arg(repo().join("tests/ros/ros_tool.py"))
         .args(["pub", ty, topic, &data.to_string()])
-        .args(["--rate", &rate.to_string(), "--count", &count.to_string(), "--qos", qos]);
+        .args([
+            "--rate",
+            &rate.to_string(),
+            "--count",
+            &count.to_string(),
+            "--qos",
+            qos,
+        ]);
     ros_env(&mut c, domain);
-    let child = c.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("start ros_tool.py pub");
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ros_tool.py pub");
     Proc {
         child,
         name: "ros_tool pub".into(),
@@ -365,7 +412,15 @@ pub fn ros_pub(domain: u32, ty: &str, topic: &str, data: &Value, rate: f64, coun
 }
 
 /// Publishes and waits until the peer is done.
-pub fn ros_pub_wait(domain: u32, ty: &str, topic: &str, data: &Value, rate: f64, count: u32, qos: &str) {
+pub fn ros_pub_wait(
+    domain: u32,
+    ty: &str,
+    topic: &str,
+    data: &Value,
+    rate: f64,
+    count: u32,
+    qos: &str,
+) {
     let mut p = ros_pub(domain, ty, topic, data, rate, count, qos);
     let s = p.child.wait().expect("ros_tool.py pub");
     assert!(s.success(), "ros_tool.py pub failed");
@@ -383,7 +438,11 @@ impl RosSub {
         c.arg(repo().join("tests/ros/ros_tool.py"))
             .args(["sub", ty, topic, "--qos", qos]);
         ros_env(&mut c, domain);
-        let mut child = c.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start ros_tool.py sub");
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ros_tool.py sub");
         let stdout = child.stdout.take().expect("stdout");
         let mut s = RosSub {
             proc: Proc {
@@ -392,7 +451,10 @@ impl RosSub {
             },
             lines: Lines::from(stdout),
         };
-        let ready = s.lines.next(Duration::from_secs(20)).expect("ros_tool.py sub did not start");
+        let ready = s
+            .lines
+            .next(Duration::from_secs(20))
+            .expect("ros_tool.py sub did not start");
         assert!(ready.contains("ready"), "{ready}");
         s
     }
@@ -431,7 +493,13 @@ pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
 impl Bridge {
     /// Starts the bridge: `yaml` is its config file (written to a temp dir); `args` are more
     /// `--ros-args` arguments. Waits until it is connected to the broker.
-    pub fn start(domain: u32, broker_port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
+    pub fn start(
+        domain: u32,
+        broker_port: u16,
+        robot_id: &str,
+        yaml: &str,
+        args: &[&str],
+    ) -> Bridge {
         let b = Bridge::spawn(domain, broker_port, robot_id, yaml, args);
         b.wait_log("connected to", Duration::from_secs(20));
         // The ROS side is up before MQTT connects; let DDS discovery reach the peers.
@@ -439,7 +507,13 @@ impl Bridge {
         b
     }
 
-    pub fn spawn(domain: u32, broker_port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
+    pub fn spawn(
+        domain: u32,
+        broker_port: u16,
+        robot_id: &str,
+        yaml: &str,
+        args: &[&str],
+    ) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = write_config(dir.path(), yaml);
         let mut ros_args: Vec<String> = vec![
@@ -494,7 +568,10 @@ impl Bridge {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("bridge log has no {needle:?} after {timeout:?}:\n{}", self.log_text());
+        panic!(
+            "bridge log has no {needle:?} after {timeout:?}:\n{}",
+            self.log_text()
+        );
     }
 
     /// Waits for the process to exit by itself.
@@ -513,7 +590,11 @@ impl Bridge {
 impl Drop for Bridge {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let _ = writeln!(std::io::stderr(), "---- bridge log ----\n{}", self.log_text());
+            let _ = writeln!(
+                std::io::stderr(),
+                "---- bridge log ----\n{}",
+                self.log_text()
+            );
         }
     }
 }
