@@ -351,6 +351,52 @@ mod tests {
         assert!((sum - 0.05).abs() < 1e-9, "{sum}");
     }
 
+    /// Many random starts, extents and limits: always ends, exact, within both bounds.
+    #[test]
+    fn random_profiles_end_exactly_within_limits() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..3000 {
+            let dt = [0.01, 0.05, 0.1][(rnd() * 3.0) as usize % 3];
+            let vmax = 0.1 + 2.0 * rnd();
+            let accel = 0.1 + 5.0 * rnd();
+            let cruise = vmax * (0.01 + 0.99 * rnd());
+            let extent = (rnd() - 0.5) * 2.0 * 10f64.powf(-6.0 + 7.5 * rnd());
+            let start = Twist2 {
+                linear: (rnd() - 0.5) * 2.0 * vmax,
+                angular: (rnd() - 0.5) * 3.0,
+            };
+            let mut p = Profile::new(Axis::Linear, extent, cruise, accel, 3.0, dt, start);
+            // Braking from the start speed may overshoot; coming back is at the cruise speed.
+            let v0 = start.linear.abs();
+            let back = v0 * v0 / accel + v0 * dt;
+            let wind_down = start.angular.abs() / 3.0;
+            let secs = (extent.abs() + back) / cruise + 4.0 * vmax / accel + wind_down;
+            let bound = (secs / dt) as usize + 10;
+            let (mut sum, mut prev, mut n) = (0.0, start, 0);
+            loop {
+                let (t, done) = p.step();
+                sum += t.linear * dt;
+                let cap = cruise.max(start.linear.abs()) + 1e-12;
+                assert!(t.linear.abs() <= cap, "speed {} > {cap}", t.linear);
+                assert!((t.linear - prev.linear).abs() <= accel * dt * (1.0 + 1e-9) + 1e-15);
+                assert!((t.angular - prev.angular).abs() <= 3.0 * dt + 1e-12);
+                prev = t;
+                n += 1;
+                assert!(n <= bound, "too long: {extent} {cruise} {accel} {dt} {start:?}");
+                if done {
+                    break;
+                }
+            }
+            assert!((sum - extent).abs() < 1e-9, "{sum} vs {extent}");
+        }
+    }
+
     #[test]
     fn braking_speed_inverts_the_stopping_distance() {
         let step = 0.05;
