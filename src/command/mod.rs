@@ -13,7 +13,8 @@
 //! are in the command units.
 //!
 //! # Payloads (topic `<command prefix>/<action>`)
-//! Every payload is a JSON object with only these keys (any other key is refused):
+//! Every payload is a JSON object (at most `max_payload` bytes, UTF-8, nested at most 16
+//! deep, no key repeated) with only these keys (any other key is refused):
 //! `{"timestamp": "2024-01-01T12:00:00Z", "command": "...", "parameters": {...}, "id": "..."}`.
 //! - `timestamp`: RFC 3339; required unless `commands.require_timestamp` is false (a release
 //!   always needs one); refused if older than `max_age` s or more than `max_future` s ahead

@@ -388,7 +388,10 @@ mod tests {
                 assert!((t.angular - prev.angular).abs() <= 3.0 * dt + 1e-12);
                 prev = t;
                 n += 1;
-                assert!(n <= bound, "too long: {extent} {cruise} {accel} {dt} {start:?}");
+                assert!(
+                    n <= bound,
+                    "too long: {extent} {cruise} {accel} {dt} {start:?}"
+                );
                 if done {
                     break;
                 }

@@ -4,9 +4,12 @@
 //! Checks run cheapest and most dangerous first: size before anything, UTF-8, nesting depth
 //! (a byte scan, so `[[[[...` cannot reach a recursive parser), JSON, shape, then the fields.
 //! Every object is closed: an unknown key is refused, so a typo such as `distanse` can never
-//! fall back to a default.
+//! fall back to a default; a repeated key is refused, so no message means two things.
+
+use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::motion::{estimate_seconds, Axis};
@@ -307,10 +310,79 @@ pub fn decode(payload: &[u8], max_payload: usize) -> Result<Map<String, Value>, 
         at: e.valid_up_to(),
     })?;
     check_depth(text.as_bytes(), MAX_DEPTH)?;
-    match serde_json::from_str::<Value>(text) {
+    match serde_json::from_str::<Strict>(text).map(|s| s.0) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(Refusal::NotObject(kind(&other))),
         Err(e) => Err(Refusal::NotJson(e.to_string())),
+    }
+}
+
+/// A JSON value whose objects repeat no key. With serde_json's last-one-wins,
+/// `{"command": "release", "command": "engage"}` would mean whatever this parser picks, and
+/// another reader of the same bytes (a fleet log, a broker rule) might pick the other one.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Strict::deserialize(d).map(|s| s.0)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                let shown: String = key.chars().take(QUOTE_LEN).collect();
+                return Err(de::Error::custom(format!("duplicate key `{shown}`")));
+            }
+            let Strict(v) = access.next_value()?;
+            map.insert(key, v);
+        }
+        Ok(Value::Object(map))
     }
 }
 
@@ -687,11 +759,36 @@ mod tests {
         );
         // serde_json's own recursion limit also refuses it rather than overflowing the stack.
         assert!(serde_json::from_str::<Value>(&deep).is_err());
+        assert!(serde_json::from_str::<Strict>(&deep).is_err());
         let deep_obj = format!("{}{}", r#"{"a":"#.repeat(100_000), "1");
         assert!(serde_json::from_str::<Value>(&deep_obj).is_err());
         // Brackets inside strings do not count.
         let ok = format!(r#"{{"a":"{}"}}"#, "[".repeat(100));
         assert!(decode(ok.as_bytes(), 1 << 20).is_ok());
+    }
+
+    #[test]
+    fn repeated_keys_are_refused() {
+        let e = parse_emergency(
+            br#"{"timestamp":"2024-01-01T12:00:00Z","command":"release","command":"engage"}"#,
+            wall(),
+            &CommandConfig::default(),
+        )
+        .expect_err("duplicate");
+        assert!(
+            e.refusal.to_string().contains("duplicate key `command`"),
+            "{}",
+            e.refusal
+        );
+        let e = mv(r#"{"timestamp":"2024-01-01T12:00:00Z","command":"velocity","parameters":{"linear":1,"linear":90}}"#)
+            .expect_err("nested duplicate");
+        assert!(matches!(e.refusal, Refusal::NotJson(_)));
+        // Values survive the strict reader unchanged.
+        let v = decode(br#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}]}"#, 1024).expect("ok");
+        assert_eq!(
+            Value::Object(v),
+            serde_json::json!({"a":[1,-2,3.5,"x",null,true,{"b":{}}]})
+        );
     }
 
     #[test]
