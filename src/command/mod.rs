@@ -1,10 +1,104 @@
-//! PLACEHOLDER until the command core lands: move_forward/backward, rotate_left/right and stop,
-//! open loop, no acceleration limits. Replaced by the full safety state machine.
+//! Fleet commands to `cmd_vel`: a pure state machine (no ROS, no broker, time injected) that
+//! turns MQTT command messages, the local e-stop and odometry into Twists, outcomes and alerts.
+//!
+//! The runner feeds it events (`on_mqtt`, `on_ros_estop`, `on_odom`) and calls `tick` every
+//! `1 / commands.rate_hz` seconds; every call returns [`Effects`]: publish each Twist on
+//! `cmd_vel` in order, each [`Outcome`] as JSON on `amr/{id}/status/command`, each alert on
+//! the alert topic.
+//!
+//! # Units
+//! Command parameters are in `commands.linear_unit` (default cm, speeds cm/s) and
+//! `commands.angular_unit` (default deg, deg/s). Limits in the configuration and everything
+//! on `cmd_vel` are SI: m/s forward, rad/s counter-clockwise. `max_distance` / `max_angle`
+//! are in the command units.
+//!
+//! # Payloads (topic `<command prefix>/<action>`)
+//! Every payload is a JSON object (at most `max_payload` bytes, UTF-8, nested at most 16
+//! deep, no key repeated) with only these keys (any other key is refused):
+//! `{"timestamp": "2024-01-01T12:00:00Z", "command": "...", "parameters": {...}, "id": "..."}`.
+//! - `timestamp`: RFC 3339; required unless `commands.require_timestamp` is false (a release
+//!   always needs one); refused if older than `max_age` s or more than `max_future` s ahead
+//!   of the bridge's UTC clock.
+//! - `id`: optional non-empty string of at most 128 characters, echoed in every outcome of
+//!   the command. An id is consumed when its command is executed; a later command with an id
+//!   among the last `id_memory` executed ones is refused "duplicate id". A refused command does
+//!   not consume its id, so it can be corrected and sent again with the same id.
+//! - `parameters`: a closed object: unknown parameters are refused (no typo falls back to a
+//!   default); absent or `{}` where a command takes none.
+//!
+//! `move`:
+//! - `move_forward` / `move_backward`: `speed` (linear_unit/s) and `distance` (linear_unit),
+//!   both numbers > 0. `rotate_left` (counter-clockwise) / `rotate_right`: `speed`
+//!   (angular_unit/s) and `angle` (angular_unit), both > 0. A speed above the limit is clamped
+//!   and the accepted outcome says so ("speed clamped to 1.0 m/s"); an extent above
+//!   `max_distance` / `max_angle` is refused, as is a motion estimated to take over an hour.
+//! - `velocity`: `linear` (linear_unit/s) and `angular` (angular_unit/s), any sign, each
+//!   optional (0). Clamped per axis. Held only while commands keep coming: if none arrives for
+//!   `watchdog_timeout`, a zero Twist is sent (at the last tick before the deadline, so the
+//!   robot is commanded to zero no later than `watchdog_timeout` after the last command), the
+//!   last velocity command gets `completed` "by watchdog", and the mode returns to `Idle`.
+//!   Each velocity command is `accepted`; one replacing another is not reported `preempted`
+//!   (it is one stream). Speed changes in a velocity stream are accel-limited per tick.
+//!
+//! `stop`: `command` absent or `"stop"`, no parameters. Any message on this topic, even
+//! malformed, stale or a duplicate, stops: the running command gets `cancelled`, a zero Twist
+//! is sent at once. The stop's own outcome is `completed`, or `rejected` with the reason and
+//! "the robot was stopped anyway". Stopping never moves the robot, so refusing to obey it
+//! could only do harm.
+//!
+//! `emergency`: `command` absent, `"engage"` or `"emergency_stop"` engages the latch;
+//! `{"timestamp": <fresh>, "command": "release"}` releases it. Any message that is not a
+//! release attempt (no `"command": "release"`) engages, even malformed (outcome `rejected`,
+//! "emergency stop engaged anyway"). A release attempt that fails any check (stale, future,
+//! no timestamp, duplicate id, extra keys) is refused and leaves the latch as it is: the
+//! robot never unlatches on a replayed or doubtful message. Engaging cancels the running
+//! command (`cancelled`), sends a zero Twist at once and one on every tick while engaged,
+//! refuses every `move` command ("emergency stop engaged") and raises an `Error` alert
+//! "Emergency stop engaged" (`data: {source: "mqtt"|"ros", id, engaged_by}`) when a source
+//! newly engages. The ROS e-stop topic (`std_msgs/Bool`) engages (true) and releases (false)
+//! the same latch, but each source holds it on its own: an MQTT release does not release a
+//! ROS engagement nor the reverse; the `Info` alert "Emergency stop released" comes when the
+//! last source releases. A release never starts a motion.
+//!
+//! Any other action is refused. Refused commands never move the robot; a refused `move`
+//! leaves a running motion running.
+//!
+//! # Outcomes
+//! JSON `{"id": "a1" | null, "command": "move_forward" | null, "status": "accepted" |
+//! "rejected" | "completed" | "preempted" | "cancelled", "reason": "..." | null}`.
+//! A new motion preempts the running one: `preempted` for the old, then `accepted` for the
+//! new, whose profile continues from the current speed within the accel limits.
+//!
+//! # Motion
+//! One Twist per tick while a motion runs, accel-limited (`max_linear_accel`,
+//! `max_angular_accel`) both ways, integrating exactly to the commanded extent in discrete
+//! time with `dt = 1 / rate_hz` (the runner's tick period), ending with a zero Twist and
+//! `completed`. Backward is negative linear, `rotate_right` negative angular. When odometry
+//! is fresh (last `on_odom` within `odom_timeout`) at the start, the motion also ends as
+//! soon as odometry shows the target reached (Euclidean distance from the start pose in the
+//! commanded direction, or unwrapped yaw turned), with an immediate zero Twist; if the plan
+//! finishes first, zero Twists are sent for up to 1 s while odometry may still confirm.
+//! The reason says "completed by odometry" or "completed by time". Without fresh odometry the
+//! motion is open loop, by time.
 
-use std::time::Instant;
+pub mod motion;
+pub mod parse;
+pub mod safety;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::config::CommandConfig;
+use motion::{ramp, Axis, OdomProgress, Profile};
+use parse::{EstopRequest, MoveRequest, Parsed, Refusal, Rejected};
+use safety::{IdMemory, Latch, Source};
 
+/// Velocity for cmd_vel, SI: m/s forward, rad/s counter-clockwise.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Twist2 {
     pub linear: f64,
@@ -18,6 +112,7 @@ impl Twist2 {
     };
 }
 
+/// Planar odometry pose: metres, radians; `at` is when the bridge received it.
 #[derive(Debug, Clone, Copy)]
 pub struct Odom2 {
     pub x: f64,
@@ -26,7 +121,7 @@ pub struct Odom2 {
     pub at: Instant,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     Accepted,
@@ -36,7 +131,8 @@ pub enum OutcomeStatus {
     Cancelled,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// Published to the fleet as JSON on amr/{id}/status/command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub id: Option<String>,
     pub command: Option<String>,
@@ -58,6 +154,8 @@ pub struct AlertOut {
     pub data: serde_json::Value,
 }
 
+/// What the runner must do after a call: publish each twist on cmd_vel in order, each outcome
+/// and alert on MQTT.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Effects {
     pub twists: Vec<Twist2>,
@@ -73,137 +171,506 @@ pub enum Mode {
     Emergency,
 }
 
+/// After the time plan of a closed-loop motion ends, how long odometry may still confirm it.
+const ODOM_GRACE: Duration = Duration::from_secs(1);
+
+/// The command an outcome is about.
+#[derive(Debug, Clone)]
+struct Tag {
+    id: Option<String>,
+    name: String,
+}
+
+impl Tag {
+    fn outcome(&self, status: OutcomeStatus, reason: Option<String>) -> Outcome {
+        Outcome {
+            id: self.id.clone(),
+            command: Some(self.name.clone()),
+            status,
+            reason,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MotionRun {
+    tag: Tag,
+    profile: Profile,
+    /// Present when odometry was fresh at the start: closed loop.
+    odo: Option<OdomProgress>,
+    extent: f64,
+    /// Set when the time plan ended and odometry has until then to confirm.
+    grace_until: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct VelocityRun {
+    tag: Tag,
+    target: Twist2,
+    last_command: Instant,
+}
+
+#[derive(Debug)]
+enum Active {
+    None,
+    Motion(Box<MotionRun>),
+    Velocity(VelocityRun),
+}
+
+/// The command state machine. See the module docs for the behaviour.
 pub struct CommandCore {
     cfg: CommandConfig,
-    remaining_ticks: u32,
-    twist: Twist2,
-    command: Option<String>,
+    dt: f64,
+    /// The last Twist handed to the runner: where any new profile starts from.
+    last: Twist2,
+    active: Active,
+    latch: Latch,
+    ids: IdMemory,
+    odom: Option<Odom2>,
 }
 
 impl CommandCore {
     pub fn new(cfg: &CommandConfig) -> Self {
         CommandCore {
             cfg: cfg.clone(),
-            remaining_ticks: 0,
-            twist: Twist2::ZERO,
-            command: None,
+            dt: 1.0 / cfg.rate_hz,
+            last: Twist2::ZERO,
+            active: Active::None,
+            latch: Latch::default(),
+            ids: IdMemory::new(cfg.id_memory),
+            odom: None,
         }
     }
 
+    pub fn mode(&self) -> Mode {
+        if self.latch.engaged() {
+            return Mode::Emergency;
+        }
+        match self.active {
+            Active::None => Mode::Idle,
+            Active::Motion(_) => Mode::Moving,
+            Active::Velocity(_) => Mode::Velocity,
+        }
+    }
+
+    /// A message arrived on MQTT topic `<command prefix>/<action>` (action = "move", "stop",
+    /// "emergency", or anything else, which is refused). `wall` is the bridge's UTC clock for
+    /// the timestamp age check.
     pub fn on_mqtt(
         &mut self,
         action: &str,
         payload: &[u8],
-        _now: Instant,
-        _wall: chrono::DateTime<chrono::Utc>,
+        now: Instant,
+        wall: DateTime<Utc>,
     ) -> Effects {
-        let mut fx = Effects::default();
-        let reject = |fx: &mut Effects, why: &str| {
-            fx.outcomes.push(Outcome {
-                id: None,
-                command: None,
-                status: OutcomeStatus::Rejected,
-                reason: Some(why.into()),
-            })
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-            reject(&mut fx, "not JSON");
-            return fx;
-        };
-        if action == "stop" {
-            self.remaining_ticks = 0;
-            fx.twists.push(Twist2::ZERO);
-            return fx;
-        }
-        let cmd = v["command"].as_str().unwrap_or("").to_owned();
-        let speed = v["parameters"]["speed"].as_f64().unwrap_or(0.0);
-        let extent = v["parameters"]["distance"]
-            .as_f64()
-            .or(v["parameters"]["angle"].as_f64())
-            .unwrap_or(0.0);
-        let (lin, ang) = (
-            self.cfg.linear_unit.to_meters(),
-            self.cfg.angular_unit.to_radians(),
-        );
-        let (twist, secs) = match cmd.as_str() {
-            "move_forward" => (
-                Twist2 {
-                    linear: speed * lin,
-                    angular: 0.0,
-                },
-                extent / speed,
-            ),
-            "move_backward" => (
-                Twist2 {
-                    linear: -speed * lin,
-                    angular: 0.0,
-                },
-                extent / speed,
-            ),
-            "rotate_left" => (
-                Twist2 {
-                    linear: 0.0,
-                    angular: speed * ang,
-                },
-                extent / speed,
-            ),
-            "rotate_right" => (
-                Twist2 {
-                    linear: 0.0,
-                    angular: -speed * ang,
-                },
-                extent / speed,
-            ),
-            _ => {
-                reject(&mut fx, "unknown command");
-                return fx;
+        match action {
+            "move" => {
+                let parsed = parse::parse_move(payload, wall, &self.cfg);
+                self.mqtt_move(parsed, now)
             }
-        };
-        if !(secs.is_finite() && secs > 0.0) {
-            reject(&mut fx, "bad parameters");
-            return fx;
+            "stop" => {
+                let parsed = parse::parse_stop(payload, wall, &self.cfg);
+                self.mqtt_stop(parsed)
+            }
+            "emergency" => {
+                let parsed = parse::parse_emergency(payload, wall, &self.cfg);
+                self.mqtt_emergency(parsed)
+            }
+            other => {
+                let (id, name) = parse::echo(payload, &self.cfg);
+                let mut fx = Effects::default();
+                reject(
+                    &mut fx,
+                    Rejected {
+                        id,
+                        name,
+                        refusal: Refusal::UnknownTopic(other.chars().take(64).collect()),
+                    },
+                    "",
+                );
+                fx
+            }
         }
-        self.twist = twist;
-        self.remaining_ticks = (secs * self.cfg.rate_hz).round() as u32;
-        self.command = Some(cmd.clone());
-        fx.outcomes.push(Outcome {
-            id: None,
-            command: Some(cmd),
-            status: OutcomeStatus::Accepted,
-            reason: None,
-        });
+    }
+
+    /// The local ROS e-stop topic (std_msgs/Bool): true engages, false releases.
+    /// Repeats of the same value (e-stop topics are often published periodically) do nothing.
+    pub fn on_ros_estop(&mut self, engaged: bool, _now: Instant) -> Effects {
+        let mut fx = Effects::default();
+        if engaged {
+            if !self.latch.held_by(Source::Ros) {
+                self.engage(&mut fx, Source::Ros, None);
+            }
+        } else if self.latch.release(Source::Ros) {
+            self.after_release(&mut fx, Source::Ros, None);
+        }
         fx
     }
 
-    pub fn on_ros_estop(&mut self, _engaged: bool, _now: Instant) -> Effects {
-        Effects::default()
+    pub fn on_odom(&mut self, odom: Odom2) {
+        // A driver glitch must not look like progress; it only makes odometry look stale.
+        if !(odom.x.is_finite() && odom.y.is_finite() && odom.yaw.is_finite()) {
+            log::warn!("ignoring non-finite odometry");
+            return;
+        }
+        self.odom = Some(odom);
+        if let Active::Motion(run) = &mut self.active {
+            if let Some(odo) = &mut run.odo {
+                odo.update(odom);
+            }
+        }
     }
 
-    pub fn on_odom(&mut self, _odom: Odom2) {}
-
-    pub fn tick(&mut self, _now: Instant) -> Effects {
+    /// Called by the runner every 1/rate_hz seconds.
+    pub fn tick(&mut self, now: Instant) -> Effects {
         let mut fx = Effects::default();
-        if self.remaining_ticks > 0 {
-            self.remaining_ticks -= 1;
-            fx.twists.push(self.twist);
-            if self.remaining_ticks == 0 {
-                fx.twists.push(Twist2::ZERO);
-                fx.outcomes.push(Outcome {
-                    id: None,
-                    command: self.command.take(),
-                    status: OutcomeStatus::Completed,
-                    reason: None,
+        if self.latch.engaged() {
+            self.send(&mut fx, Twist2::ZERO);
+            return fx;
+        }
+        match std::mem::replace(&mut self.active, Active::None) {
+            Active::None => {}
+            Active::Velocity(run) => self.tick_velocity(&mut fx, run, now),
+            Active::Motion(run) => self.tick_motion(&mut fx, run, now),
+        }
+        fx
+    }
+
+    fn tick_velocity(&mut self, fx: &mut Effects, run: VelocityRun, now: Instant) {
+        // Expire at the last tick before the deadline: the next tick would be too late.
+        let silent = now
+            .saturating_duration_since(run.last_command)
+            .as_secs_f64();
+        if silent + self.dt > self.cfg.watchdog_timeout {
+            self.send(fx, Twist2::ZERO);
+            fx.outcomes.push(run.tag.outcome(
+                OutcomeStatus::Completed,
+                Some(format!(
+                    "by watchdog: no velocity command within {} s; zero velocity sent",
+                    self.cfg.watchdog_timeout
+                )),
+            ));
+            return;
+        }
+        let next = Twist2 {
+            linear: ramp(
+                self.last.linear,
+                run.target.linear,
+                self.cfg.max_linear_accel * self.dt,
+            ),
+            angular: ramp(
+                self.last.angular,
+                run.target.angular,
+                self.cfg.max_angular_accel * self.dt,
+            ),
+        };
+        self.send(fx, next);
+        self.active = Active::Velocity(run);
+    }
+
+    fn tick_motion(&mut self, fx: &mut Effects, mut run: Box<MotionRun>, now: Instant) {
+        let fresh = self.fresh_odom(now).is_some();
+        let reached = fresh
+            && run
+                .odo
+                .as_ref()
+                .is_some_and(|o| o.progress() >= run.extent.abs());
+        if reached {
+            self.send(fx, Twist2::ZERO);
+            fx.outcomes.push(run.tag.outcome(
+                OutcomeStatus::Completed,
+                Some("completed by odometry".into()),
+            ));
+            return;
+        }
+        if let Some(until) = run.grace_until {
+            self.send(fx, Twist2::ZERO);
+            if now >= until || !fresh {
+                fx.outcomes.push(run.tag.outcome(
+                    OutcomeStatus::Completed,
+                    Some("completed by time (odometry did not confirm the target within 1 s of the plan's end)".into()),
+                ));
+            } else {
+                self.active = Active::Motion(run);
+            }
+            return;
+        }
+        let (twist, finished) = run.profile.step();
+        self.send(fx, twist);
+        if !finished {
+            self.active = Active::Motion(run);
+        } else if run.odo.is_some() && fresh {
+            run.grace_until = Some(now + ODOM_GRACE);
+            self.active = Active::Motion(run);
+        } else {
+            let why = if run.odo.is_some() {
+                "completed by time (odometry went stale)"
+            } else {
+                "completed by time (open loop: no fresh odometry at the start)"
+            };
+            fx.outcomes
+                .push(run.tag.outcome(OutcomeStatus::Completed, Some(why.into())));
+        }
+    }
+
+    fn mqtt_move(
+        &mut self,
+        parsed: Result<Parsed<MoveRequest>, Rejected>,
+        now: Instant,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        let p = match parsed {
+            Ok(p) => p,
+            Err(rej) => {
+                reject(&mut fx, rej, "");
+                return fx;
+            }
+        };
+        let refusal = if !self.cfg.enabled {
+            Some(Refusal::Disabled)
+        } else if self.latch.engaged() {
+            Some(Refusal::EmergencyEngaged)
+        } else {
+            self.duplicate(&p.id)
+        };
+        if let Some(refusal) = refusal {
+            reject(&mut fx, rejected(&p, refusal), "");
+            return fx;
+        }
+        self.consume(&p.id);
+        let tag = Tag {
+            id: p.id.clone(),
+            name: p.name.clone(),
+        };
+        let reason = (!p.notes.is_empty()).then(|| p.notes.join("; "));
+        match p.request {
+            MoveRequest::Motion {
+                axis,
+                extent,
+                speed,
+            } => {
+                self.preempt(&mut fx, &p.name);
+                let (accel, other_accel) = match axis {
+                    Axis::Linear => (self.cfg.max_linear_accel, self.cfg.max_angular_accel),
+                    Axis::Angular => (self.cfg.max_angular_accel, self.cfg.max_linear_accel),
+                };
+                let profile =
+                    Profile::new(axis, extent, speed, accel, other_accel, self.dt, self.last);
+                let dir = extent.signum();
+                let odo = self
+                    .fresh_odom(now)
+                    .map(|o| OdomProgress::new(o, axis, dir));
+                fx.outcomes
+                    .push(tag.outcome(OutcomeStatus::Accepted, reason));
+                self.active = Active::Motion(Box::new(MotionRun {
+                    tag,
+                    profile,
+                    odo,
+                    extent,
+                    grace_until: None,
+                }));
+            }
+            MoveRequest::Velocity(target) => {
+                if matches!(self.active, Active::Motion(_)) {
+                    self.preempt(&mut fx, &p.name);
+                }
+                fx.outcomes
+                    .push(tag.outcome(OutcomeStatus::Accepted, reason));
+                self.active = Active::Velocity(VelocityRun {
+                    tag,
+                    target,
+                    last_command: now,
                 });
             }
         }
         fx
     }
 
-    pub fn mode(&self) -> Mode {
-        if self.remaining_ticks > 0 {
-            Mode::Moving
-        } else {
-            Mode::Idle
+    fn mqtt_stop(&mut self, parsed: Result<Parsed<()>, Rejected>) -> Effects {
+        let mut fx = Effects::default();
+        self.halt(&mut fx, "cancelled by stop");
+        const ANYWAY: &str = "; the robot was stopped anyway";
+        match parsed {
+            Ok(p) => match self.duplicate(&p.id) {
+                Some(refusal) => reject(&mut fx, rejected(&p, refusal), ANYWAY),
+                None => {
+                    self.consume(&p.id);
+                    fx.outcomes.push(Outcome {
+                        id: p.id,
+                        command: Some(p.name),
+                        status: OutcomeStatus::Completed,
+                        reason: None,
+                    });
+                }
+            },
+            Err(rej) => reject(&mut fx, rej, ANYWAY),
+        }
+        fx
+    }
+
+    fn mqtt_emergency(&mut self, parsed: Result<Parsed<EstopRequest>, Rejected>) -> Effects {
+        let mut fx = Effects::default();
+        const ANYWAY: &str = "; emergency stop engaged anyway";
+        const KEPT: &str = "; the emergency stop latch is unchanged";
+        match parsed {
+            Ok(p) if p.request == EstopRequest::Release => {
+                if let Some(refusal) = self.duplicate(&p.id) {
+                    reject(&mut fx, rejected(&p, refusal), KEPT);
+                    return fx;
+                }
+                self.consume(&p.id);
+                let was_held = self.latch.release(Source::Mqtt);
+                let reason = if !was_held {
+                    Some("the emergency stop was not engaged from MQTT".to_owned())
+                } else {
+                    None
+                };
+                let reason = match (reason, self.latch.engaged()) {
+                    (r, true) => Some(format!(
+                        "{}still engaged by {}: each source releases only its own engagement",
+                        r.map(|r| r + "; ").unwrap_or_default(),
+                        self.latch.holders().join(", ")
+                    )),
+                    (r, false) => r,
+                };
+                if was_held {
+                    self.after_release(&mut fx, Source::Mqtt, p.id.clone());
+                }
+                fx.outcomes.push(Outcome {
+                    id: p.id,
+                    command: Some(p.name),
+                    status: OutcomeStatus::Completed,
+                    reason,
+                });
+            }
+            Ok(p) => {
+                self.engage(&mut fx, Source::Mqtt, p.id.clone());
+                match self.duplicate(&p.id) {
+                    Some(refusal) => reject(&mut fx, rejected(&p, refusal), ANYWAY),
+                    None => {
+                        self.consume(&p.id);
+                        fx.outcomes.push(Outcome {
+                            id: p.id,
+                            command: Some(p.name),
+                            status: OutcomeStatus::Completed,
+                            reason: None,
+                        });
+                    }
+                }
+            }
+            Err(rej) if rej.name.as_deref() == Some("release") => reject(&mut fx, rej, KEPT),
+            Err(rej) => {
+                self.engage(&mut fx, Source::Mqtt, rej.id.clone());
+                reject(&mut fx, rej, ANYWAY);
+            }
+        }
+        fx
+    }
+
+    /// Latches `source`: cancels the running command, zero at once, alert if newly engaged.
+    fn engage(&mut self, fx: &mut Effects, source: Source, id: Option<String>) {
+        let newly = self.latch.engage(source);
+        self.halt(fx, "emergency stop engaged");
+        if newly {
+            log::error!("emergency stop engaged by {}", source.name());
+            fx.alerts.push(AlertOut {
+                level: AlertLevel::Error,
+                message: "Emergency stop engaged".into(),
+                data: serde_json::json!({
+                    "source": source.name(),
+                    "id": id,
+                    "engaged_by": self.latch.holders(),
+                }),
+            });
         }
     }
+
+    /// After `source` let go: the `Info` alert when no source holds the latch any more.
+    fn after_release(&mut self, fx: &mut Effects, source: Source, id: Option<String>) {
+        if self.latch.engaged() {
+            log::warn!(
+                "{} released its emergency stop; still engaged by {}",
+                source.name(),
+                self.latch.holders().join(", ")
+            );
+            return;
+        }
+        log::info!("emergency stop released by {}", source.name());
+        fx.alerts.push(AlertOut {
+            level: AlertLevel::Info,
+            message: "Emergency stop released".into(),
+            data: serde_json::json!({ "source": source.name(), "id": id }),
+        });
+    }
+
+    /// Ends whatever runs (`cancelled`, with `why`) and sends zero at once.
+    fn halt(&mut self, fx: &mut Effects, why: &str) {
+        let tag = match std::mem::replace(&mut self.active, Active::None) {
+            Active::None => None,
+            Active::Motion(run) => Some(run.tag),
+            Active::Velocity(run) => Some(run.tag),
+        };
+        if let Some(tag) = tag {
+            fx.outcomes
+                .push(tag.outcome(OutcomeStatus::Cancelled, Some(why.into())));
+        }
+        self.send(fx, Twist2::ZERO);
+    }
+
+    /// Reports the running command `preempted` by `by`; the caller replaces it.
+    fn preempt(&mut self, fx: &mut Effects, by: &str) {
+        let tag = match std::mem::replace(&mut self.active, Active::None) {
+            Active::None => return,
+            Active::Motion(run) => run.tag,
+            Active::Velocity(run) => run.tag,
+        };
+        fx.outcomes
+            .push(tag.outcome(OutcomeStatus::Preempted, Some(format!("preempted by {by}"))));
+    }
+
+    fn send(&mut self, fx: &mut Effects, twist: Twist2) {
+        self.last = twist;
+        fx.twists.push(twist);
+    }
+
+    fn fresh_odom(&self, now: Instant) -> Option<Odom2> {
+        self.odom
+            .filter(|o| now.saturating_duration_since(o.at).as_secs_f64() <= self.cfg.odom_timeout)
+    }
+
+    fn duplicate(&self, id: &Option<String>) -> Option<Refusal> {
+        id.as_deref()
+            .filter(|id| self.ids.contains(id))
+            .map(|id| Refusal::DuplicateId(id.to_owned()))
+    }
+
+    fn consume(&mut self, id: &Option<String>) {
+        if let Some(id) = id {
+            self.ids.remember(id);
+        }
+    }
+}
+
+fn rejected<R>(p: &Parsed<R>, refusal: Refusal) -> Rejected {
+    Rejected {
+        id: p.id.clone(),
+        name: Some(p.name.clone()),
+        refusal,
+    }
+}
+
+/// Adds the `rejected` outcome, its reason followed by `suffix`, and logs it.
+fn reject(fx: &mut Effects, rej: Rejected, suffix: &str) {
+    let reason = format!("{}{suffix}", rej.refusal);
+    log::warn!(
+        "command {} (id {}) refused: {reason}",
+        rej.name.as_deref().unwrap_or("?"),
+        rej.id.as_deref().unwrap_or("-")
+    );
+    fx.outcomes.push(Outcome {
+        id: rej.id,
+        command: rej.name,
+        status: OutcomeStatus::Rejected,
+        reason: Some(reason),
+    });
 }

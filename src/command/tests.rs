@@ -1,0 +1,798 @@
+//! Behaviour tests of `CommandCore`: time is injected, nothing touches ROS or a broker.
+
+use std::f64::consts::FRAC_PI_2;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::envelope::parse_rfc3339;
+
+const DT: f64 = 0.05;
+
+/// A core plus a fake clock that advances one tick per `tick()`.
+struct Rig {
+    core: CommandCore,
+    now: Instant,
+    wall: DateTime<Utc>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        Rig::with(CommandConfig::default())
+    }
+
+    fn with(cfg: CommandConfig) -> Rig {
+        Rig {
+            core: CommandCore::new(&cfg),
+            now: Instant::now(),
+            wall: parse_rfc3339("2024-01-01T12:00:00Z").expect("wall"),
+        }
+    }
+
+    /// A timestamp `offset` seconds from the wall clock.
+    fn ts(&self, offset: f64) -> String {
+        let t = self.wall + chrono::Duration::microseconds((offset * 1e6) as i64);
+        t.to_rfc3339()
+    }
+
+    fn send(&mut self, action: &str, payload: &str) -> Effects {
+        self.core
+            .on_mqtt(action, payload.as_bytes(), self.now, self.wall)
+    }
+
+    fn send_bytes(&mut self, action: &str, payload: &[u8]) -> Effects {
+        self.core.on_mqtt(action, payload, self.now, self.wall)
+    }
+
+    fn cmd(&mut self, action: &str, command: &str, params: &str, id: Option<&str>) -> Effects {
+        let id = id.map(|i| format!(r#","id":"{i}""#)).unwrap_or_default();
+        let text = format!(
+            r#"{{"timestamp":"{}","command":"{command}","parameters":{params}{id}}}"#,
+            self.ts(0.0)
+        );
+        self.send(action, &text)
+    }
+
+    fn advance(&mut self, secs: f64) {
+        let d = Duration::from_secs_f64(secs);
+        self.now += d;
+        self.wall += chrono::Duration::from_std(d).expect("duration");
+    }
+
+    fn tick(&mut self) -> Effects {
+        self.advance(DT);
+        self.core.tick(self.now)
+    }
+
+    /// Ticks until an outcome other than `accepted` shows up, collecting Twists.
+    fn run_until_outcome(&mut self, max_ticks: usize) -> (Vec<Twist2>, Outcome) {
+        let mut twists = Vec::new();
+        for _ in 0..max_ticks {
+            let fx = self.tick();
+            assert_eq!(fx.twists.len(), 1, "one Twist per tick while moving");
+            twists.extend(fx.twists);
+            if let Some(o) = fx.outcomes.into_iter().next() {
+                return (twists, o);
+            }
+        }
+        panic!("no outcome after {max_ticks} ticks");
+    }
+}
+
+fn statuses(fx: &Effects) -> Vec<OutcomeStatus> {
+    fx.outcomes.iter().map(|o| o.status).collect()
+}
+
+fn moving(fx: &Effects) -> bool {
+    fx.twists.iter().any(|t| *t != Twist2::ZERO)
+}
+
+/// Integral, max speed and max step on one component.
+fn profile_stats(twists: &[Twist2], f: fn(&Twist2) -> f64, start: f64) -> (f64, f64, f64) {
+    let mut prev = start;
+    let (mut sum, mut vmax, mut dmax) = (0.0, 0.0f64, 0.0f64);
+    for t in twists {
+        let v = f(t);
+        sum += v * DT;
+        vmax = vmax.max(v.abs());
+        dmax = dmax.max((v - prev).abs());
+        prev = v;
+    }
+    (sum, vmax, dmax)
+}
+
+#[test]
+fn move_forward_integrates_to_the_distance() {
+    let mut r = Rig::new();
+    let fx = r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        Some("m1"),
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    assert_eq!(fx.outcomes[0].id.as_deref(), Some("m1"));
+    assert_eq!(r.core.mode(), Mode::Moving);
+    let (twists, done) = r.run_until_outcome(1000);
+    let (sum, vmax, dmax) = profile_stats(&twists, |t| t.linear, 0.0);
+    assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+    assert!(vmax <= 0.5 + 1e-12);
+    assert!(dmax <= 1.0 * DT + 1e-9, "{dmax}");
+    assert!(twists.iter().all(|t| t.angular == 0.0));
+    assert_eq!(*twists.last().expect("twists"), Twist2::ZERO);
+    assert_eq!(done.status, OutcomeStatus::Completed);
+    assert_eq!(done.id.as_deref(), Some("m1"));
+    assert!(done.reason.as_deref().unwrap_or("").contains("by time"));
+    assert_eq!(r.core.mode(), Mode::Idle);
+    assert!(r.tick().twists.is_empty(), "idle sends nothing");
+}
+
+#[test]
+fn rotations_are_in_radians_and_signed() {
+    for (name, sign) in [("rotate_left", 1.0), ("rotate_right", -1.0)] {
+        let mut r = Rig::new();
+        r.cmd("move", name, r#"{"speed":45,"angle":90}"#, None);
+        let (twists, done) = r.run_until_outcome(1000);
+        let (sum, vmax, dmax) = profile_stats(&twists, |t| t.angular, 0.0);
+        assert!((sum - sign * FRAC_PI_2).abs() < 1e-9, "{name}: {sum}");
+        assert!(vmax <= 45f64.to_radians() + 1e-12);
+        assert!(dmax <= 3.0 * DT + 1e-9);
+        assert!(twists.iter().all(|t| t.linear == 0.0));
+        assert_eq!(done.status, OutcomeStatus::Completed);
+    }
+}
+
+#[test]
+fn move_backward_is_negative_and_clamped() {
+    let mut r = Rig::new();
+    let fx = r.cmd(
+        "move",
+        "move_backward",
+        r#"{"speed":500,"distance":300}"#,
+        None,
+    );
+    assert_eq!(
+        fx.outcomes[0].reason.as_deref(),
+        Some("speed clamped to 1.0 m/s")
+    );
+    let (twists, _) = r.run_until_outcome(1000);
+    let (sum, vmax, _) = profile_stats(&twists, |t| t.linear, 0.0);
+    assert!((sum + 3.0).abs() < 1e-9, "{sum}");
+    assert!(
+        (vmax - 1.0).abs() < 1e-12,
+        "reaches and holds the clamped speed"
+    );
+    assert!(twists.iter().all(|t| t.linear <= 0.0));
+}
+
+#[test]
+fn preemption_continues_from_the_current_speed() {
+    let mut r = Rig::new();
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":100,"distance":500}"#,
+        Some("a"),
+    );
+    let mut twists = Vec::new();
+    for _ in 0..15 {
+        twists.extend(r.tick().twists);
+    }
+    let fx = r.cmd(
+        "move",
+        "move_backward",
+        r#"{"speed":50,"distance":20}"#,
+        Some("b"),
+    );
+    assert_eq!(
+        statuses(&fx),
+        [OutcomeStatus::Preempted, OutcomeStatus::Accepted]
+    );
+    assert_eq!(fx.outcomes[0].id.as_deref(), Some("a"));
+    assert_eq!(fx.outcomes[1].id.as_deref(), Some("b"));
+    let before: f64 = twists.iter().map(|t| t.linear * DT).sum();
+    let (after, done) = r.run_until_outcome(1000);
+    assert_eq!(done.id.as_deref(), Some("b"));
+    twists.extend(after.iter().copied());
+    let (_, _, dmax) = profile_stats(&twists, |t| t.linear, 0.0);
+    assert!(dmax <= 1.0 * DT + 1e-9, "no jump at the preemption: {dmax}");
+    // The new motion's extent is measured from where it took over.
+    let moved: f64 = after.iter().map(|t| t.linear * DT).sum();
+    assert!((moved + 0.2).abs() < 1e-9, "{moved} (before {before})");
+
+    // A rotation preempting a linear motion winds the linear speed down smoothly.
+    let mut r = Rig::new();
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":100,"distance":500}"#,
+        None,
+    );
+    for _ in 0..20 {
+        r.tick();
+    }
+    r.cmd("move", "rotate_left", r#"{"speed":90,"angle":90}"#, None);
+    let (after, _) = r.run_until_outcome(1000);
+    let (_, _, dlin) = profile_stats(&after, |t| t.linear, 1.0);
+    assert!(dlin <= 1.0 * DT + 1e-9);
+    let (turned, _, _) = profile_stats(&after, |t| t.angular, 0.0);
+    assert!((turned - FRAC_PI_2).abs() < 1e-9);
+}
+
+#[test]
+fn stop_cancels_and_zeroes_at_once() {
+    let mut r = Rig::new();
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        Some("m"),
+    );
+    r.tick();
+    r.tick();
+    let fx = r.send(
+        "stop",
+        &format!(r#"{{"timestamp":"{}","id":"s"}}"#, r.ts(0.0)),
+    );
+    assert_eq!(fx.twists, [Twist2::ZERO]);
+    assert_eq!(
+        statuses(&fx),
+        [OutcomeStatus::Cancelled, OutcomeStatus::Completed]
+    );
+    assert_eq!(fx.outcomes[0].id.as_deref(), Some("m"));
+    assert_eq!(fx.outcomes[1].command.as_deref(), Some("stop"));
+    assert_eq!(r.core.mode(), Mode::Idle);
+    assert!(r.tick().twists.is_empty());
+}
+
+#[test]
+fn any_stop_message_stops() {
+    for bad in [
+        "garbage".to_owned(),
+        r#"{"timestamp":"2020-01-01T00:00:00Z"}"#.to_owned(),
+        r#"{"command":"go"}"#.to_owned(),
+    ] {
+        let mut r = Rig::new();
+        r.cmd("move", "velocity", r#"{"linear":30}"#, None);
+        r.tick();
+        let fx = r.send("stop", &bad);
+        assert_eq!(fx.twists, [Twist2::ZERO], "{bad}");
+        assert_eq!(
+            statuses(&fx),
+            [OutcomeStatus::Cancelled, OutcomeStatus::Rejected]
+        );
+        let reason = fx.outcomes[1].reason.clone().unwrap_or_default();
+        assert!(reason.ends_with("the robot was stopped anyway"), "{reason}");
+        assert_eq!(r.core.mode(), Mode::Idle);
+    }
+}
+
+#[test]
+fn velocity_is_held_then_the_watchdog_zeroes_within_the_timeout() {
+    let mut r = Rig::new();
+    let fx = r.cmd(
+        "move",
+        "velocity",
+        r#"{"linear":20,"angular":-30}"#,
+        Some("v1"),
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    let last_command = r.now;
+    assert_eq!(r.core.mode(), Mode::Velocity);
+    let mut last_nonzero = last_command;
+    let mut zero_at = None;
+    for _ in 0..40 {
+        let fx = r.tick();
+        assert_eq!(fx.twists.len(), 1);
+        if fx.twists[0] == Twist2::ZERO {
+            zero_at = Some(r.now);
+            assert_eq!(statuses(&fx), [OutcomeStatus::Completed]);
+            assert_eq!(fx.outcomes[0].id.as_deref(), Some("v1"));
+            break;
+        }
+        last_nonzero = r.now;
+        assert!(fx.twists[0].linear > 0.0 && fx.twists[0].angular < 0.0);
+    }
+    let zero_at = zero_at.expect("watchdog fired");
+    assert!(zero_at - last_command <= Duration::from_secs_f64(0.5));
+    assert!(last_nonzero > last_command);
+    assert_eq!(r.core.mode(), Mode::Idle);
+
+    // Kept alive by a steady stream, and ramped to the target.
+    let mut r = Rig::new();
+    let mut seen = Twist2::ZERO;
+    for _ in 0..30 {
+        r.cmd("move", "velocity", r#"{"linear":20}"#, None);
+        let fx = r.tick();
+        assert!(!fx
+            .outcomes
+            .iter()
+            .any(|o| o.status == OutcomeStatus::Completed));
+        seen = fx.twists[0];
+    }
+    assert!((seen.linear - 0.2).abs() < 1e-12);
+}
+
+#[test]
+fn emergency_latch_holds_until_release() {
+    let mut r = Rig::new();
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        Some("m"),
+    );
+    r.tick();
+    let fx = r.cmd("emergency", "engage", "{}", Some("e1"));
+    assert_eq!(fx.twists, [Twist2::ZERO]);
+    assert_eq!(
+        statuses(&fx),
+        [OutcomeStatus::Cancelled, OutcomeStatus::Completed]
+    );
+    assert_eq!(fx.alerts.len(), 1);
+    assert_eq!(fx.alerts[0].level, AlertLevel::Error);
+    assert_eq!(fx.alerts[0].message, "Emergency stop engaged");
+    assert_eq!(fx.alerts[0].data["source"], "mqtt");
+    assert_eq!(fx.alerts[0].data["id"], "e1");
+    assert_eq!(r.core.mode(), Mode::Emergency);
+
+    let fx = r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        Some("m2"),
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert_eq!(
+        fx.outcomes[0].reason.as_deref(),
+        Some("emergency stop engaged")
+    );
+    for _ in 0..5 {
+        assert_eq!(r.tick().twists, [Twist2::ZERO], "zero on every tick");
+    }
+
+    // A stale release is refused and the latch holds.
+    let text = format!(r#"{{"timestamp":"{}","command":"release"}}"#, r.ts(-10.0));
+    let fx = r.send("emergency", &text);
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert!(fx.twists.is_empty() && fx.alerts.is_empty());
+    assert_eq!(r.core.mode(), Mode::Emergency);
+
+    let fx = r.cmd("emergency", "release", "{}", Some("r1"));
+    assert_eq!(statuses(&fx), [OutcomeStatus::Completed]);
+    assert_eq!(fx.alerts.len(), 1);
+    assert_eq!(fx.alerts[0].level, AlertLevel::Info);
+    assert_eq!(fx.alerts[0].message, "Emergency stop released");
+    assert!(!moving(&fx), "a release never moves");
+    assert_eq!(r.core.mode(), Mode::Idle);
+    assert!(r.tick().twists.is_empty());
+    // The id of the executed move (m2 was refused, so it may be sent again).
+    let fx = r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":10}"#,
+        Some("m2"),
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    // A replayed release (same id) is refused.
+    let fx = r.cmd("emergency", "release", "{}", Some("r1"));
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert_eq!(r.core.mode(), Mode::Moving);
+}
+
+#[test]
+fn malformed_emergency_messages_engage() {
+    for bad in ["", "{", r#"{"command":"panic"}"#, r#"[1]"#] {
+        let mut r = Rig::new();
+        let fx = r.send("emergency", bad);
+        assert_eq!(r.core.mode(), Mode::Emergency, "{bad:?}");
+        assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+        let reason = fx.outcomes[0].reason.clone().unwrap_or_default();
+        assert!(
+            reason.ends_with("emergency stop engaged anyway"),
+            "{reason}"
+        );
+    }
+    // A message with no command field engages too (require_timestamp off: no timestamp).
+    let mut r = Rig::with(CommandConfig {
+        require_timestamp: false,
+        ..CommandConfig::default()
+    });
+    let fx = r.send("emergency", "{}");
+    assert_eq!(statuses(&fx), [OutcomeStatus::Completed]);
+    assert_eq!(r.core.mode(), Mode::Emergency);
+    // ... but a release needs a timestamp anyway.
+    let fx = r.send("emergency", r#"{"command":"release"}"#);
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert_eq!(r.core.mode(), Mode::Emergency);
+}
+
+#[test]
+fn ros_and_mqtt_sources_release_separately() {
+    let mut r = Rig::new();
+    let fx = r.core.on_ros_estop(true, r.now);
+    assert_eq!(fx.twists, [Twist2::ZERO]);
+    assert_eq!(fx.alerts[0].data["source"], "ros");
+    assert!(
+        r.core.on_ros_estop(true, r.now).alerts.is_empty(),
+        "repeats are quiet"
+    );
+    let fx = r.cmd("emergency", "engage", "{}", None);
+    assert_eq!(fx.alerts[0].data["source"], "mqtt");
+
+    // MQTT release: the ROS e-stop still holds.
+    let fx = r.cmd("emergency", "release", "{}", None);
+    assert_eq!(statuses(&fx), [OutcomeStatus::Completed]);
+    assert!(fx.outcomes[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("still engaged by ros"));
+    assert!(fx.alerts.is_empty());
+    assert_eq!(r.core.mode(), Mode::Emergency);
+    assert_eq!(
+        statuses(&r.cmd("move", "velocity", r#"{"linear":1}"#, None)),
+        [OutcomeStatus::Rejected]
+    );
+
+    let fx = r.core.on_ros_estop(false, r.now);
+    assert_eq!(fx.alerts[0].message, "Emergency stop released");
+    assert_eq!(r.core.mode(), Mode::Idle);
+    assert!(r.core.on_ros_estop(false, r.now).alerts.is_empty());
+
+    // And the other way round: a ROS release leaves an MQTT engagement.
+    r.cmd("emergency", "emergency_stop", "{}", None);
+    r.core.on_ros_estop(true, r.now);
+    r.core.on_ros_estop(false, r.now);
+    assert_eq!(r.core.mode(), Mode::Emergency);
+}
+
+#[test]
+fn stale_and_future_timestamps_are_refused() {
+    let mut r = Rig::new();
+    for offset in [-2.5, 2.5, -3600.0] {
+        let text = format!(
+            r#"{{"timestamp":"{}","command":"move_forward","parameters":{{"speed":50,"distance":100}}}}"#,
+            r.ts(offset)
+        );
+        let fx = r.send("move", &text);
+        assert_eq!(statuses(&fx), [OutcomeStatus::Rejected], "{offset}");
+        assert!(!moving(&fx));
+        assert_eq!(r.core.mode(), Mode::Idle);
+    }
+    let text = format!(
+        r#"{{"timestamp":"{}","command":"move_forward","parameters":{{"speed":50,"distance":100}}}}"#,
+        r.ts(-1.5)
+    );
+    assert_eq!(statuses(&r.send("move", &text)), [OutcomeStatus::Accepted]);
+}
+
+#[test]
+fn duplicate_id_is_executed_once() {
+    let mut r = Rig::new();
+    let fx = r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":10}"#,
+        Some("dup"),
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    let fx = r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":10}"#,
+        Some("dup"),
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert!(fx.outcomes[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("duplicate id"));
+    assert_eq!(fx.outcomes[0].id.as_deref(), Some("dup"));
+    // The first one runs on undisturbed.
+    let (twists, done) = r.run_until_outcome(1000);
+    assert_eq!(done.status, OutcomeStatus::Completed);
+    let (sum, _, _) = profile_stats(&twists, |t| t.linear, 0.0);
+    assert!((sum - 0.1).abs() < 1e-9);
+}
+
+#[test]
+fn closed_loop_ends_by_odometry() {
+    let mut r = Rig::new();
+    let at = r.now;
+    r.core.on_odom(Odom2 {
+        x: 1.0,
+        y: 2.0,
+        yaw: FRAC_PI_2,
+        at,
+    });
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        Some("c"),
+    );
+    // The robot runs 20 % faster than commanded.
+    let mut y = 2.0;
+    for _ in 0..1000 {
+        let fx = r.tick();
+        y += fx.twists[0].linear * DT * 1.2;
+        r.core.on_odom(Odom2 {
+            x: 1.0,
+            y,
+            yaw: FRAC_PI_2,
+            at: r.now,
+        });
+        if let Some(o) = fx.outcomes.first() {
+            assert_eq!(o.status, OutcomeStatus::Completed);
+            assert_eq!(o.reason.as_deref(), Some("completed by odometry"));
+            assert_eq!(fx.twists, [Twist2::ZERO]);
+            assert!(y - 2.0 >= 1.0 && y - 2.0 < 1.1, "{y}");
+            return;
+        }
+    }
+    panic!("never completed");
+}
+
+#[test]
+fn closed_loop_falls_back_to_time_after_the_grace() {
+    let mut r = Rig::new();
+    r.core.on_odom(Odom2 {
+        x: 0.0,
+        y: 0.0,
+        yaw: 0.0,
+        at: r.now,
+    });
+    r.cmd("move", "rotate_left", r#"{"speed":90,"angle":90}"#, None);
+    // The robot is stuck: odometry stays fresh but shows no progress.
+    let mut plan_end = None;
+    for _ in 0..1000 {
+        let fx = r.tick();
+        r.core.on_odom(Odom2 {
+            x: 0.0,
+            y: 0.0,
+            yaw: 0.0,
+            at: r.now,
+        });
+        if plan_end.is_none() && fx.twists[0] == Twist2::ZERO {
+            plan_end = Some(r.now);
+        }
+        if let Some(o) = fx.outcomes.first() {
+            assert!(o
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("completed by time"));
+            let waited = r.now - plan_end.expect("plan ended");
+            assert!(waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100));
+            return;
+        }
+    }
+    panic!("never completed");
+}
+
+/// Malformed commands: each is refused with a reason, nothing moves, and the core still obeys
+/// a valid command afterwards.
+#[test]
+fn malformed_commands_are_refused() {
+    let ts = "2024-01-01T12:00:00Z";
+    let mv = |params: &str| {
+        format!(r#"{{"timestamp":"{ts}","command":"move_forward","parameters":{params}}}"#)
+    };
+    let rot = |params: &str| {
+        format!(r#"{{"timestamp":"{ts}","command":"rotate_left","parameters":{params}}}"#)
+    };
+    let vel = |params: &str| {
+        format!(r#"{{"timestamp":"{ts}","command":"velocity","parameters":{params}}}"#)
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("move", b"".to_vec()),
+        ("move", b"not json".to_vec()),
+        ("move", b"\xff\xfe{\"command\":1}".to_vec()),
+        ("move", b"{\"command\":\"move_\xc3(\"}".to_vec()),
+        ("move", b"[1,2]".to_vec()),
+        ("move", b"\"move_forward\"".to_vec()),
+        ("move", b"null".to_vec()),
+        ("move", b"{\"timestamp\":".to_vec()),
+        ("move", "[".repeat(100_000).into_bytes()),
+        (
+            "move",
+            format!("{}1{}", "[".repeat(17), "]".repeat(17)).into_bytes(),
+        ),
+        (
+            "move",
+            mv(&format!(
+                r#"{{"speed":50,"distance":100,"pad":"{}"}}"#,
+                "x".repeat(20_000)
+            ))
+            .into_bytes(),
+        ),
+        (
+            "move",
+            br#"{"command":"move_forward","parameters":{"speed":"50","distance":100}}"#.to_vec(),
+        ),
+        ("move", mv(r#"{"speed":"50","distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":true,"distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":null,"distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":[50],"distance":100}"#).into_bytes()),
+        (
+            "move",
+            mv(r#"{"speed":{"v":50},"distance":100}"#).into_bytes(),
+        ),
+        ("move", mv(r#"{"speed":-5,"distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":0,"distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":50,"distance":0}"#).into_bytes()),
+        ("move", mv(r#"{"speed":50,"distance":-1}"#).into_bytes()),
+        ("move", mv(r#"{"speed":50,"distance":1e308}"#).into_bytes()),
+        ("move", mv(r#"{"speed":1e309,"distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":50,"distance":20000}"#).into_bytes()),
+        (
+            "move",
+            mv(r#"{"speed":1e-300,"distance":100}"#).into_bytes(),
+        ),
+        (
+            "move",
+            mv(r#"{"speed":5e-324,"distance":100}"#).into_bytes(),
+        ),
+        ("move", mv(r#"{"speed":50}"#).into_bytes()),
+        ("move", mv(r#"{"distance":100}"#).into_bytes()),
+        ("move", mv(r#"{"speed":50,"distanse":100}"#).into_bytes()),
+        (
+            "move",
+            mv(r#"{"speed":50,"distance":100,"extra":1}"#).into_bytes(),
+        ),
+        ("move", mv("[50,100]").into_bytes()),
+        ("move", mv("null").into_bytes()),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":"move_forward"}}"#).into_bytes(),
+        ),
+        ("move", rot(r#"{"speed":90,"distance":90}"#).into_bytes()),
+        ("move", rot(r#"{"speed":90,"angle":4000}"#).into_bytes()),
+        ("move", vel(r#"{"linear":"fast"}"#).into_bytes()),
+        ("move", vel(r#"{"linear":1,"lineer":2}"#).into_bytes()),
+        ("move", vel("7").into_bytes()),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":"fly","parameters":{{}}}}"#).into_bytes(),
+        ),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":7}}"#).into_bytes(),
+        ),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","parameters":{{"speed":50,"distance":100}}}}"#)
+                .into_bytes(),
+        ),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":"stop"}}"#).into_bytes(),
+        ),
+        (
+            "move",
+            br#"{"command":"move_forward","parameters":{"speed":50,"distance":100}}"#.to_vec(),
+        ),
+        (
+            "move",
+            br#"{"timestamp":1704110400,"command":"velocity"}"#.to_vec(),
+        ),
+        (
+            "move",
+            br#"{"timestamp":"yesterday","command":"velocity"}"#.to_vec(),
+        ),
+        (
+            "move",
+            br#"{"timestamp":"2024-01-01 12:00:00","command":"velocity"}"#.to_vec(),
+        ),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":"velocity","id":5}}"#).into_bytes(),
+        ),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":"velocity","id":""}}"#).into_bytes(),
+        ),
+        (
+            "move",
+            format!(
+                r#"{{"timestamp":"{ts}","command":"velocity","id":"{}"}}"#,
+                "i".repeat(129)
+            )
+            .into_bytes(),
+        ),
+        (
+            "move",
+            format!(r#"{{"timestamp":"{ts}","command":"velocity","robot":"r1"}}"#).into_bytes(),
+        ),
+        ("dance", mv(r#"{"speed":50,"distance":100}"#).into_bytes()),
+        ("", mv(r#"{"speed":50,"distance":100}"#).into_bytes()),
+        ("MOVE", mv(r#"{"speed":50,"distance":100}"#).into_bytes()),
+    ];
+    // Oversized: bigger than max_payload, though otherwise valid.
+    let mut big = mv(r#"{"speed":50,"distance":100}"#).into_bytes();
+    big.extend(std::iter::repeat_n(b' ', 16 * 1024));
+    cases.push(("move", big));
+    assert!(cases.len() >= 30);
+
+    let cfg = CommandConfig {
+        // Large enough that the 100000-deep payload reaches the depth check, not the size check.
+        max_payload: 200_000,
+        ..CommandConfig::default()
+    };
+    for (i, (action, payload)) in cases.iter().enumerate() {
+        let cfg = if i + 1 == cases.len() {
+            CommandConfig::default()
+        } else {
+            cfg.clone()
+        };
+        let mut r = Rig::with(cfg);
+        let fx = r.send_bytes(action, payload);
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(80)]).into_owned();
+        assert_eq!(
+            statuses(&fx),
+            [OutcomeStatus::Rejected],
+            "case {i}: {shown}"
+        );
+        let reason = fx.outcomes[0].reason.clone().unwrap_or_default();
+        assert!(!reason.is_empty(), "case {i}");
+        assert!(!moving(&fx), "case {i}");
+        assert_eq!(r.core.mode(), Mode::Idle, "case {i}: {reason}");
+        assert!(!moving(&r.tick()), "case {i}");
+        // Still obeys.
+        let fx = r.cmd(
+            "move",
+            "move_forward",
+            r#"{"speed":50,"distance":100}"#,
+            None,
+        );
+        assert_eq!(statuses(&fx), [OutcomeStatus::Accepted], "case {i}");
+        assert!(moving(&r.tick()), "case {i}");
+    }
+}
+
+#[test]
+fn reasons_are_specific() {
+    let mut r = Rig::new();
+    let fx = r.send(
+        "move",
+        r#"{"timestamp":"2024-01-01T12:00:00Z","command":"move_forward","parameters":{"speed":-5,"distance":100},"id":"q"}"#,
+    );
+    assert_eq!(
+        fx.outcomes[0],
+        Outcome {
+            id: Some("q".into()),
+            command: Some("move_forward".into()),
+            status: OutcomeStatus::Rejected,
+            reason: Some("parameters.speed must be a positive number, got -5".into()),
+        }
+    );
+    let json = serde_json::to_value(&fx.outcomes[0]).expect("json");
+    assert_eq!(json["status"], "rejected");
+    let fx = r.send("dance", "{}");
+    assert_eq!(
+        fx.outcomes[0].reason.as_deref(),
+        Some("unknown command topic `dance`: expected move, stop or emergency")
+    );
+}
+
+#[test]
+fn a_refused_move_leaves_a_running_motion_running() {
+    let mut r = Rig::new();
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        None,
+    );
+    let first = r.tick().twists;
+    let fx = r.send("move", "{oops");
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert_eq!(r.core.mode(), Mode::Moving);
+    let (rest, done) = r.run_until_outcome(1000);
+    assert_eq!(done.status, OutcomeStatus::Completed);
+    let total: f64 = first.iter().chain(&rest).map(|t| t.linear * DT).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+}
