@@ -230,6 +230,7 @@ pub struct CommandCore {
 }
 
 impl CommandCore {
+    /// `cfg` is expected validated, as `Config::parse` does (positive finite limits and rate).
     pub fn new(cfg: &CommandConfig) -> Self {
         CommandCore {
             cfg: cfg.clone(),
@@ -629,6 +630,14 @@ impl CommandCore {
     }
 
     fn send(&mut self, fx: &mut Effects, twist: Twist2) {
+        // Defence in depth: only an unvalidated configuration (Config::parse checks every
+        // limit) could make a profile non-finite, and NaN must never reach a motor driver.
+        let twist = if twist.linear.is_finite() && twist.angular.is_finite() {
+            twist
+        } else {
+            log::error!("non-finite velocity {twist:?} replaced by zero; check commands.*");
+            Twist2::ZERO
+        };
         self.last = twist;
         fx.twists.push(twist);
     }

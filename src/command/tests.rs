@@ -796,3 +796,22 @@ fn a_refused_move_leaves_a_running_motion_running() {
     let total: f64 = first.iter().chain(&rest).map(|t| t.linear * DT).sum();
     assert!((total - 1.0).abs() < 1e-9, "{total}");
 }
+
+#[test]
+fn a_broken_configuration_never_puts_nan_on_cmd_vel() {
+    let mut r = Rig::with(CommandConfig {
+        max_linear_accel: f64::NAN,
+        ..CommandConfig::default()
+    });
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        None,
+    );
+    for _ in 0..10 {
+        for t in r.tick().twists {
+            assert!(t.linear.is_finite() && t.angular.is_finite());
+        }
+    }
+}
