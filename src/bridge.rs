@@ -364,6 +364,16 @@ impl Ctx {
         }
     }
 
+    /// Publishes on `<category prefix>/<action>` at the category's QoS.
+    fn to_category(&self, c: Category, action: &str, retain: bool, payload: Vec<u8>) {
+        self.publish(
+            self.tree.topic(c, action),
+            self.tree.qos(c),
+            retain,
+            payload,
+        );
+    }
+
     fn status<D: serde::Serialize>(&self, action: &str, data: &D, retain: bool) {
         let payload = envelope::to_json(&Envelope {
             timestamp: envelope::now_rfc3339(),
@@ -371,12 +381,7 @@ impl Ctx {
             kind: "status",
             data,
         });
-        self.publish(
-            self.tree.topic(Category::Status, action),
-            self.tree.qos(Category::Status),
-            retain,
-            payload,
-        );
+        self.to_category(Category::Status, action, retain, payload);
     }
 
     fn alert(&self, level: AlertLevel, message: &str, data: &serde_json::Value) {
@@ -395,12 +400,7 @@ impl Ctx {
             message,
             data,
         });
-        self.publish(
-            self.tree.topic(Category::Alert, level),
-            self.tree.qos(Category::Alert),
-            false,
-            payload,
-        );
+        self.to_category(Category::Alert, level, false, payload);
     }
 }
 

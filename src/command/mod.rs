@@ -492,18 +492,7 @@ impl CommandCore {
         self.halt(&mut fx, "cancelled by stop");
         const ANYWAY: &str = "; the robot was stopped anyway";
         match parsed {
-            Ok(p) => match self.duplicate(&p.id) {
-                Some(refusal) => reject(&mut fx, rejected(&p, refusal), ANYWAY),
-                None => {
-                    self.consume(&p.id);
-                    fx.outcomes.push(Outcome {
-                        id: p.id,
-                        command: Some(p.name),
-                        status: OutcomeStatus::Completed,
-                        reason: None,
-                    });
-                }
-            },
+            Ok(p) => self.complete_once(&mut fx, p, ANYWAY),
             Err(rej) => reject(&mut fx, rej, ANYWAY),
         }
         fx
@@ -546,18 +535,7 @@ impl CommandCore {
             }
             Ok(p) => {
                 self.engage(&mut fx, Source::Mqtt, p.id.clone());
-                match self.duplicate(&p.id) {
-                    Some(refusal) => reject(&mut fx, rejected(&p, refusal), ANYWAY),
-                    None => {
-                        self.consume(&p.id);
-                        fx.outcomes.push(Outcome {
-                            id: p.id,
-                            command: Some(p.name),
-                            status: OutcomeStatus::Completed,
-                            reason: None,
-                        });
-                    }
-                }
+                self.complete_once(&mut fx, p, ANYWAY);
             }
             Err(rej) if rej.name.as_deref() == Some("release") => reject(&mut fx, rej, KEPT),
             Err(rej) => {
@@ -645,6 +623,23 @@ impl CommandCore {
     fn fresh_odom(&self, now: Instant) -> Option<Odom2> {
         self.odom
             .filter(|o| now.saturating_duration_since(o.at).as_secs_f64() <= self.cfg.odom_timeout)
+    }
+
+    /// A stop or engage that has already acted: `completed`, or `rejected` for a repeated id
+    /// (with `anyway` saying that it acted all the same).
+    fn complete_once<R>(&mut self, fx: &mut Effects, p: Parsed<R>, anyway: &str) {
+        match self.duplicate(&p.id) {
+            Some(refusal) => reject(fx, rejected(&p, refusal), anyway),
+            None => {
+                self.consume(&p.id);
+                fx.outcomes.push(Outcome {
+                    id: p.id,
+                    command: Some(p.name),
+                    status: OutcomeStatus::Completed,
+                    reason: None,
+                });
+            }
+        }
     }
 
     fn duplicate(&self, id: &Option<String>) -> Option<Refusal> {
