@@ -563,13 +563,22 @@ fn to_ros(ctx: &Ctx, sink: &Sink, payload: &[u8]) {
 async fn state_publisher(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let cfg = ctx.config.state.clone();
     let stale = Duration::from_secs_f64(ctx.config.alerts.stale_after.max(0.5));
+    let a = &ctx.config.alerts;
+    let mut battery =
+        crate::alerts::BatteryAlarm::new(a.battery_low, a.battery_critical, a.battery_hysteresis);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate_hz));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {
-                let data = state::derive(&ctx.telemetry.snapshot(), Instant::now(), cfg.moving_threshold, stale);
+                let snapshot = ctx.telemetry.snapshot();
+                let data = state::derive(&snapshot, Instant::now(), cfg.moving_threshold, stale);
                 ctx.status(&cfg.action, &data, true);
+                if let Some(p) = snapshot.battery.and_then(|b| b.percent) {
+                    if let Some((level, message)) = battery.update(p) {
+                        ctx.alert(level, message, &serde_json::json!({"battery_level": p}));
+                    }
+                }
             }
         }
     }

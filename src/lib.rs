@@ -10,6 +10,7 @@
 //! `config`, `topic`, `envelope`, `convert`, `policy` and `command` know nothing of the ROS
 //! graph or the broker and are tested alone.
 
+pub mod alerts;
 pub mod bridge;
 pub mod command;
 pub mod config;

@@ -55,6 +55,9 @@ pub struct MqttSettings {
     pub robot_id: String,
     pub reconnect: crate::config::ReconnectConfig,
     pub offline_queue: usize,
+    /// `<alert prefix>/`; None when alerts are off.
+    pub alert_prefix: Option<String>,
+    pub alert_qos: Qos,
 }
 
 pub fn qos(q: Qos) -> QoS {
@@ -127,6 +130,11 @@ impl MqttSettings {
             robot_id: tree.robot_id().to_owned(),
             reconnect: m.reconnect.clone(),
             offline_queue: m.offline_queue,
+            alert_prefix: config
+                .alerts
+                .enabled
+                .then(|| format!("{}/", tree.prefix(Category::Alert))),
+            alert_qos: tree.qos(Category::Alert),
         })
     }
 }
@@ -245,6 +253,8 @@ pub async fn run(
     let mut connected = false;
     let mut failures: u32 = 0;
     let mut ever_connected = false;
+    // When and why the connection was lost, told to the fleet once it is back.
+    let mut lost_at: Option<(String, std::time::Instant, String)> = None;
     let broker = format!(
         "{}:{}",
         settings.options.broker_address().0,
@@ -265,6 +275,9 @@ pub async fn run(
                     if ever_connected {
                         stats.reconnects.fetch_add(1, Relaxed);
                         log::info!("mqtt: connection to {broker} restored");
+                        if let Some(lost) = lost_at.take() {
+                            outage_alerts(&client, &settings, &lost);
+                        }
                     } else {
                         log::info!("mqtt: connected to {broker}");
                     }
@@ -288,6 +301,7 @@ pub async fn run(
                 Err(e) => {
                     if connected {
                         log::warn!("mqtt: connection to {broker} lost: {e}");
+                        lost_at = Some((envelope::now_rfc3339(), std::time::Instant::now(), e.to_string()));
                     } else if failures == 0 {
                         log::warn!("mqtt: cannot connect to {broker}: {e}");
                     } else {
@@ -345,6 +359,37 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// After the fact: the connection was lost (warning) and is back (info).
+fn outage_alerts(
+    client: &AsyncClient,
+    s: &MqttSettings,
+    lost: &(String, std::time::Instant, String),
+) {
+    let Some(prefix) = &s.alert_prefix else {
+        return;
+    };
+    let (lost_at, since, why) = lost;
+    let down = since.elapsed().as_secs_f64();
+    let data = serde_json::json!({"lost_at": lost_at, "down_seconds": (down * 1000.0).round() / 1000.0, "error": why});
+    for (level, message) in [
+        ("warning", "Broker connection lost"),
+        ("info", "Broker connection restored"),
+    ] {
+        let payload = envelope::to_json(&envelope::Alert {
+            timestamp: envelope::now_rfc3339(),
+            robot_id: &s.robot_id,
+            level,
+            message,
+            data: &data,
+        });
+        if let Err(e) =
+            client.try_publish(format!("{prefix}{level}"), qos(s.alert_qos), false, payload)
+        {
+            log::warn!("mqtt: cannot publish the outage alert: {e}");
+        }
+    }
 }
 
 fn on_connect(client: &AsyncClient, s: &MqttSettings) {

@@ -1,0 +1,70 @@
+//! The broker goes away and comes back: the bridge keeps running, reconnects, and delivers
+//! what was published at QoS 1 while it was offline.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn broker_outage_queues_qos1_and_reconnects() {
+    require_env();
+    let domain = 17;
+    let broker = Broker::start();
+    let mut bridge = Bridge::start(domain, broker.port, "REL17", &config(""), &[]);
+    let (dir, port) = broker.stop();
+    bridge.wait_log("connection to", Duration::from_secs(10));
+    // Published while the broker is down: QoS 1 status, retained.
+    let battery = json!({"percentage": 0.42, "voltage": 24.5, "power_supply_status": 2});
+    ros_pub_wait(
+        domain,
+        "sensor_msgs/msg/BatteryState",
+        "/battery_state",
+        &battery,
+        5.0,
+        3,
+        "reliable",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        bridge.proc.alive(),
+        "the bridge keeps running without a broker"
+    );
+    let _broker = Broker::start_on(dir, port, "");
+    bridge.wait_log("restored", Duration::from_secs(20));
+    let mut sub = MqttSub::start(port, "amr/REL17/status/#");
+    let m = sub.expect(
+        "amr/REL17/status/battery",
+        Duration::from_secs(10),
+        "queued battery",
+        |m| {
+            m.json()["data"]["percent"]
+                .as_f64()
+                .is_some_and(|p| (p - 42.0).abs() < 1e-6)
+        },
+    );
+    assert!(m.retain, "delivered after the reconnect and retained");
+    sub.expect(
+        "amr/REL17/status/connection",
+        Duration::from_secs(5),
+        "online again",
+        |m| m.json()["data"]["state"] == "online",
+    );
+}
+
+#[test]
+fn last_will_marks_the_robot_offline() {
+    require_env();
+    let domain = 18;
+    let broker = Broker::start();
+    let mut bridge = Bridge::start(domain, broker.port, "REL18", &config(""), &[]);
+    let mut sub = MqttSub::start(broker.port, "amr/REL18/status/connection");
+    // A crash, not a clean stop: the broker publishes the will.
+    bridge.proc.child.kill().expect("kill");
+    let m = sub.expect(
+        "amr/REL18/status/connection",
+        Duration::from_secs(20),
+        "offline will",
+        |m| m.json()["data"]["state"] == "offline",
+    );
+    assert_eq!(m.json()["robot_id"], "REL18");
+}
