@@ -43,7 +43,8 @@ fn broker_outage_queues_qos1_and_reconnects() {
         },
     );
     assert!(m.retain, "delivered after the reconnect and retained");
-    sub.expect(
+    let mut presence = MqttSub::start(port, "amr/REL17/status/connection");
+    presence.expect(
         "amr/REL17/status/connection",
         Duration::from_secs(5),
         "online again",
