@@ -89,6 +89,19 @@ fn check_envelope(v: &Value, robot: &str, kind: &str, timestamp: Option<&str>) {
 
 const T: Duration = Duration::from_secs(15);
 
+/// MQTT (3.1.1, as mosquitto_sub speaks) sets the retain flag only on what a broker delivers at
+/// subscribe time; so a topic was never published retained when a late subscriber gets nothing
+/// flagged retained on it.
+fn assert_not_retained(port: u16, topic: &str) {
+    let mut late = MqttSub::start(port, topic);
+    let flagged: Vec<MqttMsg> = late
+        .collect(topic, Duration::from_millis(700))
+        .into_iter()
+        .filter(|m| m.retain)
+        .collect();
+    assert!(flagged.is_empty(), "{topic} must not be retained: {flagged:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. imu -> sensor/imu
 
@@ -105,7 +118,6 @@ fn imu_msg(frame: &str, rpy_deg: [f64; 3], gyro: [f64; 3], acc: [f64; 3], nanose
 
 fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec: u32) {
     assert_eq!(m.qos, 0, "sensor category QoS");
-    assert!(!m.retain, "sensor data is not retained");
     let v = m.json();
     check_envelope(&v, robot, "sensor", Some(&rfc3339(STAMP_SEC, nanosec)));
     let d = &v["data"];
@@ -164,6 +176,7 @@ fn imu_to_sensor_imu_with_best_effort_and_reliable_publishers() {
     close(&v["data"]["angular_velocity"]["z"], 0.1, 1e-12, "angular_velocity.z");
     close(&v["data"]["linear_acceleration"]["z"], 9.8, 1e-12, "linear_acceleration.z");
     assert_eq!(v["timestamp"], rfc3339(STAMP_SEC, 0));
+    assert_not_retained(broker.port, &topic);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +284,7 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
     let _p = ros_pub(domain, "sensor_msgs/msg/JointState", "/joint_states", &input, 10.0, 20, "reliable");
     let m = sub.expect(&topic, T, "two wheels", |m| m.payload.contains("wheel_left_joint"));
     assert_eq!(m.qos, 1, "status category QoS");
-    assert!(!m.retain);
+    assert_not_retained(broker.port, &topic);
     let v = m.json();
     check_envelope(&v, robot, "status", Some(&rfc3339(STAMP_SEC, 0)));
     let motors = v["data"]["motors"].as_array().expect("motors array").clone();
@@ -343,7 +356,7 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
     let rest = sub.collect(&topic, Duration::from_secs(5));
 
     assert_eq!(first.qos, 0, "sensor category QoS");
-    assert!(!first.retain);
+    assert_not_retained(broker.port, &topic);
     let v = first.json();
     check_envelope(&v, robot, "sensor", Some(&rfc3339(STAMP_SEC, 100_000_000)));
     let d = &v["data"];
@@ -463,7 +476,7 @@ fn generic_pose_ros_to_mqtt_with_msg_field_names() {
     let _p = ros_pub(domain, "geometry_msgs/msg/PoseStamped", "/pose_out", &input, 5.0, 10, "reliable");
     let m = sub.expect(&topic, T, "generic PoseStamped", |_| true);
     assert_eq!(m.qos, 1, "status category QoS");
-    assert!(!m.retain);
+    assert_not_retained(broker.port, &topic);
     let v = m.json();
     check_envelope(&v, robot, "status", Some(&rfc3339(STAMP_SEC, 500_000_000)));
     let d = &v["data"];
@@ -560,6 +573,7 @@ fn qos_and_topic_prefix_overrides() {
     let _j = ros_pub(domain, "sensor_msgs/msg/JointState", "/joint_states", &joints, 10.0, 40, "reliable");
     let pos = sub.expect(&format!("fleet/{robot}/st/position"), T, "position under the configured prefix", |_| true);
     assert_eq!(pos.qos, 0, "mqtt.qos.status: 0");
+    assert_not_retained(broker.port, &format!("fleet/{robot}/st/position"));
     close(&pos.json()["data"]["position"]["x"], 1.0, 1e-12, "x");
     let motor = sub.expect(&format!("fleet/{robot}/st/motor"), T, "motor under the configured prefix", |_| true);
     assert_eq!(motor.qos, 2, "per-mapping qos: 2");
