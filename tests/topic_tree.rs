@@ -18,7 +18,12 @@ const STAMP_SEC: i64 = 1_704_110_400; // 2024-01-01T12:00:00Z
 fn rfc3339(sec: i64, nanosec: u32) -> String {
     let (days, rem) = (sec.div_euclid(86400), sec.rem_euclid(86400));
     let (y, m, d) = civil_from_days(days);
-    let hms = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60);
+    let hms = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
     if nanosec == 0 {
         format!("{hms}Z")
     } else {
@@ -41,12 +46,16 @@ fn quat_from_rpy(roll: f64, pitch: f64, yaw: f64) -> [f64; 4] {
 }
 
 fn f(v: &Value, what: &str) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+    v.as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
 }
 
 fn close(v: &Value, want: f64, tol: f64, what: &str) {
     let got = f(v, what);
-    assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} (±{tol})");
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got}, want {want} (±{tol})"
+    );
 }
 
 /// An f32 field: the bridge keeps f32 precision, so compare with 1e-6 relative.
@@ -77,7 +86,11 @@ fn sorted(k: &[&str]) -> Vec<String> {
 
 /// The envelope every status/sensor message has.
 fn check_envelope(v: &Value, robot: &str, kind: &str, timestamp: Option<&str>) {
-    assert_eq!(keys(v), sorted(&["timestamp", "robot_id", "type", "data"]), "{v}");
+    assert_eq!(
+        keys(v),
+        sorted(&["timestamp", "robot_id", "type", "data"]),
+        "{v}"
+    );
     assert_eq!(v["robot_id"], robot);
     assert_eq!(v["type"], kind);
     let ts = v["timestamp"].as_str().expect("timestamp is a string");
@@ -99,14 +112,21 @@ fn assert_not_retained(port: u16, topic: &str) {
         .into_iter()
         .filter(|m| m.retain)
         .collect();
-    assert!(flagged.is_empty(), "{topic} must not be retained: {flagged:?}");
+    assert!(
+        flagged.is_empty(),
+        "{topic} must not be retained: {flagged:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // 1. imu -> sensor/imu
 
 fn imu_msg(frame: &str, rpy_deg: [f64; 3], gyro: [f64; 3], acc: [f64; 3], nanosec: u32) -> Value {
-    let [x, y, z, w] = quat_from_rpy(rpy_deg[0].to_radians(), rpy_deg[1].to_radians(), rpy_deg[2].to_radians());
+    let [x, y, z, w] = quat_from_rpy(
+        rpy_deg[0].to_radians(),
+        rpy_deg[1].to_radians(),
+        rpy_deg[2].to_radians(),
+    );
     json!({
         "header": {"stamp": {"sec": STAMP_SEC, "nanosec": nanosec}, "frame_id": frame},
         "orientation": {"x": x, "y": y, "z": z, "w": w},
@@ -123,13 +143,26 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
     let d = &v["data"];
     assert_eq!(
         keys(d),
-        sorted(&["orientation", "angular_velocity", "linear_acceleration", "frame_id"])
+        sorted(&[
+            "orientation",
+            "angular_velocity",
+            "linear_acceleration",
+            "frame_id"
+        ])
     );
     assert_eq!(d["frame_id"], input["header"]["frame_id"]);
     let o = &d["orientation"];
-    assert_eq!(keys(o), sorted(&["x", "y", "z", "w", "roll", "pitch", "yaw"]));
+    assert_eq!(
+        keys(o),
+        sorted(&["x", "y", "z", "w", "roll", "pitch", "yaw"])
+    );
     for k in ["x", "y", "z", "w"] {
-        close(&o[k], f(&input["orientation"][k], k), 1e-12, &format!("orientation.{k}"));
+        close(
+            &o[k],
+            f(&input["orientation"][k], k),
+            1e-12,
+            &format!("orientation.{k}"),
+        );
     }
     close(&o["roll"], rpy_deg[0], 1e-6, "roll");
     close(&o["pitch"], rpy_deg[1], 1e-6, "pitch");
@@ -137,7 +170,12 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
     for part in ["angular_velocity", "linear_acceleration"] {
         assert_eq!(keys(&d[part]), sorted(&["x", "y", "z"]));
         for k in ["x", "y", "z"] {
-            close(&d[part][k], f(&input[part][k], k), 1e-12, &format!("{part}.{k}"));
+            close(
+                &d[part][k],
+                f(&input[part][k], k),
+                1e-12,
+                &format!("{part}.{k}"),
+            );
         }
     }
 }
@@ -154,27 +192,88 @@ fn imu_to_sensor_imu_with_best_effort_and_reliable_publishers() {
 
     // Best effort, as IMU drivers publish (the sensor-data profile).
     let rpy = [10.0, -20.0, 135.0];
-    let be = imu_msg("imu_be", rpy, [0.01, -0.02, 0.35], [0.12, -0.05, 9.81], 250_000_000);
-    let _p = ros_pub(domain, "sensor_msgs/msg/Imu", "/imu", &be, 20.0, 30, "best_effort");
-    let m = sub.expect(&topic, T, "IMU from a best-effort publisher", |m| m.payload.contains("imu_be"));
+    let be = imu_msg(
+        "imu_be",
+        rpy,
+        [0.01, -0.02, 0.35],
+        [0.12, -0.05, 9.81],
+        250_000_000,
+    );
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/Imu",
+        "/imu",
+        &be,
+        20.0,
+        30,
+        "best_effort",
+    );
+    let m = sub.expect(&topic, T, "IMU from a best-effort publisher", |m| {
+        m.payload.contains("imu_be")
+    });
     check_imu(&m, robot, &be, rpy, 250_000_000);
 
     // Reliable: a best-effort reader matches a reliable writer too.
     let rpy = [-45.0, 5.5, -170.0];
-    let rel = imu_msg("imu_rel", rpy, [-0.5, 0.25, -1.0], [-0.3, 0.2, 9.79], 500_000_000);
-    let _p = ros_pub(domain, "sensor_msgs/msg/Imu", "/imu", &rel, 20.0, 30, "reliable");
-    let m = sub.expect(&topic, T, "IMU from a reliable publisher", |m| m.payload.contains("imu_rel"));
+    let rel = imu_msg(
+        "imu_rel",
+        rpy,
+        [-0.5, 0.25, -1.0],
+        [-0.3, 0.2, 9.79],
+        500_000_000,
+    );
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/Imu",
+        "/imu",
+        &rel,
+        20.0,
+        30,
+        "reliable",
+    );
+    let m = sub.expect(&topic, T, "IMU from a reliable publisher", |m| {
+        m.payload.contains("imu_rel")
+    });
     check_imu(&m, robot, &rel, rpy, 500_000_000);
 
     // orientation_covariance[0] == -1: the driver has no orientation.
-    let mut none = imu_msg("imu_noorient", [0.0, 0.0, 90.0], [0.0, 0.0, 0.1], [0.0, 0.0, 9.8], 0);
+    let mut none = imu_msg(
+        "imu_noorient",
+        [0.0, 0.0, 90.0],
+        [0.0, 0.0, 0.1],
+        [0.0, 0.0, 9.8],
+        0,
+    );
     none["orientation_covariance"] = json!([-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-    let _p = ros_pub(domain, "sensor_msgs/msg/Imu", "/imu", &none, 20.0, 30, "best_effort");
-    let m = sub.expect(&topic, T, "IMU without orientation", |m| m.payload.contains("imu_noorient"));
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/Imu",
+        "/imu",
+        &none,
+        20.0,
+        30,
+        "best_effort",
+    );
+    let m = sub.expect(&topic, T, "IMU without orientation", |m| {
+        m.payload.contains("imu_noorient")
+    });
     let v = m.json();
-    assert!(v["data"]["orientation"].is_null(), "orientation must be null: {v}");
-    close(&v["data"]["angular_velocity"]["z"], 0.1, 1e-12, "angular_velocity.z");
-    close(&v["data"]["linear_acceleration"]["z"], 9.8, 1e-12, "linear_acceleration.z");
+    assert!(
+        v["data"]["orientation"].is_null(),
+        "orientation must be null: {v}"
+    );
+    close(
+        &v["data"]["angular_velocity"]["z"],
+        0.1,
+        1e-12,
+        "angular_velocity.z",
+    );
+    close(
+        &v["data"]["linear_acceleration"]["z"],
+        9.8,
+        1e-12,
+        "linear_acceleration.z",
+    );
     assert_eq!(v["timestamp"], rfc3339(STAMP_SEC, 0));
     assert_not_retained(broker.port, &topic);
 }
@@ -231,7 +330,15 @@ fn battery_state_to_status_battery_retained_fraction_nan_and_charging() {
     // 0.96 by the message definition (a fraction), voltage unknown, charging.
     let percentage = 0.96_f64;
     let input = battery_msg(json!(percentage), json!("nan"), 1);
-    ros_pub_wait(domain, "sensor_msgs/msg/BatteryState", "/battery_state", &input, 5.0, 3, "reliable");
+    ros_pub_wait(
+        domain,
+        "sensor_msgs/msg/BatteryState",
+        "/battery_state",
+        &input,
+        5.0,
+        3,
+        "reliable",
+    );
     let m = live.expect(&topic, T, "battery", |_| true);
     // f32 0.96 read as a fraction: 96 % (to 1e-6).
     check_battery(&m, robot, &input, percentage * 100.0, "charging");
@@ -255,7 +362,15 @@ fn battery_percentage_scale_percent_from_the_config() {
     let mut sub = MqttSub::start(broker.port, &topic);
     let percentage = 96.0_f64;
     let input = battery_msg(json!(percentage), json!(25.2), 2);
-    let _p = ros_pub(domain, "sensor_msgs/msg/BatteryState", "/battery_state", &input, 5.0, 10, "reliable");
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/BatteryState",
+        "/battery_state",
+        &input,
+        5.0,
+        10,
+        "reliable",
+    );
     let m = sub.expect(&topic, T, "battery in percent", |_| true);
     check_battery(&m, robot, &input, percentage, "discharging");
 }
@@ -281,16 +396,32 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
         "header": {"stamp": {"sec": STAMP_SEC, "nanosec": 0}, "frame_id": ""},
         "name": names, "position": pos, "velocity": vel, "effort": eff
     });
-    let _p = ros_pub(domain, "sensor_msgs/msg/JointState", "/joint_states", &input, 10.0, 20, "reliable");
-    let m = sub.expect(&topic, T, "two wheels", |m| m.payload.contains("wheel_left_joint"));
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/JointState",
+        "/joint_states",
+        &input,
+        10.0,
+        20,
+        "reliable",
+    );
+    let m = sub.expect(&topic, T, "two wheels", |m| {
+        m.payload.contains("wheel_left_joint")
+    });
     assert_eq!(m.qos, 1, "status category QoS");
     assert_not_retained(broker.port, &topic);
     let v = m.json();
     check_envelope(&v, robot, "status", Some(&rfc3339(STAMP_SEC, 0)));
-    let motors = v["data"]["motors"].as_array().expect("motors array").clone();
+    let motors = v["data"]["motors"]
+        .as_array()
+        .expect("motors array")
+        .clone();
     assert_eq!(motors.len(), 2, "{v}");
     for (i, mo) in motors.iter().enumerate() {
-        assert_eq!(keys(mo), sorted(&["name", "position", "velocity", "effort"]));
+        assert_eq!(
+            keys(mo),
+            sorted(&["name", "position", "velocity", "effort"])
+        );
         assert_eq!(mo["name"], names[i]);
         close(&mo["position"], pos[i], 1e-12, "position");
         close(&mo["velocity"], vel[i], 1e-12, "velocity");
@@ -301,10 +432,21 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
     let names3 = ["left", "right", "caster"];
     let vel2 = [1.5, -1.25];
     let input = json!({"name": names3, "velocity": vel2});
-    let _p = ros_pub(domain, "sensor_msgs/msg/JointState", "/joint_states", &input, 10.0, 20, "reliable");
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/JointState",
+        "/joint_states",
+        &input,
+        10.0,
+        20,
+        "reliable",
+    );
     let m = sub.expect(&topic, T, "three joints", |m| m.payload.contains("caster"));
     let v = m.json();
-    let motors = v["data"]["motors"].as_array().expect("motors array").clone();
+    let motors = v["data"]["motors"]
+        .as_array()
+        .expect("motors array")
+        .clone();
     assert_eq!(motors.len(), 3, "{v}");
     for (i, mo) in motors.iter().enumerate() {
         assert_eq!(mo["name"], names3[i]);
@@ -334,7 +476,14 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
     let increment = (2.0 * std::f64::consts::PI / n as f64) as f32;
     let angle_min = -std::f32::consts::PI;
     let angle_max = angle_min + increment * (n - 1) as f32;
-    let special: [(usize, &str); 6] = [(0, "inf"), (7, "-inf"), (90, "nan"), (180, "inf"), (271, "nan"), (359, "-inf")];
+    let special: [(usize, &str); 6] = [
+        (0, "inf"),
+        (7, "-inf"),
+        (90, "nan"),
+        (180, "inf"),
+        (271, "nan"),
+        (359, "-inf"),
+    ];
     let ranges: Vec<Value> = (0..n)
         .map(|i| match special.iter().find(|(j, _)| *j == i) {
             Some((_, s)) => json!(s),
@@ -351,7 +500,15 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
     // 10 Hz for 3 s, the default limit is 2 Hz.
     let rate = 10.0;
     let count = 30;
-    let _p = ros_pub(domain, "sensor_msgs/msg/LaserScan", "/scan", &input, rate, count, "best_effort");
+    let _p = ros_pub(
+        domain,
+        "sensor_msgs/msg/LaserScan",
+        "/scan",
+        &input,
+        rate,
+        count,
+        "best_effort",
+    );
     let first = sub.expect(&topic, T, "a scan", |_| true);
     let rest = sub.collect(&topic, Duration::from_secs(5));
 
@@ -373,7 +530,11 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
     for (i, r) in got.iter().enumerate() {
         match ranges[i].as_f64() {
             Some(want) => close32(r, want as f32, &format!("ranges[{i}]")),
-            None => assert!(r.is_null(), "ranges[{i}] ({}) must be null, got {r}", ranges[i]),
+            None => assert!(
+                r.is_null(),
+                "ranges[{i}] ({}) must be null, got {r}",
+                ranges[i]
+            ),
         }
     }
     let got = d["intensities"].as_array().expect("intensities array");
@@ -432,16 +593,27 @@ fn imu_rate_limited_to_10hz_keeps_the_latest_value() {
         .map(|m| m.at)
         .filter(|&t| t >= t0 + Duration::from_secs(1) && t + Duration::from_secs(1) <= t_end)
         .collect();
-    assert!(window.len() >= 20, "{} messages in the steady window of {} in all", window.len(), msgs.len());
+    assert!(
+        window.len() >= 20,
+        "{} messages in the steady window of {} in all",
+        window.len(),
+        msgs.len()
+    );
     let span = (*window.last().expect("window") - window[0]).as_secs_f64();
     let hz = (window.len() - 1) as f64 / span;
-    assert!((hz - 10.0).abs() <= 1.0, "MQTT rate {hz:.2} Hz over {span:.2} s, want 10 Hz ± 10%");
+    assert!(
+        (hz - 10.0).abs() <= 1.0,
+        "MQTT rate {hz:.2} Hz over {span:.2} s, want 10 Hz ± 10%"
+    );
     // Values only go forward, and the last published one is the last received (latest wins).
     let values: Vec<f64> = msgs
         .iter()
         .map(|m| f(&m.json()["data"]["linear_acceleration"]["x"], "counter"))
         .collect();
-    assert!(values.windows(2).all(|w| w[0] < w[1]), "values out of order: {values:?}");
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "values out of order: {values:?}"
+    );
     assert_eq!(
         *values.last().expect("values"),
         f64::from(count - 1),
@@ -473,7 +645,15 @@ fn generic_pose_ros_to_mqtt_with_msg_field_names() {
         "pose": {"position": {"x": 3.5, "y": -1.25, "z": 0.0},
                  "orientation": {"x": qx, "y": qy, "z": qz, "w": qw}}
     });
-    let _p = ros_pub(domain, "geometry_msgs/msg/PoseStamped", "/pose_out", &input, 5.0, 10, "reliable");
+    let _p = ros_pub(
+        domain,
+        "geometry_msgs/msg/PoseStamped",
+        "/pose_out",
+        &input,
+        5.0,
+        10,
+        "reliable",
+    );
     let m = sub.expect(&topic, T, "generic PoseStamped", |_| true);
     assert_eq!(m.qos, 1, "status category QoS");
     assert_not_retained(broker.port, &topic);
@@ -482,13 +662,21 @@ fn generic_pose_ros_to_mqtt_with_msg_field_names() {
     let d = &v["data"];
     assert_eq!(keys(d), sorted(&["header", "pose"]));
     assert_eq!(keys(&d["header"]), sorted(&["stamp", "frame_id"]));
-    assert_eq!(d["header"]["stamp"], json!({"sec": STAMP_SEC, "nanosec": 500_000_000}));
+    assert_eq!(
+        d["header"]["stamp"],
+        json!({"sec": STAMP_SEC, "nanosec": 500_000_000})
+    );
     assert_eq!(d["header"]["frame_id"], "map");
     assert_eq!(keys(&d["pose"]), sorted(&["position", "orientation"]));
     for part in ["position", "orientation"] {
         assert_eq!(keys(&d["pose"][part]), keys(&input["pose"][part]), "{part}");
         for (k, want) in input["pose"][part].as_object().expect("object") {
-            close(&d["pose"][part][k], f(want, k), 1e-12, &format!("pose.{part}.{k}"));
+            close(
+                &d["pose"][part][k],
+                f(want, k),
+                1e-12,
+                &format!("pose.{part}.{k}"),
+            );
         }
     }
 }
@@ -504,12 +692,23 @@ fn generic_mqtt_to_ros_pose_and_string_refuses_a_wrong_field() {
 
     // std_msgs/String on chatter.
     let mut chatter = RosSub::start(domain, "std_msgs/msg/String", "/chatter", "reliable");
-    mqtt_pub(broker.port, &format!("amr/{robot}/command/say"), r#"{"data": "hello"}"#, 1, false);
+    mqtt_pub(
+        broker.port,
+        &format!("amr/{robot}/command/say"),
+        r#"{"data": "hello"}"#,
+        1,
+        false,
+    );
     let (_, msg) = chatter.recv(T).expect("a String on /chatter");
     assert_eq!(msg, json!({"data": "hello"}));
 
     // PoseStamped on pose_in.
-    let mut poses = RosSub::start(domain, "geometry_msgs/msg/PoseStamped", "/pose_in", "reliable");
+    let mut poses = RosSub::start(
+        domain,
+        "geometry_msgs/msg/PoseStamped",
+        "/pose_in",
+        "reliable",
+    );
     let pose_topic = format!("amr/{robot}/command/pose");
     let good = |x: f64| {
         json!({"header": {"stamp": {"sec": STAMP_SEC, "nanosec": 0}, "frame_id": "map"},
@@ -519,7 +718,10 @@ fn generic_mqtt_to_ros_pose_and_string_refuses_a_wrong_field() {
     mqtt_pub(broker.port, &pose_topic, &good(1.5).to_string(), 2, false);
     let (_, msg) = poses.recv(T).expect("a PoseStamped on /pose_in");
     assert_eq!(msg["header"]["frame_id"], "map");
-    assert_eq!(msg["header"]["stamp"], json!({"sec": STAMP_SEC, "nanosec": 0}));
+    assert_eq!(
+        msg["header"]["stamp"],
+        json!({"sec": STAMP_SEC, "nanosec": 0})
+    );
     for (k, want) in [("x", 1.5), ("y", -2.5), ("z", 0.0)] {
         close(&msg["pose"]["position"][k], want, 1e-12, k);
     }
@@ -528,15 +730,28 @@ fn generic_mqtt_to_ros_pose_and_string_refuses_a_wrong_field() {
     }
 
     // A wrong field: refused, nothing on ROS, a warning naming the field.
-    mqtt_pub(broker.port, &pose_topic, r#"{"pose": {"position": {"x": "far"}}}"#, 2, false);
+    mqtt_pub(
+        broker.port,
+        &pose_topic,
+        r#"{"pose": {"position": {"x": "far"}}}"#,
+        2,
+        false,
+    );
     let warn_topic = format!("amr/{robot}/alert/warning");
     let a = alerts.expect(&warn_topic, T, "refusal warning", |m| {
         m.payload.contains("pose_in") || m.payload.contains("refused")
     });
     let v = a.json();
     assert_eq!(v["level"], "warning");
-    assert!(a.payload.contains("pose.position.x"), "the alert names the field: {}", a.payload);
-    assert!(poses.collect_for(Duration::from_millis(1500)).is_empty(), "a refused message reached ROS");
+    assert!(
+        a.payload.contains("pose.position.x"),
+        "the alert names the field: {}",
+        a.payload
+    );
+    assert!(
+        poses.collect_for(Duration::from_millis(1500)).is_empty(),
+        "a refused message reached ROS"
+    );
     // The mapping still works, and the next message on ROS is the next good one.
     mqtt_pub(broker.port, &pose_topic, &good(3.0).to_string(), 2, false);
     let (_, msg) = poses.recv(T).expect("the next PoseStamped");
@@ -568,16 +783,47 @@ fn qos_and_topic_prefix_overrides() {
     );
     let _bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
     let mut sub = MqttSub::start(broker.port, "#");
-    let _o = ros_pub(domain, "nav_msgs/msg/Odometry", "/odom", &odom_msg(1.0, 2.0, 0.0, 0.0, 0.0), 10.0, 40, "reliable");
+    let _o = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &odom_msg(1.0, 2.0, 0.0, 0.0, 0.0),
+        10.0,
+        40,
+        "reliable",
+    );
     let joints = json!({"name": ["l", "r"], "velocity": [1.0, 1.0]});
-    let _j = ros_pub(domain, "sensor_msgs/msg/JointState", "/joint_states", &joints, 10.0, 40, "reliable");
-    let pos = sub.expect(&format!("fleet/{robot}/st/position"), T, "position under the configured prefix", |_| true);
+    let _j = ros_pub(
+        domain,
+        "sensor_msgs/msg/JointState",
+        "/joint_states",
+        &joints,
+        10.0,
+        40,
+        "reliable",
+    );
+    let pos = sub.expect(
+        &format!("fleet/{robot}/st/position"),
+        T,
+        "position under the configured prefix",
+        |_| true,
+    );
     assert_eq!(pos.qos, 0, "mqtt.qos.status: 0");
     assert_not_retained(broker.port, &format!("fleet/{robot}/st/position"));
     close(&pos.json()["data"]["position"]["x"], 1.0, 1e-12, "x");
-    let motor = sub.expect(&format!("fleet/{robot}/st/motor"), T, "motor under the configured prefix", |_| true);
+    let motor = sub.expect(
+        &format!("fleet/{robot}/st/motor"),
+        T,
+        "motor under the configured prefix",
+        |_| true,
+    );
     assert_eq!(motor.qos, 2, "per-mapping qos: 2");
-    let state = sub.expect(&format!("fleet/{robot}/st/state"), T, "derived state under the prefix", |_| true);
+    let state = sub.expect(
+        &format!("fleet/{robot}/st/state"),
+        T,
+        "derived state under the prefix",
+        |_| true,
+    );
     assert_eq!(state.qos, 0, "mqtt.qos.status: 0 for the derived state too");
     // Nothing of the status category under the default prefix; the other categories stay.
     let _ = sub.collect("", Duration::from_millis(500));
@@ -587,7 +833,10 @@ fn qos_and_topic_prefix_overrides() {
         .map(|m| m.topic.as_str())
         .filter(|t| t.starts_with(&format!("amr/{robot}/status")))
         .collect();
-    assert!(stray.is_empty(), "status messages under the default prefix: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "status messages under the default prefix: {stray:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,11 +848,31 @@ fn robot_id_from_the_node_namespace() {
     let domain = 39;
     let broker = Broker::start();
     // No robot_id parameter, none in the file: the namespace's last segment is the id.
-    let _bridge = Bridge::start(domain, broker.port, "", &config(""), &["-r", "__ns:=/robot7"]);
+    let _bridge = Bridge::start(
+        domain,
+        broker.port,
+        "",
+        &config(""),
+        &["-r", "__ns:=/site_b/robot7"],
+    );
     let mut sub = MqttSub::start(broker.port, "amr/#");
     let input = odom_msg(4.0, -3.0, -60.0, 0.0, 0.0);
-    let _p = ros_pub(domain, "nav_msgs/msg/Odometry", "/robot7/odom", &input, 5.0, 20, "reliable");
-    let m = sub.expect("amr/robot7/status/position", T, "odometry of the namespaced robot", |_| true);
+    // `odom` is relative: inside the namespace.
+    let _p = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/site_b/robot7/odom",
+        &input,
+        5.0,
+        20,
+        "reliable",
+    );
+    let m = sub.expect(
+        "amr/robot7/status/position",
+        T,
+        "odometry of the namespaced robot",
+        |_| true,
+    );
     let v = m.json();
     check_envelope(&v, "robot7", "status", Some(&rfc3339(STAMP_SEC, 0)));
     close(&v["data"]["position"]["x"], 4.0, 1e-12, "x");
@@ -625,7 +894,15 @@ fn derived_state_running_then_charging_retained() {
     let mut sub = MqttSub::start(broker.port, &topic);
 
     let (x, y, yaw) = (5.25, -1.5, 30.0);
-    let _o = ros_pub(domain, "nav_msgs/msg/Odometry", "/odom", &odom_msg(x, y, yaw, 0.4, 0.0), 10.0, 60, "reliable");
+    let _o = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &odom_msg(x, y, yaw, 0.4, 0.0),
+        10.0,
+        60,
+        "reliable",
+    );
     let m = sub.expect(&topic, T, "running", |m| m.payload.contains("\"running\""));
     assert_eq!(m.qos, 1);
     let v = m.json();
@@ -640,7 +917,15 @@ fn derived_state_running_then_charging_retained() {
     // Docked: zero twist, battery charging at 0.55 (fraction).
     drop(_o);
     let (x2, y2, yaw2) = (0.5, 0.25, -150.0);
-    let _o2 = ros_pub(domain, "nav_msgs/msg/Odometry", "/odom", &odom_msg(x2, y2, yaw2, 0.0, 0.0), 10.0, 60, "reliable");
+    let _o2 = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &odom_msg(x2, y2, yaw2, 0.0, 0.0),
+        10.0,
+        60,
+        "reliable",
+    );
     let _b = ros_pub(
         domain,
         "sensor_msgs/msg/BatteryState",
@@ -682,18 +967,50 @@ fn disabled_imu_mapping_publishes_nothing_while_odometry_flows() {
     let yaml = config("mappings:\n  - {name: imu, enabled: false}\n");
     let _bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
     let mut sub = MqttSub::start(broker.port, &format!("amr/{robot}/#"));
-    let imu = imu_msg("imu", [0.0, 0.0, 10.0], [0.0, 0.0, 0.0], [0.0, 0.0, 9.81], 0);
-    let _i = ros_pub(domain, "sensor_msgs/msg/Imu", "/imu", &imu, 50.0, 300, "best_effort");
+    let imu = imu_msg(
+        "imu",
+        [0.0, 0.0, 10.0],
+        [0.0, 0.0, 0.0],
+        [0.0, 0.0, 9.81],
+        0,
+    );
+    let _i = ros_pub(
+        domain,
+        "sensor_msgs/msg/Imu",
+        "/imu",
+        &imu,
+        50.0,
+        300,
+        "best_effort",
+    );
     // Our own reader on /imu: the publisher starts at once, and we see that it does.
     let mut imu_seen = RosSub::start(domain, "sensor_msgs/msg/Imu", "/imu", "best_effort");
-    let _o = ros_pub(domain, "nav_msgs/msg/Odometry", "/odom", &odom_msg(1.0, 1.0, 0.0, 0.0, 0.0), 10.0, 50, "reliable");
+    let _o = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &odom_msg(1.0, 1.0, 0.0, 0.0, 0.0),
+        10.0,
+        50,
+        "reliable",
+    );
     let pos = format!("amr/{robot}/status/position");
     sub.expect(&pos, T, "odometry still flows", |_| true);
     let more = sub.collect(&pos, Duration::from_secs(3));
-    assert!(more.len() >= 10, "odometry kept flowing for 3 s: {} messages", more.len());
+    assert!(
+        more.len() >= 10,
+        "odometry kept flowing for 3 s: {} messages",
+        more.len()
+    );
     let on_ros = imu_seen.collect_for(Duration::from_millis(200)).len();
-    assert!(on_ros >= 100, "IMU messages were published meanwhile: {on_ros} seen on ROS");
+    assert!(
+        on_ros >= 100,
+        "IMU messages were published meanwhile: {on_ros} seen on ROS"
+    );
     let imu_topic = format!("amr/{robot}/sensor/imu");
     let n = sub.got.iter().filter(|m| m.topic == imu_topic).count();
-    assert_eq!(n, 0, "{n} messages on {imu_topic} with the imu mapping disabled");
+    assert_eq!(
+        n, 0,
+        "{n} messages on {imu_topic} with the imu mapping disabled"
+    );
 }
