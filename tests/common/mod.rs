@@ -313,12 +313,22 @@ impl MqttSub {
         }
     }
 
-    /// All messages on `topic` arriving within `d`.
+    /// All messages on `topic` arriving within `d`, each stamped (`at`) as it arrives.
     pub fn collect(&mut self, topic: &str, d: Duration) -> Vec<MqttMsg> {
-        let lines = self.lines.collect_for(d);
-        let msgs: Vec<MqttMsg> = lines.iter().filter_map(|l| MqttSub::parse(l)).collect();
-        self.got.extend(msgs.iter().cloned());
-        msgs.into_iter().filter(|m| m.topic == topic).collect()
+        let end = Instant::now() + d;
+        let mut out = Vec::new();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Some(line) = self.lines.next(left) else {
+                break;
+            };
+            if let Some(m) = MqttSub::parse(&line) {
+                self.got.push(m.clone());
+                if m.topic == topic {
+                    out.push(m);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -399,6 +409,21 @@ pub fn ros_pub(
     count: u32,
     qos: &str,
 ) -> Proc {
+    ros_pub_args(domain, ty, topic, data, rate, count, qos, &[])
+}
+
+/// `ros_pub` with more `ros_tool.py pub` options (`--counter a.b`, `--stamp now`).
+#[allow(clippy::too_many_arguments)]
+pub fn ros_pub_args(
+    domain: u32,
+    ty: &str,
+    topic: &str,
+    data: &Value,
+    rate: f64,
+    count: u32,
+    qos: &str,
+    extra: &[&str],
+) -> Proc {
     let mut c = Command::new(python());
     c.arg(repo().join("tests/ros/ros_tool.py"))
         .args(["pub", ty, topic, &data.to_string()])
@@ -409,7 +434,8 @@ pub fn ros_pub(
             &count.to_string(),
             "--qos",
             qos,
-        ]);
+        ])
+        .args(extra);
     ros_env(&mut c, domain);
     let child = c
         .stdout(Stdio::null())

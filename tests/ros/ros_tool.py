@@ -3,6 +3,8 @@
 
   ros_tool.py pub <pkg/msg/Type> <topic> <json> [--rate HZ] [--count N] [--qos reliable|best_effort]
       [--stamp now]   (fills header.stamp with the clock when the message has a header)
+      [--counter a.b.c]  (sets that numeric field to the message's index 0, 1, 2, ... so that a
+                          receiver can tell which message it got; the last one has count - 1)
   ros_tool.py sub <pkg/msg/Type> <topic> [--qos ...] [--duration S]
       prints one JSON line per message: {"t": <arrival, unix s>, "msg": {...}}
 
@@ -49,6 +51,14 @@ def fill(msg, data):
             setattr(msg, key, value)
 
 
+def set_path(msg, path, value):
+    *parents, last = path.split(".")
+    for p in parents:
+        msg = getattr(msg, p)
+    current = getattr(msg, last)
+    setattr(msg, last, float(value) if isinstance(current, float) else int(value))
+
+
 def to_dict(msg):
     if hasattr(msg, "get_fields_and_field_types"):
         return {k: to_dict(getattr(msg, k)) for k in msg.get_fields_and_field_types()}
@@ -79,6 +89,7 @@ def main():
     ap.add_argument("--qos", default="reliable")
     ap.add_argument("--duration", type=float, default=1e9)
     ap.add_argument("--stamp", default="")
+    ap.add_argument("--counter", default="")
     ap.add_argument("--wait-subscribers", type=float, default=5.0)
     a = ap.parse_args()
     rclpy.init()
@@ -97,6 +108,8 @@ def main():
             fill(m, json.loads(a.data))
             if a.stamp == "now" and hasattr(m, "header"):
                 m.header.stamp = node.get_clock().now().to_msg()
+            if a.counter:
+                set_path(m, a.counter, i)
             pub.publish(m)
             next_t = start + (i + 1) * period
             delay = next_t - time.monotonic()
