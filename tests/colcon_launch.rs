@@ -16,9 +16,11 @@
 //!    and rclpy helpers.
 //!
 //! Needs the environment of `scripts/env.sh` (ROS 2, colcon, colcon-ros-cargo,
-//! cargo-ament-build, Mosquitto); without it the tests fail and say so. The colcon build base
-//! (a cargo target dir of its own) is kept in `CARGO_TARGET_TMPDIR/colcon_build` so that a second
-//! run is incremental; the workspace and install space are temporary.
+//! cargo-ament-build, Mosquitto); without it the tests fail and say so. The workspace with its
+//! install space is `CARGO_TARGET_TMPDIR/colcon_launch/ws`, made anew by each run (run one
+//! `cargo test --test colcon_launch` per target dir at a time); the colcon build base, a cargo
+//! target dir of its own, is kept in `${AMR_BRIDGE_CACHE:-~/.cache/amr_mqtt_bridge}/colcon-build`
+//! (as scripts/colcon_check does) so that later runs, from any clone, are incremental.
 //! Every process that starts a ROS node gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and
 //! ROS_DOMAIN_ID=61.
 
@@ -123,8 +125,8 @@ fn show(o: &Output) -> String {
 // colcon build, once per test binary
 
 struct Workspace {
-    /// Kept alive for the whole test binary; holds src/, install/ and log/.
-    _dir: tempfile::TempDir,
+    /// `CARGO_TARGET_TMPDIR/colcon_launch/ws`, made anew by each run (a static is never dropped,
+    /// so a temporary directory would be left behind): src/, install/, log/, launch_params/.
     root: PathBuf,
     /// The colcon install base (isolated layout: the package prefix is install/amr_mqtt_bridge).
     install: PathBuf,
@@ -144,16 +146,26 @@ fn workspace() -> &'static Workspace {
     }
 }
 
+/// `${AMR_BRIDGE_CACHE:-~/.cache/amr_mqtt_bridge}/colcon-build`, as scripts/colcon_check uses.
+fn colcon_build_base() -> PathBuf {
+    let cache = std::env::var_os("AMR_BRIDGE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amr_mqtt_bridge")
+    });
+    cache.join("colcon-build")
+}
+
 fn colcon_build() -> Result<Workspace, String> {
     require_environment();
-    let dir = tempfile::Builder::new()
-        .prefix("colcon_ws_")
-        .tempdir()
-        .map_err(|e| format!("temp workspace: {e}"))?;
-    let root = dir.path().to_path_buf();
-    std::fs::create_dir(root.join("src")).unwrap();
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("colcon_launch");
+    let root = base.join("ws");
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| format!("remove {}: {e}", root.display()))?;
+    }
+    std::fs::create_dir_all(root.join("src")).unwrap();
     std::os::unix::fs::symlink(repo_dir(), root.join("src").join(PKG)).unwrap();
-    let build_base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("colcon_build");
+    // The build base is a cargo target dir of its own, kept between runs and clones (the
+    // dependencies do not depend on the clone's path), shared with scripts/colcon_check.
+    let build_base = colcon_build_base();
     let install = root.join("install");
 
     let started = Instant::now();
@@ -180,7 +192,7 @@ fn colcon_build() -> Result<Workspace, String> {
     if !out.status.success() {
         return Err(format!("colcon build failed in {}:\n{}", root.display(), show(&out)));
     }
-    Ok(Workspace { _dir: dir, root, install })
+    Ok(Workspace { root, install })
 }
 
 // ---------------------------------------------------------------------------------------------
