@@ -52,7 +52,10 @@ _amr_env_main() {
     _amr_env_wheels "$cache" || return 1
   fi
 
-  # 3. Always: DDS stays on this host, and r2r generates only the message packages we use.
+  # 3. colcon for `colcon build` of this ament_cargo package (docs/robot.md).
+  _amr_env_colcon
+
+  # 4. Always: DDS stays on this host, and r2r generates only the message packages we use.
   export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
   export IDL_PACKAGE_FILTER=${IDL_PACKAGE_FILTER:-"std_msgs;geometry_msgs;nav_msgs;sensor_msgs;builtin_interfaces;action_msgs;unique_identifier_msgs;rcl_interfaces;diagnostic_msgs;service_msgs;type_description_interfaces"}
   export AMR_BRIDGE_ENV_READY=1
@@ -77,7 +80,7 @@ _amr_env_wheels() {
     "$venv/bin/pip" install -q --disable-pip-version-check \
       ros-jazzy-rclpy ros-jazzy-rmw-fastrtps-cpp ros-jazzy-std-msgs ros-jazzy-geometry-msgs \
       ros-jazzy-nav-msgs ros-jazzy-sensor-msgs ros-jazzy-diagnostic-msgs ros-jazzy-std-srvs \
-      rosbags pyyaml colcon-common-extensions colcon-ros-cargo >&2 ||
+      rosbags pyyaml colcon-common-extensions colcon-ros-cargo cargo-ament-build >&2 ||
       { echo "env.sh: pip install of the ROS 2 wheels failed" >&2; return 1; }
     # The wheels link rcl to one RMW directly; r2r links librmw_implementation.
     [ -e "$venv/lib/librmw_implementation.so" ] ||
@@ -98,6 +101,23 @@ _amr_env_wheels() {
   # librcl of these wheels pulls in *__rosidl_generator_py.so, which needs libpython's symbols.
   export AMR_BRIDGE_LD_PRELOAD=$py_libdir/libpython3.11.so.1.0
   case ":${LD_PRELOAD:-}:" in *":$AMR_BRIDGE_LD_PRELOAD:"*) ;; *) export LD_PRELOAD="$AMR_BRIDGE_LD_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}" ;; esac
+  return 0
+}
+
+# colcon-ros-cargo runs `cargo ament-build`. The wheel venv has colcon, colcon-ros-cargo and
+# cargo-ament-build from pip (step 2); with a ROS 2 install, colcon comes from its distribution and
+# cargo-ament-build is installed here with cargo once. Never fatal: only `colcon build` needs them.
+_amr_env_colcon() {
+  command -v cargo-ament-build >/dev/null 2>&1 && return 0
+  if [ -n "${AMR_BRIDGE_WHEEL_ROS:-}" ] &&
+    "$AMR_BRIDGE_WHEEL_ROS/bin/pip" install -q --disable-pip-version-check cargo-ament-build >&2; then
+    return 0
+  fi
+  if command -v cargo >/dev/null 2>&1; then
+    echo "env.sh: installing cargo-ament-build (cargo install, once, about a minute)" >&2
+    cargo install cargo-ament-build --locked >&2 && return 0
+  fi
+  echo "env.sh: no cargo-ament-build; colcon build of this package will fail (cargo install cargo-ament-build --locked)" >&2
   return 0
 }
 
