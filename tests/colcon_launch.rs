@@ -12,7 +12,7 @@
 //!    `<param>`, as launch_ros writes them; checked once against launch_ros's Jazzy source, see
 //!    docs/robot.md), starts the installed executable with it and checks that the node comes up
 //!    under the name and namespace the launch file gives it and stays up.
-//! 3. `launch_file_node_bridges_one_message`: TODO, ignored until tests/common has the broker
+//! 3. `launch_file_node_bridges_one_message`: that node bridges one Odometry to MQTT (the broker
 //!    and rclpy helpers.
 //!
 //! Needs the environment of `scripts/env.sh` (ROS 2, colcon, colcon-ros-cargo,
@@ -243,13 +243,6 @@ fn colcon_build_install_layout() {
         ws.install.join("local_setup.bash"),
         "install/local_setup.bash",
     );
-    if repo_dir().join("scripts/sim_robot.py").exists() {
-        // demo.launch.xml starts it as <node pkg="amr_mqtt_bridge" exec="sim_robot.py">.
-        expect(
-            prefix.join("lib").join(PKG).join("sim_robot.py"),
-            "the simulated robot",
-        );
-    }
     assert!(
         missing.is_empty(),
         "install space {} lacks:\n  {}\n(a package.xml that catkin_pkg rejects makes colcon build \
@@ -262,11 +255,6 @@ fn colcon_build_install_layout() {
         "bin/{PKG} exists: colcon built the package as a plain cargo package, not ament_cargo"
     );
     assert!(is_executable(&prefix.join("lib").join(PKG).join(PKG)));
-    if repo_dir().join("scripts/sim_robot.py").exists() {
-        assert!(is_executable(
-            &prefix.join("lib").join(PKG).join("sim_robot.py")
-        ));
-    }
     for f in [
         "package.xml",
         "launch/bridge.launch.xml",
@@ -789,12 +777,9 @@ fn launch_file_command_line_starts_node() {
     }
 }
 
-/// TODO(integrator): the "bridges one message" half of the issue's launch test. Start the node
-/// from the launch file's command line exactly as above (derive + Running::start), then with the
-/// tests/common helpers publish one nav_msgs/Odometry on /robot61/odom (rclpy, domain 61, LOCALHOST)
-/// and expect its JSON on amr/AMR061/status/... from an MQTT subscriber on the test's broker.
+/// The node started from the launch file's command line bridges one message: an rclpy
+/// Odometry on /robot61/odom reaches amr/AMR061/status/position through the test's broker.
 #[test]
-#[ignore = "TODO: needs the broker / rclpy / MQTT helpers of tests/common (in main)"]
 fn launch_file_node_bridges_one_message() {
     let ws = workspace();
     let broker = Broker::start();
@@ -804,5 +789,38 @@ fn launch_file_node_bridges_one_message() {
     let d = derive(ws, "bridge.launch.xml", &args);
     let mut node = Running::start(ws, &d, "bridge_message");
     node.stays_up(STAY_UP).unwrap();
-    todo!("publish one Odometry on /robot61/odom and receive it on amr/AMR061/... (tests/common)");
+    let sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-t", "amr/AMR061/status/position", "-C", "1", "-W", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    let odom = r#"{"pose": {"pose": {"position": {"x": 1.25, "y": -2.5}}}}"#;
+    let mut publisher = Command::new(python());
+    ros_env(&mut publisher)
+        .arg(repo_dir().join("tests/ros/ros_tool.py"))
+        .args([
+            "pub",
+            "nav_msgs/msg/Odometry",
+            "/robot61/odom",
+            odom,
+            "--rate",
+            "5",
+            "--count",
+            "25",
+        ]);
+    let mut publisher = publisher.spawn().expect("ros_tool.py pub");
+    let out = sub.wait_with_output().expect("mosquitto_sub output");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON on amr/AMR061/status/position ({e}): {text:?}\n--- node output ---\n{}",
+            node.output()
+        )
+    });
+    assert_eq!(v["robot_id"], "AMR061");
+    assert_eq!(v["data"]["position"]["x"].as_f64(), Some(1.25));
+    assert_eq!(v["data"]["position"]["y"].as_f64(), Some(-2.5));
 }
