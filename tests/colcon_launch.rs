@@ -12,8 +12,8 @@
 //!    `<param>`, as launch_ros writes them; checked once against launch_ros's Jazzy source, see
 //!    docs/robot.md), starts the installed executable with it and checks that the node comes up
 //!    under the name and namespace the launch file gives it and stays up.
-//! 3. `launch_file_node_bridges_one_message`: that node bridges one Odometry to MQTT (the broker
-//!    and rclpy helpers.
+//! 3. `launch_file_node_bridges_one_message`: that node bridges one Odometry to MQTT, through
+//!    the test's own Mosquitto and an rclpy publisher.
 //!
 //! Needs the environment of `scripts/env.sh` (ROS 2, colcon, colcon-ros-cargo,
 //! cargo-ament-build, Mosquitto); without it the tests fail and say so. The workspace with its
