@@ -179,7 +179,7 @@ fn colcon_build() -> Result<Workspace, String> {
         .arg("--install-base")
         .arg(&install)
         .args(["--packages-select", PKG])
-        .args(["--event-handlers", "console_cohesion+", "summary+"])
+        .args(["--event-handlers", "summary+"])
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .output()
@@ -190,7 +190,13 @@ fn colcon_build() -> Result<Workspace, String> {
         build_base.display()
     );
     if !out.status.success() {
-        return Err(format!("colcon build failed in {}:\n{}", root.display(), show(&out)));
+        let log = root.join("log/latest_build").join(PKG).join("stdout_stderr.log");
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(format!(
+            "colcon build failed in {}:\n{}\n--- {PKG} build log ---\n{log}",
+            root.display(),
+            show(&out)
+        ));
     }
     Ok(Workspace { root, install })
 }
