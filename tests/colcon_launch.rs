@@ -230,7 +230,12 @@ fn colcon_build_install_layout() {
     expect(ws.install.join("local_setup.bash"), "install/local_setup.bash");
     if repo_dir().join("scripts/sim_robot.py").exists() {
         // demo.launch.xml starts it as <node pkg="amr_mqtt_bridge" exec="sim_robot.py">.
-        expect(prefix.join("lib").join(PKG).join("sim_robot.py"), "the simulated robot");
+        expect(
+            prefix.join("lib").join(PKG).join("sim_robot.py"),
+            "the simulated robot (Cargo.toml [package.metadata.ros]: install_to_include = [] and \
+             install_to_lib = [\"scripts/sim_robot.py\"]; install_to_lib is ignored without \
+             install_to_include)",
+        );
     }
     assert!(
         missing.is_empty(),
