@@ -1,7 +1,7 @@
 //! `colcon build` and `ros2 launch`, as a robotics engineer runs them (issue: colcon build and
 //! ros2 launch: install like any ROS 2 package).
 //!
-//! 1. `colcon_build_install_layout`: a temporary workspace with this repository linked into
+//! 1. `colcon_build_install_layout`: a fresh workspace with this repository linked into
 //!    `src/`, `colcon build` with the ROS 2 of the environment (`source scripts/env.sh`), and the
 //!    install space that `ros2 run` / `ros2 launch` need: the executable in
 //!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files in `share/amr_mqtt_bridge/`,
@@ -60,8 +60,7 @@ fn python() -> String {
 fn require_environment() {
     let hint = "run the tests in the environment of scripts/env.sh: \
                 `source scripts/env.sh && cargo test --test colcon_launch`";
-    if std::env::var_os("ROS_DISTRO").is_none() || std::env::var_os("AMENT_PREFIX_PATH").is_none()
-    {
+    if std::env::var_os("ROS_DISTRO").is_none() || std::env::var_os("AMENT_PREFIX_PATH").is_none() {
         panic!("no ROS 2 in the environment (ROS_DISTRO / AMENT_PREFIX_PATH unset); {hint}");
     }
     for (tool, what) in [
@@ -74,7 +73,9 @@ fn require_environment() {
         }
     }
     // colcon-ros-cargo registers the ament_cargo build task.
-    let exts = Command::new("colcon").args(["extensions", "colcon_core.task.build"]).output();
+    let exts = Command::new("colcon")
+        .args(["extensions", "colcon_core.task.build"])
+        .output();
     match exts {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
@@ -148,9 +149,11 @@ fn workspace() -> &'static Workspace {
 
 /// `${AMR_BRIDGE_CACHE:-~/.cache/amr_mqtt_bridge}/colcon-build`, as scripts/colcon_check uses.
 fn colcon_build_base() -> PathBuf {
-    let cache = std::env::var_os("AMR_BRIDGE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amr_mqtt_bridge")
-    });
+    let cache = std::env::var_os("AMR_BRIDGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amr_mqtt_bridge")
+        });
     cache.join("colcon-build")
 }
 
@@ -190,7 +193,10 @@ fn colcon_build() -> Result<Workspace, String> {
         build_base.display()
     );
     if !out.status.success() {
-        let log = root.join("log/latest_build").join(PKG).join("stdout_stderr.log");
+        let log = root
+            .join("log/latest_build")
+            .join(PKG)
+            .join("stdout_stderr.log");
         let log = std::fs::read_to_string(&log).unwrap_or_default();
         return Err(format!(
             "colcon build failed in {}:\n{}\n--- {PKG} build log ---\n{log}",
@@ -217,17 +223,31 @@ fn colcon_build_install_layout() {
     };
     expect(prefix.join("lib").join(PKG).join(PKG), "the executable");
     expect(share.join("package.xml"), "package.xml");
-    expect(share.join("launch/bridge.launch.xml"), "the XML launch file");
-    expect(share.join("launch/bridge.launch.py"), "the Python launch file");
+    expect(
+        share.join("launch/bridge.launch.xml"),
+        "the XML launch file",
+    );
+    expect(
+        share.join("launch/bridge.launch.py"),
+        "the Python launch file",
+    );
     expect(share.join("launch/demo.launch.xml"), "the demo launch file");
-    expect(share.join("config/bridge.yaml"), "the example config (default of config_file)");
+    expect(
+        share.join("config/bridge.yaml"),
+        "the example config (default of config_file)",
+    );
     expect(share.join("config/mqtt_config.yaml"), "the seed config");
     expect(
-        prefix.join("share/ament_index/resource_index/packages").join(PKG),
+        prefix
+            .join("share/ament_index/resource_index/packages")
+            .join(PKG),
         "the ament index marker",
     );
     expect(ws.install.join("setup.bash"), "install/setup.bash");
-    expect(ws.install.join("local_setup.bash"), "install/local_setup.bash");
+    expect(
+        ws.install.join("local_setup.bash"),
+        "install/local_setup.bash",
+    );
     if repo_dir().join("scripts/sim_robot.py").exists() {
         // demo.launch.xml starts it as <node pkg="amr_mqtt_bridge" exec="sim_robot.py">.
         expect(
@@ -250,9 +270,15 @@ fn colcon_build_install_layout() {
     );
     assert!(is_executable(&prefix.join("lib").join(PKG).join(PKG)));
     if repo_dir().join("scripts/sim_robot.py").exists() {
-        assert!(is_executable(&prefix.join("lib").join(PKG).join("sim_robot.py")));
+        assert!(is_executable(
+            &prefix.join("lib").join(PKG).join("sim_robot.py")
+        ));
     }
-    for f in ["package.xml", "launch/bridge.launch.xml", "launch/bridge.launch.py"] {
+    for f in [
+        "package.xml",
+        "launch/bridge.launch.xml",
+        "launch/bridge.launch.py",
+    ] {
         assert_eq!(
             std::fs::read(share.join(f)).unwrap(),
             std::fs::read(repo_dir().join(f)).unwrap(),
@@ -267,7 +293,11 @@ fn colcon_build_install_layout() {
          get_package_share_directory as s; print(json.dumps([get_package_prefix('{PKG}'), s('{PKG}')]))"
     );
     let out = in_sourced_workspace(ws, &[python().as_str(), "-c", &script]);
-    assert!(out.status.success(), "ament index lookup failed:\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "ament index lookup failed:\n{}",
+        show(&out)
+    );
     let found: (String, String) = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(Path::new(&found.0), prefix, "get_package_prefix");
     assert_eq!(Path::new(&found.1), share, "get_package_share_directory");
@@ -452,7 +482,12 @@ print(json.dumps({
 
 /// Derives the command line of the installed launch file `file` with launch arguments `args`.
 fn derive(ws: &Workspace, file: &str, args: &[(&str, String)]) -> Derived {
-    let launch = ws.prefix().join("share").join(PKG).join("launch").join(file);
+    let launch = ws
+        .prefix()
+        .join("share")
+        .join(PKG)
+        .join("launch")
+        .join(file);
     let params_dir = ws.root.join("launch_params");
     std::fs::create_dir_all(&params_dir).unwrap();
     let py = python();
@@ -462,12 +497,20 @@ fn derive(ws: &Workspace, file: &str, args: &[(&str, String)]) -> Derived {
     argv.extend(args.iter().map(|(k, v)| format!("{k}:={v}")));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let out = in_sourced_workspace(ws, &argv);
-    assert!(out.status.success(), "deriving the command line of {file} failed:\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "deriving the command line of {file} failed:\n{}",
+        show(&out)
+    );
     serde_json::from_slice(&out.stdout).expect("derive output")
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A Mosquitto of our own on a free loopback port, stopped on drop.
@@ -483,7 +526,11 @@ impl Broker {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        )
+        .unwrap();
         let bin = which("mosquitto")
             .or_else(|| Some(PathBuf::from("/usr/sbin/mosquitto")).filter(|p| p.exists()))
             .expect("mosquitto not found (apt-get install mosquitto; scripts/env.sh does it)");
@@ -497,10 +544,17 @@ impl Broker {
             .expect("start mosquitto");
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Broker { child, port, _dir: dir }
+        Broker {
+            child,
+            port,
+            _dir: dir,
+        }
     }
 }
 
@@ -528,7 +582,9 @@ impl Running {
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);
-        let child = ros_env(&mut cmd).spawn().unwrap_or_else(|e| panic!("start {}: {e}", d.cmd[0]));
+        let child = ros_env(&mut cmd)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", d.cmd[0]));
         Running { child, log }
     }
 
@@ -556,7 +612,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if self.child.try_wait().ok().flatten().is_some() {
@@ -577,7 +635,11 @@ fn explain_exit(status: std::process::ExitStatus, output: &str) -> String {
         "it exited at once, successfully and silently: is src/main.rs still the stub `fn main() {}`?"
     } else if lower.contains("undefined symbol") || lower.contains("error while loading shared") {
         "the executable could not load its ROS libraries (LD_LIBRARY_PATH / LD_PRELOAD of scripts/env.sh?)"
-    } else if lower.contains("--ros-args") || lower.contains("couldn't parse") || lower.contains("rcl_parse_arguments") || lower.contains("failed to parse") {
+    } else if lower.contains("--ros-args")
+        || lower.contains("couldn't parse")
+        || lower.contains("rcl_parse_arguments")
+        || lower.contains("failed to parse")
+    {
         "rcl (or the node) rejected the command line that the launch file gives it"
     } else if lower.contains("config") {
         "a configuration error (the config file or a parameter the launch file passes)"
@@ -605,7 +667,11 @@ fn ros_graph_has(ws: &Workspace, want: &str, d: Duration) -> Result<(), Vec<Stri
         d.as_secs_f64()
     );
     let out = in_sourced_workspace(ws, &[python().as_str(), "-c", &script, want]);
-    assert!(out.status.success(), "rclpy graph probe failed:\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "rclpy graph probe failed:\n{}",
+        show(&out)
+    );
     let names: Vec<String> = serde_json::from_slice(&out.stdout).expect("probe output");
     if names.iter().any(|n| n == want) {
         Ok(())
@@ -622,7 +688,10 @@ fn launch_file_command_line_starts_node() {
 
     // The defaults, as `ros2 launch amr_mqtt_bridge bridge.launch.xml` without arguments.
     let defaults = derive(ws, "bridge.launch.xml", &[]);
-    eprintln!("derived command line (defaults): {}", defaults.cmd.join(" "));
+    eprintln!(
+        "derived command line (defaults): {}",
+        defaults.cmd.join(" ")
+    );
     for (f, content) in &defaults.params_files {
         eprintln!("  {f}:\n{content}");
     }
@@ -632,18 +701,38 @@ fn launch_file_command_line_starts_node() {
         defaults.cmd,
         [
             exe.to_string_lossy().as_ref(),
-            "--ros-args", "--log-level", "info",
-            "--ros-args", "-r", "__node:=amr_mqtt_bridge", "-r", "__ns:=/",
-            "--params-file", &p(0), "--params-file", &p(1), "--params-file", &p(2),
-            "--params-file", &p(3),
+            "--ros-args",
+            "--log-level",
+            "info",
+            "--ros-args",
+            "-r",
+            "__node:=amr_mqtt_bridge",
+            "-r",
+            "__ns:=/",
+            "--params-file",
+            &p(0),
+            "--params-file",
+            &p(1),
+            "--params-file",
+            &p(2),
+            "--params-file",
+            &p(3),
         ]
     );
-    let params: Vec<&str> = defaults.params_files.iter().map(|(_, c)| c.as_str()).collect();
+    let params: Vec<&str> = defaults
+        .params_files
+        .iter()
+        .map(|(_, c)| c.as_str())
+        .collect();
     let config = share.join("config/bridge.yaml");
     assert_eq!(
         params,
         [
-            format!("/amr_mqtt_bridge:\n  ros__parameters:\n    config_file: {}\n", config.display()).as_str(),
+            format!(
+                "/amr_mqtt_bridge:\n  ros__parameters:\n    config_file: {}\n",
+                config.display()
+            )
+            .as_str(),
             "/amr_mqtt_bridge:\n  ros__parameters:\n    robot_id: ''\n",
             "/amr_mqtt_bridge:\n  ros__parameters:\n    broker: ''\n",
             "/amr_mqtt_bridge:\n  ros__parameters:\n    port: ''\n",
@@ -664,13 +753,31 @@ fn launch_file_command_line_starts_node() {
     }
     assert!(!d.respawn);
     assert_eq!(&d.cmd[1..4], ["--ros-args", "--log-level", "debug"]);
-    assert_eq!(&d.cmd[4..9], ["--ros-args", "-r", "__node:=amr_mqtt_bridge", "-r", "__ns:=/robot61"]);
+    assert_eq!(
+        &d.cmd[4..9],
+        [
+            "--ros-args",
+            "-r",
+            "__node:=amr_mqtt_bridge",
+            "-r",
+            "__ns:=/robot61"
+        ]
+    );
     let contents: Vec<&str> = d.params_files.iter().map(|(_, c)| c.as_str()).collect();
-    assert_eq!(contents[1], "/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    robot_id: AMR061\n");
-    assert_eq!(contents[2], "/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    broker: 127.0.0.1\n");
+    assert_eq!(
+        contents[1],
+        "/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    robot_id: AMR061\n"
+    );
+    assert_eq!(
+        contents[2],
+        "/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    broker: 127.0.0.1\n"
+    );
     assert_eq!(
         contents[3],
-        format!("/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    port: {}\n", broker.port)
+        format!(
+            "/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    port: {}\n",
+            broker.port
+        )
     );
 
     let mut node = Running::start(ws, &d, "bridge");
