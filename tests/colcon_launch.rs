@@ -286,6 +286,22 @@ fn colcon_build_install_layout() {
         );
     }
 
+    // bridge.launch.py cannot run here (no launch/launch_ros): check that it is valid Python and
+    // only includes the XML file next to it, which the next test runs.
+    let py_launch = share.join("launch/bridge.launch.py");
+    let out = Command::new(python())
+        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
+        .arg(&py_launch)
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "bridge.launch.py:\n{}", show(&out));
+    let text = std::fs::read_to_string(&py_launch).unwrap();
+    assert!(
+        text.contains("with_name('bridge.launch.xml')")
+            && text.contains("XMLLaunchDescriptionSource"),
+        "bridge.launch.py must include bridge.launch.xml (the file the launch test derives from)"
+    );
+
     // What `ros2 run amr_mqtt_bridge amr_mqtt_bridge` and `ros2 launch amr_mqtt_bridge ...`
     // do after `source install/setup.bash`: look the package up in the ament index.
     let script = format!(
