@@ -1,7 +1,7 @@
 //! `colcon build` and `ros2 launch`, as a robotics engineer runs them (issue: colcon build and
 //! ros2 launch: install like any ROS 2 package).
 //!
-//! 1. `colcon_build_install_layout`: a temporary workspace with this repository linked into
+//! 1. `colcon_build_install_layout`: a fresh workspace with this repository linked into
 //!    `src/`, `colcon build` with the ROS 2 of the environment (`source scripts/env.sh`), and the
 //!    install space that `ros2 run` / `ros2 launch` need: the executable in
 //!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files in `share/amr_mqtt_bridge/`,
@@ -182,7 +182,7 @@ fn colcon_build() -> Result<Workspace, String> {
         .arg("--install-base")
         .arg(&install)
         .args(["--packages-select", PKG])
-        .args(["--event-handlers", "console_cohesion+", "summary+"])
+        .args(["--event-handlers", "summary+"])
         .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .output()
@@ -193,8 +193,13 @@ fn colcon_build() -> Result<Workspace, String> {
         build_base.display()
     );
     if !out.status.success() {
+        let log = root
+            .join("log/latest_build")
+            .join(PKG)
+            .join("stdout_stderr.log");
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
         return Err(format!(
-            "colcon build failed in {}:\n{}",
+            "colcon build failed in {}:\n{}\n--- {PKG} build log ---\n{log}",
             root.display(),
             show(&out)
         ));
@@ -243,6 +248,15 @@ fn colcon_build_install_layout() {
         ws.install.join("local_setup.bash"),
         "install/local_setup.bash",
     );
+    if repo_dir().join("scripts/sim_robot.py").exists() {
+        // demo.launch.xml starts it as <node pkg="amr_mqtt_bridge" exec="sim_robot.py">.
+        expect(
+            prefix.join("lib").join(PKG).join("sim_robot.py"),
+            "the simulated robot (Cargo.toml [package.metadata.ros]: install_to_include = [] and \
+             install_to_lib = [\"scripts/sim_robot.py\"]; install_to_lib is ignored without \
+             install_to_include)",
+        );
+    }
     assert!(
         missing.is_empty(),
         "install space {} lacks:\n  {}\n(a package.xml that catkin_pkg rejects makes colcon build \
@@ -255,6 +269,11 @@ fn colcon_build_install_layout() {
         "bin/{PKG} exists: colcon built the package as a plain cargo package, not ament_cargo"
     );
     assert!(is_executable(&prefix.join("lib").join(PKG).join(PKG)));
+    if repo_dir().join("scripts/sim_robot.py").exists() {
+        assert!(is_executable(
+            &prefix.join("lib").join(PKG).join("sim_robot.py")
+        ));
+    }
     for f in [
         "package.xml",
         "launch/bridge.launch.xml",
@@ -266,6 +285,22 @@ fn colcon_build_install_layout() {
             "installed {f} differs from the source"
         );
     }
+
+    // bridge.launch.py cannot run here (no launch/launch_ros): check that it is valid Python and
+    // only includes the XML file next to it, which the next test runs.
+    let py_launch = share.join("launch/bridge.launch.py");
+    let out = Command::new(python())
+        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
+        .arg(&py_launch)
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "bridge.launch.py:\n{}", show(&out));
+    let text = std::fs::read_to_string(&py_launch).unwrap();
+    assert!(
+        text.contains("with_name('bridge.launch.xml')")
+            && text.contains("XMLLaunchDescriptionSource"),
+        "bridge.launch.py must include bridge.launch.xml (the file the launch test derives from)"
+    );
 
     // What `ros2 run amr_mqtt_bridge amr_mqtt_bridge` and `ros2 launch amr_mqtt_bridge ...`
     // do after `source install/setup.bash`: look the package up in the ament index.
