@@ -294,6 +294,19 @@ pub fn run() -> Result<(), BridgeError> {
         if ctx.config.state.enabled {
             tokio::spawn(state_publisher(ctx.clone(), shutdown_rx.clone()));
         }
+        if ctx.config.alerts.enabled {
+            let streams = mappings
+                .iter()
+                .filter(|m| m.direction == Direction::RosToMqtt)
+                .map(|m| Watched {
+                    name: m.name.clone(),
+                    topic: m.ros_topic.clone(),
+                    counters: stats.route(&m.name),
+                    watch: crate::alerts::StaleWatch::new(ctx.config.alerts.stale_after),
+                })
+                .collect();
+            tokio::spawn(alert_watcher(ctx.clone(), streams, shutdown_rx.clone()));
+        }
         if ctx.config.bridge.diagnostics_period > 0.0 {
             tokio::spawn(diagnostics_publisher(
                 ctx.clone(),
@@ -563,20 +576,51 @@ fn to_ros(ctx: &Ctx, sink: &Sink, payload: &[u8]) {
 async fn state_publisher(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let cfg = ctx.config.state.clone();
     let stale = Duration::from_secs_f64(ctx.config.alerts.stale_after.max(0.5));
-    let a = &ctx.config.alerts;
-    let mut battery =
-        crate::alerts::BatteryAlarm::new(a.battery_low, a.battery_critical, a.battery_hysteresis);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate_hz));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {
-                let snapshot = ctx.telemetry.snapshot();
-                let data = state::derive(&snapshot, Instant::now(), cfg.moving_threshold, stale);
+                let data = state::derive(&ctx.telemetry.snapshot(), Instant::now(), cfg.moving_threshold, stale);
                 ctx.status(&cfg.action, &data, true);
-                if let Some(p) = snapshot.battery.and_then(|b| b.percent) {
+            }
+        }
+    }
+}
+
+/// One ROS to MQTT stream watched for silence.
+struct Watched {
+    name: String,
+    topic: String,
+    counters: Arc<Counters>,
+    watch: crate::alerts::StaleWatch,
+}
+
+/// Alerts from what the bridge sees, checked once a second: battery low/critical, streams stale.
+async fn alert_watcher(ctx: Ctx, mut streams: Vec<Watched>, mut shutdown: watch::Receiver<bool>) {
+    let a = ctx.config.alerts.clone();
+    let mut battery =
+        crate::alerts::BatteryAlarm::new(a.battery_low, a.battery_critical, a.battery_hysteresis);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if let Some(p) = ctx.telemetry.snapshot().battery.and_then(|b| b.percent) {
                     if let Some((level, message)) = battery.update(p) {
                         ctx.alert(level, message, &serde_json::json!({"battery_level": p}));
+                    }
+                }
+                for s in &mut streams {
+                    let last = s.counters.last_seen();
+                    if let Some((level, message)) = s.watch.update(last, now) {
+                        let silent = last.map(|t| now.saturating_duration_since(t).as_secs_f64()).unwrap_or(0.0);
+                        log::warn!("mapping `{}`: {message} ({} silent for {silent:.1} s)", s.name, s.topic);
+                        ctx.alert(level, message, &serde_json::json!({
+                            "mapping": s.name, "ros_topic": s.topic,
+                            "silent_seconds": (silent * 10.0).round() / 10.0,
+                        }));
                     }
                 }
             }

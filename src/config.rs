@@ -122,7 +122,7 @@ fn default_offline_queue() -> usize {
     1000
 }
 fn default_max_packet() -> usize {
-    1024 * 1024
+    16 * 1024 * 1024
 }
 
 impl MqttConfig {

@@ -5,7 +5,8 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Counters of one mapping (or of the command path).
 #[derive(Debug, Default)]
@@ -18,11 +19,33 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Messages refused as invalid.
     pub refused: AtomicU64,
+    /// When the last message came in: milliseconds since `epoch()` plus one (0: never).
+    last_seen: AtomicU64,
+}
+
+/// The process's reference instant, for times kept in atomics.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Counters {
     pub fn add(c: &AtomicU64) {
         c.fetch_add(1, Relaxed);
+    }
+
+    /// Notes that messages came in at `now`.
+    pub fn seen(&self, now: Instant) {
+        let ms = now.saturating_duration_since(epoch()).as_millis() as u64;
+        self.last_seen.store(ms + 1, Relaxed);
+    }
+
+    /// When the last message came in, if one ever did.
+    pub fn last_seen(&self) -> Option<Instant> {
+        match self.last_seen.load(Relaxed) {
+            0 => None,
+            ms => Some(epoch() + Duration::from_millis(ms - 1)),
+        }
     }
 }
 

@@ -192,7 +192,9 @@ impl<M: Send> Route<M> {
 
 impl<M: Send> Pump for Route<M> {
     fn pump(&mut self, now: Instant) {
+        let mut any = false;
         while let Some(Some(msg)) = self.stream.next().now_or_never() {
+            any = true;
             Counters::add(&self.counters.received);
             if let Some(tap) = &mut self.tap {
                 tap(&msg);
@@ -209,6 +211,9 @@ impl<M: Send> Pump for Route<M> {
                 }
                 None => self.emit(&msg, now),
             }
+        }
+        if any {
+            self.counters.seen(now);
         }
         if let Some(m) = self.limiter.as_mut().and_then(|l| l.poll(now)) {
             self.emit(&m, now);

@@ -497,3 +497,41 @@ fn malformed_commands_are_refused_and_never_move_the_robot() {
         "moves on a valid command after all that"
     );
 }
+
+#[test]
+fn an_oversized_command_is_refused_without_losing_the_connection() {
+    require_env();
+    let mut rig = Rig::start(10, "CMD10", "");
+    let huge = format!(
+        "{{\"timestamp\":\"{}\",\"command\":\"move_forward\",\"parameters\":{{\"speed\":10,\"distance\":10}},\"pad\":\"{}\"}}",
+        now_rfc3339(),
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let f = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(f.path(), &huge).expect("write");
+    let s = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &rig.broker.port.to_string(),
+            "-t",
+            "amr/CMD10/command/move",
+            "-q",
+            "2",
+            "-f",
+        ])
+        .arg(f.path())
+        .status()
+        .expect("mosquitto_pub");
+    assert!(s.success());
+    let r = rig.outcome("oversized refused", status_is("rejected"));
+    assert!(!r["reason"].as_str().unwrap_or("").is_empty(), "{r}");
+    assert!(
+        !rig._bridge.log_text().contains("lost"),
+        "the connection stayed up:\n{}",
+        rig._bridge.log_text()
+    );
+    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
+    rig.outcome("obeyed afterwards", |d| d["status"] == "accepted");
+}
