@@ -176,12 +176,7 @@ pub fn run() -> Result<(), BridgeError> {
                 );
             }
             Direction::MqttToRos => {
-                let wrap = |source| RosError::Mapping {
-                    mapping: m.name.clone(),
-                    topic: m.ros_topic.clone(),
-                    ros_type: m.ros_type.clone(),
-                    source,
-                };
+                let wrap = |source| RosError::mapping(m, source);
                 let publisher = node
                     .create_publisher_untyped(
                         &m.ros_topic,

@@ -35,10 +35,21 @@ pub enum RosError {
         topic: String,
         ros_type: String,
         #[source]
-        source: r2r::Error,
+        source: Box<r2r::Error>,
     },
     #[error("parameter `{0}`: {1}")]
     Parameter(String, String),
+}
+
+impl RosError {
+    pub fn mapping(m: &Mapping, source: r2r::Error) -> Self {
+        RosError::Mapping {
+            mapping: m.name.clone(),
+            topic: m.ros_topic.clone(),
+            ros_type: m.ros_type.clone(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// The node's own parameters (`--ros-args -p name:=value` or a params file).
@@ -151,12 +162,16 @@ impl Head {
 }
 
 type BoxStream<M> = Box<dyn Stream<Item = M> + Unpin + Send>;
+/// Message to the JSON payload of its mapping.
+type Encode<M> = Box<dyn Fn(&M) -> Vec<u8> + Send>;
+/// What else a message feeds (telemetry).
+type Tap<M> = Box<dyn FnMut(&M) + Send>;
 
 /// A ROS to MQTT mapping: subscription, conversion, rate limit, batch, publish.
 struct Route<M> {
     stream: BoxStream<M>,
-    encode: Box<dyn Fn(&M) -> Vec<u8> + Send>,
-    tap: Option<Box<dyn FnMut(&M) + Send>>,
+    encode: Encode<M>,
+    tap: Option<Tap<M>>,
     topic: Arc<str>,
     qos: crate::config::Qos,
     retain: bool,
@@ -308,12 +323,7 @@ pub fn route(
         robot_id: robot_id.clone(),
         kind: m.kind.as_str(),
     };
-    let wrap = |source| RosError::Mapping {
-        mapping: m.name.clone(),
-        topic: m.ros_topic.clone(),
-        ros_type: m.ros_type.clone(),
-        source,
-    };
+    let wrap = |source| RosError::mapping(m, source);
     let counters = outbox.stats.route(&m.name);
     use ConverterKind as K;
     let pump = match (m.converter, tap_for(m.converter, telemetry, m)) {
@@ -356,8 +366,8 @@ pub fn route(
 fn build<M: Send + 'static>(
     m: &Mapping,
     stream: BoxStream<M>,
-    encode: Box<dyn Fn(&M) -> Vec<u8> + Send>,
-    tap: Option<Box<dyn FnMut(&M) + Send>>,
+    encode: Encode<M>,
+    tap: Option<Tap<M>>,
     outbox: &Outbox,
     counters: Arc<Counters>,
 ) -> Box<dyn Pump> {
@@ -382,7 +392,7 @@ fn typed<C: Converter>(
     m: &Mapping,
     conv: C,
     head: Head,
-    tap: Option<Box<dyn FnMut(&C::Msg) + Send>>,
+    tap: Option<Tap<C::Msg>>,
     outbox: &Outbox,
     counters: Arc<Counters>,
 ) -> Result<Box<dyn Pump>, r2r::Error>

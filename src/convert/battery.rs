@@ -71,7 +71,7 @@ impl Converter for Battery {
         Stamp::from_ros(&msg.header.stamp)
     }
 
-    fn data<'m>(&self, msg: &'m Msg) -> Data {
+    fn data(&self, msg: &Msg) -> Data {
         Data {
             percent: percent(msg.percentage, self.scale),
             voltage: msg.voltage,
@@ -105,10 +105,12 @@ mod tests {
 
     #[test]
     fn nan_voltage_is_valid_json() {
-        let mut m = Msg::default();
-        m.voltage = f32::NAN;
-        m.percentage = 0.5;
-        m.power_supply_status = 1;
+        let m = Msg {
+            voltage: f32::NAN,
+            percentage: 0.5,
+            power_supply_status: 1,
+            ..Default::default()
+        };
         let text = serde_json::to_string(
             &Battery {
                 scale: PercentageScale::Fraction,

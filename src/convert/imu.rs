@@ -36,7 +36,7 @@ impl Converter for Imu {
         Stamp::from_ros(&msg.header.stamp)
     }
 
-    fn data<'m>(&self, msg: &'m Msg) -> Data {
+    fn data(&self, msg: &Msg) -> Data {
         let unknown = msg.orientation_covariance.first() == Some(&-1.0);
         let orientation = (!unknown).then(|| {
             let q = Quat::from(&msg.orientation);
@@ -63,8 +63,10 @@ mod tests {
 
     #[test]
     fn unknown_orientation_is_null() {
-        let mut m = Msg::default();
-        m.orientation_covariance = vec![-1.0; 9];
+        let mut m = Msg {
+            orientation_covariance: vec![-1.0; 9],
+            ..Default::default()
+        };
         m.linear_acceleration.z = 9.81;
         let v = serde_json::to_value(Imu.data(&m)).expect("json");
         assert!(v["orientation"].is_null());

@@ -33,7 +33,7 @@ impl Converter for Joints {
         Stamp::from_ros(&msg.header.stamp)
     }
 
-    fn data<'m>(&self, msg: &'m Msg) -> Data {
+    fn data(&self, msg: &Msg) -> Data {
         let n = msg
             .name
             .len()

@@ -50,7 +50,7 @@ impl Converter for Odometry {
         Stamp::from_ros(&msg.header.stamp)
     }
 
-    fn data<'m>(&self, msg: &'m Msg) -> Data {
+    fn data(&self, msg: &Msg) -> Data {
         let p = &msg.pose.pose.position;
         Data {
             position: Position {
