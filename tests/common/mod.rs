@@ -97,10 +97,22 @@ impl Broker {
     }
 
     pub fn start_on(dir: tempfile::TempDir, port: u16, extra: &str) -> Broker {
+        let text = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n");
+        Broker::start_conf(dir, port, &text)
+    }
+
+    /// A broker from a whole listener configuration (`port` is the one the bridge uses).
+    pub fn start_custom(listeners: impl FnOnce(u16) -> String) -> Broker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let text = listeners(port);
+        Broker::start_conf(dir, port, &text)
+    }
+
+    fn start_conf(dir: tempfile::TempDir, port: u16, listeners: &str) -> Broker {
         let conf = dir.path().join("mosquitto.conf");
         let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             log_dest stderr\nlog_type error\nlog_type warning\n{extra}\n"
+            "persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n{listeners}\n"
         );
         std::fs::write(&conf, text).expect("write mosquitto.conf");
         let child = Command::new(mosquitto_bin())

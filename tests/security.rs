@@ -1,0 +1,251 @@
+//! SPEC section 9: username/password, TLS with a CA file, and mutual TLS with client
+//! certificates, against a real Mosquitto configured for each; certificates made by openssl.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate.
+fn make_pki(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=robot",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    );
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
+        ],
+    );
+    // Mosquitto drops to its own user when started as root: it must read the files.
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        let _ = Command::new("chmod")
+            .args(["644", &dir.join(f).display().to_string()])
+            .status();
+    }
+    let _ = Command::new("chmod")
+        .args(["755", &dir.display().to_string()])
+        .status();
+}
+
+/// Odometry reaches status/position through this broker (an authenticated local listener
+/// lets the test's own subscriber in).
+fn bridges_odometry(domain: u32, broker: &Broker, sub_port: u16, yaml: &str, id: &str) {
+    let _bridge = Bridge::start(domain, broker.port, id, yaml, &["-p", "broker:=localhost"]);
+    let topic = format!("amr/{id}/status/position");
+    let mut sub = MqttSub::start(sub_port, &topic);
+    let _p = ros_pub(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &json!({"pose": {"pose": {"position": {"x": 3.5}}}}),
+        5.0,
+        15,
+        "reliable",
+    );
+    let m = sub.expect(
+        &topic,
+        Duration::from_secs(15),
+        "odometry over the secured link",
+        |_| true,
+    );
+    assert_eq!(m.json()["data"]["position"]["x"].as_f64(), Some(3.5));
+}
+
+#[test]
+fn username_and_password_from_a_file() {
+    require_env();
+    let dir = tempfile::tempdir().expect("dir");
+    let pw = dir.path().join("passwd");
+    let s = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&pw)
+        .args(["robot", "s3cret"])
+        .status()
+        .expect("mosquitto_passwd");
+    assert!(s.success());
+    let _ = Command::new("chmod")
+        .args(["644", &pw.display().to_string()])
+        .status();
+    let _ = Command::new("chmod")
+        .args(["755", &dir.path().display().to_string()])
+        .status();
+    let open_port = free_port();
+    let broker = Broker::start_custom(|port| {
+        format!(
+            "per_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+             listener {open_port} 127.0.0.1\nallow_anonymous true\n",
+            pw.display()
+        )
+    });
+    // The first listener (the broker's port) needs the password; the second is for the test.
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").expect("secret");
+    let yaml = config("").replace(
+        "mqtt:\n",
+        &format!(
+            "mqtt:\n  username: robot\n  password_file: {}\n",
+            secret.display()
+        ),
+    );
+    bridges_odometry(51, &broker, open_port, &yaml, "SEC51");
+    // A wrong password never connects.
+    let bad = config("").replace("mqtt:\n", "mqtt:\n  username: robot\n  password: wrong\n");
+    let b = Bridge::spawn(51, broker.port, "SEC52", &bad, &["-p", "broker:=localhost"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let log = b.log_text();
+    assert!(
+        !log.contains("connected to"),
+        "must not connect with a wrong password:\n{log}"
+    );
+    assert!(log.contains("cannot connect"), "says why:\n{log}");
+}
+
+#[test]
+fn tls_with_a_ca_file_and_mutual_tls() {
+    require_env();
+    let pki = tempfile::tempdir().expect("dir");
+    make_pki(pki.path());
+    let p = |f: &str| pki.path().join(f).display().to_string();
+    let open_port = free_port();
+    // TLS listener requiring a client certificate, and a plain one for the test's subscriber.
+    let broker = Broker::start_custom(|port| {
+        format!(
+            "per_listener_settings true\nlistener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n\
+             require_certificate true\nallow_anonymous true\nlistener {open_port} 127.0.0.1\nallow_anonymous true\n",
+            p("ca.crt"),
+            p("server.crt"),
+            p("server.key")
+        )
+    });
+    let yaml = config("").replace(
+        "mqtt:\n",
+        &format!(
+            "mqtt:\n  use_ssl: true\n  tls: {{ca_file: {}, cert_file: {}, key_file: {}}}\n",
+            p("ca.crt"),
+            p("client.crt"),
+            p("client.key")
+        ),
+    );
+    bridges_odometry(53, &broker, open_port, &yaml, "SEC53");
+    // Without the client certificate the broker refuses the robot.
+    let no_cert = config("").replace(
+        "mqtt:\n",
+        &format!(
+            "mqtt:\n  use_ssl: true\n  tls: {{ca_file: {}}}\n",
+            p("ca.crt")
+        ),
+    );
+    let b = Bridge::spawn(
+        54,
+        broker.port,
+        "SEC54",
+        &no_cert,
+        &["-p", "broker:=localhost"],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !b.log_text().contains("connected to"),
+        "mutual TLS must refuse:\n{}",
+        b.log_text()
+    );
+}
