@@ -69,3 +69,22 @@ fn last_will_marks_the_robot_offline() {
     );
     assert_eq!(m.json()["robot_id"], "REL18");
 }
+
+#[test]
+fn the_bridge_waits_for_a_broker_that_starts_later() {
+    require_env();
+    let domain = 8;
+    let port = free_port();
+    let b = Bridge::spawn(domain, port, "REL08", &config(""), &[]);
+    b.wait_log("cannot connect", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(1));
+    let _broker = Broker::start_on(tempfile::tempdir().expect("dir"), port, "");
+    b.wait_log("connected to", Duration::from_secs(20));
+    let mut presence = MqttSub::start(port, "amr/REL08/status/connection");
+    presence.expect(
+        "amr/REL08/status/connection",
+        Duration::from_secs(5),
+        "online",
+        |m| m.json()["data"]["state"] == "online",
+    );
+}
