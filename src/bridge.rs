@@ -361,12 +361,7 @@ struct Ctx {
 impl Ctx {
     /// Sends to MQTT; the link never blocks, so a full queue means a drop, counted.
     fn publish(&self, topic: String, qos: Qos, retain: bool, payload: Vec<u8>) {
-        let m = Outbound {
-            topic: Arc::from(topic),
-            qos,
-            retain,
-            payload,
-        };
+        let m = Outbound::new(Arc::from(topic), qos, retain, payload);
         if self.out.try_send(m).is_err() {
             self.stats.outbound_dropped.fetch_add(1, Relaxed);
         }

@@ -81,6 +81,15 @@ pub struct Stats {
     /// Outbound messages dropped because the MQTT link lagged behind the ROS side.
     pub outbound_dropped: AtomicU64,
     pub inbound_dropped: AtomicU64,
+    /// Microseconds from a message's conversion to its hand-over to the MQTT client.
+    latency_last_us: AtomicU64,
+    latency_max_us: AtomicU64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub last: f64,
+    pub max: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +101,9 @@ pub struct Report {
     pub offline_replaced: u64,
     pub outbound_dropped: u64,
     pub inbound_dropped: u64,
+    /// Bridge latency (conversion to MQTT client), milliseconds: the last one and the
+    /// largest since the previous report.
+    pub latency_ms: Latency,
     pub mappings: BTreeMap<String, CountersSnapshot>,
 }
 
@@ -107,6 +119,12 @@ impl Stats {
         c
     }
 
+    pub fn latency(&self, d: Duration) {
+        let us = d.as_micros() as u64;
+        self.latency_last_us.store(us, Relaxed);
+        self.latency_max_us.fetch_max(us, Relaxed);
+    }
+
     pub fn report(&self) -> Report {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         Report {
@@ -117,6 +135,10 @@ impl Stats {
             offline_replaced: self.offline_replaced.load(Relaxed),
             outbound_dropped: self.outbound_dropped.load(Relaxed),
             inbound_dropped: self.inbound_dropped.load(Relaxed),
+            latency_ms: Latency {
+                last: self.latency_last_us.load(Relaxed) as f64 / 1000.0,
+                max: self.latency_max_us.swap(0, Relaxed) as f64 / 1000.0,
+            },
             mappings: routes
                 .iter()
                 .map(|(n, c)| (n.clone(), c.snapshot()))
@@ -148,6 +170,8 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
             kv("offline_dropped", report.offline_dropped.to_string()),
             kv("outbound_dropped", report.outbound_dropped.to_string()),
             kv("inbound_dropped", report.inbound_dropped.to_string()),
+            kv("latency_ms_last", report.latency_ms.last.to_string()),
+            kv("latency_ms_max", report.latency_ms.max.to_string()),
         ],
     }];
     for (name, c) in &report.mappings {

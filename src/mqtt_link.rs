@@ -29,6 +29,20 @@ pub struct Outbound {
     pub qos: Qos,
     pub retain: bool,
     pub payload: Vec<u8>,
+    /// When the message was made: the bridge's own latency is measured from here.
+    pub since: std::time::Instant,
+}
+
+impl Outbound {
+    pub fn new(topic: Arc<str>, qos: Qos, retain: bool, payload: Vec<u8>) -> Self {
+        Outbound {
+            topic,
+            qos,
+            retain,
+            payload,
+            since: std::time::Instant::now(),
+        }
+    }
 }
 
 /// A message from the fleet on one of the bridge's subscriptions.
@@ -207,9 +221,9 @@ impl OfflineQueue {
     }
 
     /// Hands queued messages to rumqttc until its channel is full.
-    fn flush(&mut self, client: &AsyncClient) {
+    fn flush(&mut self, client: &AsyncClient, stats: &Stats) {
         while let Some(m) = self.ordered.pop_front() {
-            if let Err(m) = try_send(client, m) {
+            if let Err(m) = try_send(client, m, stats) {
                 self.ordered.push_front(m);
                 return;
             }
@@ -217,7 +231,7 @@ impl OfflineQueue {
         let topics: Vec<Arc<str>> = self.latest.keys().cloned().collect();
         for t in topics {
             if let Some(m) = self.latest.remove(&t) {
-                if let Err(m) = try_send(client, m) {
+                if let Err(m) = try_send(client, m, stats) {
                     self.latest.insert(t, m);
                     return;
                 }
@@ -229,9 +243,12 @@ impl OfflineQueue {
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Gives a message to rumqttc, or back when its request channel is full.
-fn try_send(client: &AsyncClient, m: Outbound) -> Result<(), Outbound> {
+fn try_send(client: &AsyncClient, m: Outbound, stats: &Stats) -> Result<(), Outbound> {
     match client.try_publish(&*m.topic, qos(m.qos), m.retain, m.payload.clone()) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            stats.latency(m.since.elapsed());
+            Ok(())
+        }
         Err(ClientError::TryRequest(_)) | Err(ClientError::Request(_)) => Err(m),
     }
 }
@@ -284,7 +301,7 @@ pub async fn run(
                     ever_connected = true;
                     stats.connected.store(true, Relaxed);
                     on_connect(&client, &settings);
-                    queue.flush(&client);
+                    queue.flush(&client, &stats);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let msg = Inbound { topic: p.topic, payload: p.payload, retain: p.retain };
@@ -295,7 +312,7 @@ pub async fn run(
                 }
                 Ok(Event::Outgoing(_)) | Ok(Event::Incoming(_)) => {
                     if connected && queue.len() > 0 {
-                        queue.flush(&client);
+                        queue.flush(&client, &stats);
                     }
                 }
                 Err(e) => {
@@ -330,13 +347,13 @@ pub async fn run(
             Some(m) = outbound.recv() => {
                 stats.mqtt_queue.store(queue.len(), Relaxed);
                 if connected && queue.len() == 0 {
-                    if let Err(m) = try_send(&client, m) {
+                    if let Err(m) = try_send(&client, m, &stats) {
                         queue.push(m, &stats);
                     }
                 } else {
                     queue.push(m, &stats);
                     if connected {
-                        queue.flush(&client);
+                        queue.flush(&client, &stats);
                     }
                 }
             }

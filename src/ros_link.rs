@@ -195,12 +195,7 @@ impl<M: Send> Route<M> {
     }
 
     fn send(&self, payload: Vec<u8>) {
-        let m = Outbound {
-            topic: self.topic.clone(),
-            qos: self.qos,
-            retain: self.retain,
-            payload,
-        };
+        let m = Outbound::new(self.topic.clone(), self.qos, self.retain, payload);
         self.outbox.send(m, &self.counters);
     }
 }

@@ -64,6 +64,9 @@ def to_dict(msg):
         return {k: to_dict(getattr(msg, k)) for k in msg.get_fields_and_field_types()}
     if isinstance(msg, (list, tuple)) or type(msg).__name__ == "ndarray" or type(msg).__name__ == "array":
         return [to_dict(v) for v in msg]
+    if isinstance(msg, bytes):
+        # `byte` fields (DiagnosticStatus.level) arrive as bytes of length 1.
+        return msg[0] if len(msg) == 1 else list(msg)
     if isinstance(msg, float) and not math.isfinite(msg):
         return str(msg)
     return msg

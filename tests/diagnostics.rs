@@ -1,0 +1,101 @@
+//! SPEC section 10: the bridge tells about itself on MQTT `status/bridge` and ROS
+//! `/diagnostics`: per-mapping counts, connection state, queue, latency.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn counters_on_status_bridge_and_diagnostics() {
+    require_env();
+    let domain = 7;
+    let broker = Broker::start();
+    let yaml =
+        config("bridge: {diagnostics_period: 1.0}\nmappings:\n  - {name: imu, rate_limit_hz: 5}\n");
+    let _bridge = Bridge::start(domain, broker.port, "DIA07", &yaml, &[]);
+    let mut diag = RosSub::start(
+        domain,
+        "diagnostic_msgs/msg/DiagnosticArray",
+        "/diagnostics",
+        "reliable",
+    );
+    let mut sub = MqttSub::start(broker.port, "amr/DIA07/status/bridge");
+    ros_pub_wait(
+        domain,
+        "nav_msgs/msg/Odometry",
+        "/odom",
+        &json!({}),
+        50.0,
+        40,
+        "reliable",
+    );
+    ros_pub_wait(
+        domain,
+        "sensor_msgs/msg/Imu",
+        "/imu",
+        &json!({}),
+        100.0,
+        100,
+        "reliable",
+    );
+    let m = sub.expect(
+        "amr/DIA07/status/bridge",
+        Duration::from_secs(10),
+        "counts",
+        |m| {
+            let d = &m.json()["data"];
+            d["mappings"]["odom"]["received"].as_u64() == Some(40)
+                && d["mappings"]["imu"]["received"].as_u64() == Some(100)
+        },
+    );
+    let d = m.json()["data"].clone();
+    assert_eq!(d["connected"], true);
+    assert_eq!(d["mappings"]["odom"]["published"].as_u64(), Some(40), "{d}");
+    assert_eq!(d["mappings"]["odom"]["dropped"].as_u64(), Some(0), "{d}");
+    // 100 IMU messages in 1 s at 5 Hz: most replaced by newer ones, each one counted.
+    let imu = &d["mappings"]["imu"];
+    let (p, dr) = (
+        imu["published"].as_u64().expect("n"),
+        imu["dropped"].as_u64().expect("n"),
+    );
+    assert!((4..=12).contains(&p), "{imu}");
+    assert_eq!(
+        p + dr,
+        100,
+        "every message is published or counted as dropped: {imu}"
+    );
+    assert!(d["latency_ms"]["last"].as_f64().is_some(), "{d}");
+    // The same on /diagnostics.
+    let mut found = None;
+    for _ in 0..10 {
+        let Some((_, msg)) = diag.recv(Duration::from_secs(3)) else {
+            break;
+        };
+        let statuses = msg["status"].as_array().cloned().unwrap_or_default();
+        if let Some(odom) = statuses
+            .iter()
+            .find(|s| s["name"] == "amr_mqtt_bridge: odom")
+        {
+            let received = odom["values"]
+                .as_array()
+                .and_then(|v| v.iter().find(|kv| kv["key"] == "received"))
+                .and_then(|kv| kv["value"].as_str())
+                .unwrap_or("");
+            if received == "40" {
+                found = Some(statuses.clone());
+                break;
+            }
+        }
+    }
+    let statuses = found.expect("/diagnostics reports the odom mapping with 40 received");
+    let link = statuses
+        .iter()
+        .find(|s| s["name"] == "amr_mqtt_bridge: mqtt link")
+        .expect("link status");
+    assert_eq!(
+        link["level"].as_u64(),
+        Some(0),
+        "OK while connected: {link}"
+    );
+    assert_eq!(link["hardware_id"], "DIA07");
+}
