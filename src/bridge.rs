@@ -498,7 +498,9 @@ async fn command_runner(
 ) {
     let rate = runner.ctx.config.commands.rate_hz;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Burst: after a stall the missed ticks run at once, so the motion plan stays on the
+    // wall clock and the robot is not commanded longer than planned.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut last_odom: Option<Instant> = None;
     loop {
         tokio::select! {

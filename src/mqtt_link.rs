@@ -242,6 +242,13 @@ impl OfflineQueue {
 
 use std::sync::atomic::Ordering::Relaxed;
 
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Gives a message to rumqttc, or back when its request channel is full.
 fn try_send(client: &AsyncClient, m: Outbound, stats: &Stats) -> Result<(), Outbound> {
     match client.try_publish(&*m.topic, qos(m.qos), m.retain, m.payload.clone()) {
@@ -272,6 +279,8 @@ pub async fn run(
     let mut ever_connected = false;
     // When and why the connection was lost, told to the fleet once it is back.
     let mut lost_at: Option<(String, std::time::Instant, String)> = None;
+    // Set after a failed attempt: the event loop is not polled again before then.
+    let mut retry_at: Option<tokio::time::Instant> = None;
     let broker = format!(
         "{}:{}",
         settings.options.broker_address().0,
@@ -285,7 +294,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            event = eventloop.poll() => match event {
+            event = eventloop.poll(), if retry_at.is_none() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
                     failures = 0;
@@ -338,12 +347,11 @@ pub async fn run(
                         QoS::AtLeastOnce,
                         true,
                     ));
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => break,
-                    }
+                    // Wait without blocking: fleet-bound messages keep coming into the queue.
+                    retry_at = Some(tokio::time::Instant::now() + delay);
                 }
             },
+            _ = sleep_until(retry_at), if retry_at.is_some() => retry_at = None,
             Some(m) = outbound.recv() => {
                 stats.mqtt_queue.store(queue.len(), Relaxed);
                 if connected && queue.len() == 0 {

@@ -120,8 +120,12 @@ def main():
                 time.sleep(delay)
         time.sleep(0.5)
     else:
-        def on_msg(m):
-            print(json.dumps({"t": time.time(), "msg": to_dict(m)}), flush=True)
+        def on_msg(m, info):
+            # The middleware's reception time, not when this (possibly starved) process got
+            # round to it: arrival times are what a robot's controller would see.
+            received = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
+            t = received / 1e9 if received else time.time()
+            print(json.dumps({"t": t, "msg": to_dict(m)}), flush=True)
         node.create_subscription(cls, a.topic, on_msg, qos(a.qos))
         # Ready once a publisher is matched (or after --wait-subscribers s without one).
         deadline = time.time() + a.wait_subscribers
