@@ -125,9 +125,17 @@ fn default_max_packet() -> usize {
     16 * 1024 * 1024
 }
 
+/// MQTT's registered ports, plain and TLS.
+pub const DEFAULT_PORT: u16 = 1883;
+pub const DEFAULT_TLS_PORT: u16 = 8883;
+
 impl MqttConfig {
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or(if self.use_ssl { 8883 } else { 1883 })
+        self.port.unwrap_or(if self.use_ssl {
+            DEFAULT_TLS_PORT
+        } else {
+            DEFAULT_PORT
+        })
     }
 }
 
@@ -734,7 +742,7 @@ mod tests {
     fn seed_file_loads_with_its_values() {
         let c = Config::parse(SEED, "mqtt_config.yaml").expect("seed loads");
         assert_eq!(c.mqtt.broker, "localhost");
-        assert_eq!(c.mqtt.port(), 1883);
+        assert_eq!(c.mqtt.port(), DEFAULT_PORT, "the seed's port");
         assert_eq!(c.mqtt.keepalive, 60);
         assert_eq!(c.mqtt.client_id, "amr_client");
         assert_eq!(c.mqtt.qos.get(Category::Command), Qos(2));
