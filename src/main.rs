@@ -1,8 +1,10 @@
 //! `amr_mqtt_bridge --ros-args -p config_file:=<yaml> -p robot_id:=<id> [-r __ns:=/robot1]`
 //!
-//! Exit codes: 0 on SIGINT/SIGTERM, 1 on a runtime failure, 2 on a configuration error.
+//! Exit codes: 0 on SIGINT/SIGTERM, 1 on a runtime failure, 2 on a configuration error (the
+//! file, a key, a parameter, the robot id, or a mapping of a type the build does not know).
 
 use amr_mqtt_bridge::bridge::{self, BridgeError};
+use amr_mqtt_bridge::ros_link::RosError;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -21,7 +23,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             let code = match e {
                 BridgeError::Config(_) | BridgeError::RobotId { .. } | BridgeError::NoRobotId => 2,
-                BridgeError::Ros(amr_mqtt_bridge::ros_link::RosError::Parameter(..)) => 2,
+                BridgeError::Ros(RosError::Parameter(..) | RosError::Mapping { .. }) => 2,
                 _ => 1,
             };
             // Through ROS logging when it is up, else straight to stderr.

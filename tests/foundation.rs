@@ -224,3 +224,28 @@ fn invalid_robot_ids_fail_at_start() {
         );
     }
 }
+
+#[test]
+fn a_mapping_of_an_unknown_type_fails_at_start() {
+    require_env();
+    let dir = tempfile::tempdir().expect("dir");
+    let f = dir.path().join("m.yaml");
+    std::fs::write(
+        &f,
+        "mqtt: {}\nmappings:\n  - {name: mystery, ros_topic: x, ros_type: no_such_msgs/msg/Thing, mqtt_action: x}\n",
+    )
+    .expect("write");
+    let args: Vec<String> = vec![
+        "--ros-args".into(),
+        "-p".into(),
+        format!("config_file:={}", f.display()),
+        "-p".into(),
+        "robot_id:=R1".into(),
+    ];
+    let (code, log) = start_expecting_failure(15, &args);
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("mystery") && log.contains("no_such_msgs/msg/Thing"),
+        "{log}"
+    );
+}
