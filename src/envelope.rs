@@ -31,7 +31,9 @@ impl Stamp {
     }
 
     pub fn to_rfc3339(self) -> Option<String> {
-        DateTime::<Utc>::from_timestamp(i64::from(self.sec), self.nanosec)
+        // Some drivers publish nanosec >= 1e9; carry it (chrono would read it as a leap second).
+        let sec = i64::from(self.sec) + i64::from(self.nanosec / 1_000_000_000);
+        DateTime::<Utc>::from_timestamp(sec, self.nanosec % 1_000_000_000)
             .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
@@ -99,6 +101,12 @@ mod tests {
             nanosec: 250_000_000,
         };
         assert_eq!(s.to_rfc3339().as_deref(), Some("2024-01-01T12:00:00.250Z"));
+        // Not normalised by the driver: 1.5 s written as (0, 1_500_000_000).
+        let s = Stamp {
+            sec: 1_704_110_399,
+            nanosec: 1_500_000_000,
+        };
+        assert_eq!(s.to_rfc3339().as_deref(), Some("2024-01-01T12:00:00.500Z"));
         let t = timestamp(None);
         assert!(t.ends_with('Z') && parse_rfc3339(&t).is_some(), "{t}");
     }
