@@ -16,7 +16,9 @@ published with rclpy, at the recorded timing.
   (durability volatile). Depth: the recorded depth, at least 10.
 - Before playing, waits up to --wait seconds until every topic has a subscriber (once one
   topic has a subscriber, the others get one more second, so a topic that nobody subscribes to
-  costs one second, not the whole wait). Then plays; messages keep their recorded spacing,
+  costs one second, not the whole wait), then --delay seconds more (the subscribers' side of
+  DDS discovery completes on its own time; without it the first messages may be lost). Then
+  plays; messages keep their recorded spacing,
   scaled by 1/--rate (2.0 plays twice as fast). Header stamps are not changed.
 - Ends with a summary: messages published per topic. Exit code 0; 1 when the bag cannot be
   read or nothing was published.
@@ -61,6 +63,12 @@ def parse_args(argv):
     ap.add_argument(
         "--wait", type=float, default=5.0, metavar="S",
         help="wait up to S seconds for subscribers before playing (default 5; 0: do not wait)",
+    )
+    ap.add_argument(
+        "--delay", type=float, default=1.0, metavar="S",
+        help="after the subscribers matched, wait S seconds more before the first message "
+        "(default 1.0): DDS matches each side on its own, and a subscriber that has not yet "
+        "matched the replay's publisher drops what it gets",
     )
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     a = ap.parse_args(argv)
@@ -194,10 +202,11 @@ def main(argv=None):
                 say(f"no subscriber on {' '.join(missing)} (publishing anyway)")
                 break
             ex.spin_once(timeout_sec=0.05)
-        # Let the subscribers' side of the match settle too (reliable readers).
-        time.sleep(0.2)
+    if a.delay > 0:
+        time.sleep(a.delay)
 
     counts = {t: 0 for t in publishers}
+    max_lag = 0.0
     conns = [c for c in reader.connections if c.id in pubs]
     started = time.monotonic()
     passes = 0
@@ -213,6 +222,8 @@ def main(argv=None):
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                else:
+                    max_lag = max(max_lag, -delay)
                 out, pub = pubs[c.id]
                 pub.publish(bytes(raw))
                 counts[out] += 1
@@ -227,7 +238,11 @@ def main(argv=None):
     reader.close()
 
     total = sum(counts.values())
-    print(f"bag_replay: published {total} messages in {elapsed:.2f} s ({passes} pass(es)):", flush=True)
+    print(
+        f"bag_replay: published {total} messages in {elapsed:.2f} s ({passes} pass(es)), "
+        f"at most {max_lag * 1000:.0f} ms behind the recorded timing:",
+        flush=True,
+    )
     for t in sorted(counts):
         print(f"  {t}\t{counts[t]}", flush=True)
     for t, why in sorted(skipped.items()):
