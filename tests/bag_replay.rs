@@ -591,6 +591,40 @@ fn counters(got: &[MqttMsg], robot: &str) -> String {
         .unwrap_or_else(|| "(no status/bridge)".into())
 }
 
+/// The last `status/state` (1 Hz, after the replay ended): the bag's last pose, still moving,
+/// and the last battery percent.
+fn check_state(
+    got: &[MqttMsg],
+    robot: &str,
+    bag: &Bag,
+    odom: Option<&str>,
+    battery: &str,
+    scale: &str,
+) {
+    let state = on(got, &format!("amr/{robot}/status/state"))
+        .last()
+        .unwrap_or_else(|| panic!("no status/state of {robot}"))
+        .json();
+    let d = &state["data"];
+    if let Some(odom) = odom {
+        let p = &bag.msgs(odom).last().unwrap()["pose"]["pose"];
+        eq64(&d["position"]["x"], &p["position"]["x"], "state x");
+        eq64(&d["position"]["y"], &p["position"]["y"], "state y");
+        close(
+            &d["position"]["angle"],
+            rpy_deg(&p["orientation"]).2,
+            1e-9,
+            "state angle",
+        );
+        assert_eq!(d["status"], "running", "{state}");
+    }
+    let last = bag.msgs(battery).last().unwrap();
+    match expected_percent(num(&last["percentage"]) as f32 as f64, scale) {
+        Some(p) => close(&d["battery"], p, 2e-4, &format!("{robot} state battery")),
+        None => assert!(d["battery"].is_null(), "{robot} state battery: {state}"),
+    }
+}
+
 /// The retained battery message that a fleet server connecting now gets.
 fn retained_battery(port: u16, robot: &str) -> Value {
     let topic = format!("amr/{robot}/status/battery");
@@ -616,6 +650,10 @@ fn config_with(battery_scale: Option<&str>, only_battery: bool) -> String {
     }
     config(&y)
 }
+
+/// The subscribers' side of DDS discovery may lag the publishers' side by a second or more on
+/// a loaded machine: the first messages would be lost (see bag_replay.py --help).
+const DELAY: &[&str] = &["--delay", "2"];
 
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -662,7 +700,7 @@ fn turtlebot_mcap_replay_every_message_and_value() {
         &[],
     );
 
-    let out = Replay::start(domain, &bag_dir, &[]).finish(&mut sub, REPLAY_TIMEOUT);
+    let out = Replay::start(domain, &bag_dir, DELAY).finish(&mut sub, REPLAY_TIMEOUT);
     let sum = summary(&out);
     for t in [
         "/odom",
@@ -728,6 +766,18 @@ fn turtlebot_mcap_replay_every_message_and_value() {
     topics.extend(allowed("TB3_FRAC", &["status/battery"]));
     check_topics(&got, &topics);
 
+    // status/state after the replay: the bag's last pose (TB3) and battery (all three).
+    check_state(
+        &got,
+        "TB3",
+        &bag,
+        Some("/odom"),
+        "/battery_state",
+        "percent",
+    );
+    check_state(&got, "TB3_AUTO", &bag, None, "/battery_state", "auto");
+    check_state(&got, "TB3_FRAC", &bag, None, "/battery_state", "fraction");
+
     // What a fleet server connecting now sees: the last battery message, retained.
     let last = bag.msgs("/battery_state").last().unwrap();
     let want = expected_percent(num(&last["percentage"]) as f32 as f64, "percent").unwrap();
@@ -767,7 +817,7 @@ fn namespaced_sqlite3_replay_into_namespaced_bridge() {
         &config_with(Some("auto"), false),
         &["-r", "__ns:=/robot3"],
     );
-    let out = Replay::start(domain, &bag_dir, &[]).finish(&mut sub, REPLAY_TIMEOUT);
+    let out = Replay::start(domain, &bag_dir, DELAY).finish(&mut sub, REPLAY_TIMEOUT);
     let sum = summary(&out);
     for t in [
         "/robot3/odom",
@@ -853,6 +903,8 @@ fn remapped_subset_at_double_rate_from_db3_file() {
         &["-r", "__ns:=/amr7"],
     );
     let args = [
+        DELAY[0],
+        DELAY[1],
         "--topics",
         "/odom",
         "/battery_state",
@@ -935,7 +987,11 @@ fn loop_replays_the_bag_again() {
         &config_with(None, false),
         &["-r", "__ns:=/robot3"],
     );
-    let mut replay = Replay::start(domain, &bag_dir, &["--loop", "--topics", "/robot3/odom"]);
+    let mut replay = Replay::start(
+        domain,
+        &bag_dir,
+        &[DELAY[0], DELAY[1], "--loop", "--topics", "/robot3/odom"],
+    );
     let topic = "amr/robot3/status/position";
     let end = Instant::now() + Duration::from_secs(30);
     while on(&sub.got, topic).len() < 2 * n + n / 2 {
