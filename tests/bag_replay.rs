@@ -220,9 +220,17 @@ fn stamp_of(msg: &Value) -> (i64, u32) {
     )
 }
 
+/// The header stamp as RFC 3339; None when unstamped (zero). A stamp whose nanosec is 1e9 or
+/// more (not normalised) means what ROS makes of it: rclcpp's Time(msg) is sec * 1e9 + nanosec.
 fn expected_timestamp(msg: &Value) -> Option<String> {
     let (sec, ns) = stamp_of(msg);
-    (sec != 0 || ns != 0).then(|| rfc3339(sec, ns))
+    let total = i128::from(sec) * 1_000_000_000 + i128::from(ns);
+    (total != 0).then(|| {
+        rfc3339(
+            total.div_euclid(1_000_000_000) as i64,
+            total.rem_euclid(1_000_000_000) as u32,
+        )
+    })
 }
 
 /// Unix seconds of an RFC 3339 UTC timestamp `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
@@ -362,6 +370,12 @@ fn check_envelope(m: &MqttMsg, robot: &str, kind: &str, bag_msg: &Value) -> Valu
     assert_eq!(v["robot_id"], robot, "{}", m.topic);
     assert_eq!(v["type"], kind, "{}", m.topic);
     let ts = v["timestamp"].as_str().expect("timestamp");
+    // RFC 3339: seconds 00-59 (60 only at a real leap second, none of which is in our bags).
+    assert!(
+        ts.len() > 19 && &ts[17..19] < "60",
+        "{}: not a valid RFC 3339 time: {ts}",
+        m.topic
+    );
     match expected_timestamp(bag_msg) {
         Some(want) => assert_eq!(ts, want, "{}: timestamp = header stamp", m.topic),
         None => {
@@ -1020,4 +1034,41 @@ fn loop_replays_the_bag_again() {
             k / n + 1
         );
     }
+}
+
+/// A driver that does not normalise its header stamps (nanosec grows past 1e9 within one
+/// `sec`; the message definition says [0, 1e9), and rclcpp reads such a stamp as
+/// sec * 1e9 + nanosec). Every timestamp must be that instant: not "09:20:60.100Z" (no such
+/// second outside a leap second; Python's datetime and chrono's parser refuse it), and not the
+/// bridge's clock either.
+#[test]
+fn unnormalised_header_stamps_mean_what_ros_makes_of_them() {
+    require_env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bag_dir = make_bag(dir.path(), "quirks", "quirks", "mcap", 9, 1.2);
+    let bag = Bag::read(&bag_dir);
+    assert!(bag
+        .msgs("/odom")
+        .iter()
+        .any(|m| stamp_of(m).1 >= 1_000_000_000));
+
+    let domain = 84;
+    let broker = Broker::start();
+    let mut sub = MqttSub::start(broker.port, "amr/#");
+    let _b = Bridge::start(domain, broker.port, "QRK", &config_with(None, false), &[]);
+    let out = Replay::start(domain, &bag_dir, DELAY).finish(&mut sub, REPLAY_TIMEOUT);
+    let got = sub.got.clone();
+    let ctr = format!("{}; {}", counters(&got, "QRK"), replay_line(&out));
+    check_all(
+        &on(&got, "amr/QRK/status/position"),
+        bag.msgs("/odom"),
+        &format!("odom (bridge counters {ctr})"),
+        |m, b| check_odom(m, "QRK", b),
+    );
+    check_all(
+        &on(&got, "amr/QRK/status/motor"),
+        bag.msgs("/joint_states"),
+        &format!("joint_states (bridge counters {ctr})"),
+        |m, b| check_joints(m, "QRK", b),
+    );
 }

@@ -2,7 +2,7 @@
 """Writes small, realistic rosbag2 bags with `rosbags` (an independent rosbag2 implementation,
 no ROS needed), and dumps what a bag holds as JSON so that tests can compute expectations.
 
-  make_bag.py write <out_dir> --profile turtlebot|robot3 [--storage mcap|sqlite3]
+  make_bag.py write <out_dir> --profile turtlebot|robot3|quirks [--storage mcap|sqlite3]
                   [--duration S] [--version 8|9]
       <out_dir> must not exist; it becomes a rosbag2 directory (metadata.yaml + one file).
   make_bag.py dump <bag dir, .mcap or .db3> [--topics T ...]
@@ -23,6 +23,7 @@ Profiles, as other people's robots record them:
              orientation (orientation_covariance[0] = -1) at 100 Hz, four joints, a battery
              driver that follows the 0-1 definition, reports NaN while its BMS boots and
              leaves the header stamp zero (unstamped), a 720-beam scan.
+  quirks     a driver whose header stamps are not normalised (nanosec >= 1e9), see quirks().
 
 Offered QoS as rosbag2 records it: best effort for the sensors (imu, scan), reliable for the
 rest, reliable + transient_local for the battery. Recording time: June 2023 (past dates).
@@ -321,9 +322,35 @@ def robot3(duration, rng):
     return topics, msgs
 
 
+def quirks(duration, rng):
+    """A driver that does not carry nanoseconds into seconds: it stamps `sec` once per burst
+    and adds the period to `nanosec`, which goes past 1e9 (builtin_interfaces/Time says
+    [0, 1e9); rclcpp reads such a stamp as sec * 1e9 + nanosec). /odom starts at 09:20:59.5
+    (second 59 of a minute), /joint_states at 09:21:07.5."""
+    m = Motion(v=0.2, w=0.3, yaw0=0.0)
+    topics = {
+        "/odom": ("nav_msgs/msg/Odometry", RELIABLE),
+        "/joint_states": ("sensor_msgs/msg/JointState", RELIABLE),
+    }
+    msgs = []
+    n = int(duration * 10)
+    for topic, sec in (("/odom", 1_686_734_459), ("/joint_states", 1_686_734_467)):
+        for k in range(n):
+            nanosec = 500_000_000 + k * 100_000_000
+            log_ns = sec * NSEC + nanosec + 1_000_000
+            t = (log_ns - T0_NS) / NSEC
+            if topic == "/odom":
+                msg = odometry(0, m, "odom", "base_link", t, rng)
+            else:
+                msg = joints(0, ["left", "right"], m, t, 0.05, 0.3)
+            msg.header.stamp = T["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
+            msgs.append((topic, log_ns, msg))
+    return topics, msgs
+
+
 def write(out, profile, storage, duration, version):
     rng = np.random.default_rng(20230614)
-    topics, msgs = {"turtlebot": turtlebot, "robot3": robot3}[profile](duration, rng)
+    topics, msgs = {"turtlebot": turtlebot, "robot3": robot3, "quirks": quirks}[profile](duration, rng)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     # Receive (log) time: the stamp plus transport latency, 0.4-3 ms; written in log order.
     logged = []
@@ -350,7 +377,7 @@ def write(out, profile, storage, duration, version):
 
 def plain(v):
     if hasattr(v, "__msgtype__"):
-        return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__}
+        return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__ if not k.startswith("__")}
     if isinstance(v, np.ndarray):
         return [plain(x) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
@@ -396,7 +423,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("write")
     w.add_argument("out")
-    w.add_argument("--profile", choices=["turtlebot", "robot3"], default="turtlebot")
+    w.add_argument("--profile", choices=["turtlebot", "robot3", "quirks"], default="turtlebot")
     w.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     w.add_argument("--duration", type=float, default=6.0)
     w.add_argument("--version", type=int, choices=[8, 9], default=9)
