@@ -639,6 +639,17 @@ fn check_state(
     }
 }
 
+/// A replay must not cost the bridge its MQTT connection.
+fn assert_link_kept(bridges: &[&Bridge]) {
+    for b in bridges {
+        let log = b.log_text();
+        assert!(
+            !log.contains("connection to") || !log.contains("lost"),
+            "the bridge lost its MQTT connection during the replay:\n{log}"
+        );
+    }
+}
+
 /// The retained battery message that a fleet server connecting now gets.
 fn retained_battery(port: u16, robot: &str) -> Value {
     let topic = format!("amr/{robot}/status/battery");
@@ -808,6 +819,7 @@ fn turtlebot_mcap_replay_every_message_and_value() {
         "retained auto percent",
     );
     assert!(retained_battery(broker.port, "TB3_FRAC")["data"]["percent"].is_null());
+    assert_link_kept(&[&_tb3, &_auto, &_frac]);
 }
 
 /// Another vendor's robot, recorded in namespace /robot3 into an sqlite3 bag (rosbag2 format
@@ -891,6 +903,7 @@ fn namespaced_sqlite3_replay_into_namespaced_bridge() {
         1.0,
     );
     check_topics(&got, &allowed(robot, ALL));
+    assert_link_kept(&[&_b]);
 }
 
 /// The same TurtleBot recording as an sqlite3 file (.db3 given directly), two topics remapped
@@ -978,6 +991,7 @@ fn remapped_subset_at_double_rate_from_db3_file() {
         &got,
         &allowed(robot, &["status/position", "status/battery"]),
     );
+    assert_link_kept(&[&_b]);
 }
 
 /// `--loop` plays the bag again and again: a 1 s recording keeps coming, each pass with the
@@ -1034,6 +1048,7 @@ fn loop_replays_the_bag_again() {
             k / n + 1
         );
     }
+    assert_link_kept(&[&_b]);
 }
 
 /// A driver that does not normalise its header stamps (nanosec grows past 1e9 within one
