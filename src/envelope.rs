@@ -30,8 +30,13 @@ impl Stamp {
         (sec != 0 || nanosec != 0).then_some(Stamp { sec, nanosec })
     }
 
+    /// A stamp whose `nanosec` is 1e9 or more is not normalised (the message definition says
+    /// [0, 1e9)); ROS reads it as `sec * 1e9 + nanosec` (rclcpp::Time), and so does this.
+    /// chrono alone would print second 59 plus 1e9 ns as a leap second (`09:20:60Z`, not valid
+    /// RFC 3339 outside a real leap second) and refuse it in any other second.
     pub fn to_rfc3339(self) -> Option<String> {
-        DateTime::<Utc>::from_timestamp(i64::from(self.sec), self.nanosec)
+        let sec = i64::from(self.sec) + i64::from(self.nanosec / 1_000_000_000);
+        DateTime::<Utc>::from_timestamp(sec, self.nanosec % 1_000_000_000)
             .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
@@ -101,6 +106,21 @@ mod tests {
         assert_eq!(s.to_rfc3339().as_deref(), Some("2024-01-01T12:00:00.250Z"));
         let t = timestamp(None);
         assert!(t.ends_with('Z') && parse_rfc3339(&t).is_some(), "{t}");
+    }
+
+    #[test]
+    fn unnormalised_stamps_are_carried_into_seconds() {
+        // 09:20:59 + 1.0 s, and 09:21:07 + 1.25 s: as rclcpp::Time reads them.
+        let s = Stamp {
+            sec: 1_686_734_459,
+            nanosec: 1_000_000_000,
+        };
+        assert_eq!(s.to_rfc3339().as_deref(), Some("2023-06-14T09:21:00Z"));
+        let s = Stamp {
+            sec: 1_686_734_467,
+            nanosec: 1_250_000_000,
+        };
+        assert_eq!(s.to_rfc3339().as_deref(), Some("2023-06-14T09:21:08.250Z"));
     }
 
     #[test]
