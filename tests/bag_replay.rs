@@ -197,9 +197,9 @@ fn rfc3339(sec: i64, nanosec: u32) -> String {
     let (y, m, d) = civil_from_days(days);
     let frac = if nanosec == 0 {
         String::new()
-    } else if nanosec % 1_000_000 == 0 {
+    } else if nanosec.is_multiple_of(1_000_000) {
         format!(".{:03}", nanosec / 1_000_000)
-    } else if nanosec % 1_000 == 0 {
+    } else if nanosec.is_multiple_of(1_000) {
         format!(".{:06}", nanosec / 1_000)
     } else {
         format!(".{nanosec:09}")
