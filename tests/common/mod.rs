@@ -652,3 +652,14 @@ impl Drop for Bridge {
 pub fn config(extra: &str) -> String {
     format!("mqtt:\n  broker: \"127.0.0.1\"\n  keepalive: 5\n  reconnect: {{enabled: true, max_attempts: 5, delay: 0.2}}\n{extra}")
 }
+
+/// The Python of the environment (`AMR_BRIDGE_PY`) running `script` (relative to the repo),
+/// with the ROS environment of `domain` when given.
+pub fn python_cmd(script: &str, domain: Option<u32>) -> Command {
+    let mut c = Command::new(python());
+    c.arg(repo().join(script));
+    if let Some(d) = domain {
+        ros_env(&mut c, d);
+    }
+    c
+}
