@@ -76,7 +76,14 @@ _amr_env_wheels() {
     fi
     echo "env.sh: provisioning ROS 2 Jazzy from PyPI into $venv (once, about a minute)" >&2
     mkdir -p "$cache"
-    "$py" -m venv "$venv" >&2 || { echo "env.sh: python3 -m venv failed (apt-get install python3-venv?)" >&2; return 1; }
+    if ! "$py" -m venv "$venv" >&2; then
+      # Debian's python3 keeps venv in its own package.
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2 || true
+        rm -rf "$venv"
+      fi
+      "$py" -m venv "$venv" >&2 || { echo "env.sh: python3 -m venv failed (apt-get install python3-venv)" >&2; return 1; }
+    fi
     "$venv/bin/pip" install -q --disable-pip-version-check \
       ros-jazzy-rclpy ros-jazzy-rmw-fastrtps-cpp ros-jazzy-std-msgs ros-jazzy-geometry-msgs \
       ros-jazzy-nav-msgs ros-jazzy-sensor-msgs ros-jazzy-diagnostic-msgs ros-jazzy-std-srvs \
