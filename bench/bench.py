@@ -276,6 +276,16 @@ def pct(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
+def gaps(ts, rate, start):
+    """Where messages are missing in a stream of header stamps: [(seconds after the publisher's
+    start, missing count)] for every gap over 1.5 periods, the start counting as a stamp."""
+    out, ts = [], [start] + sorted(ts)
+    for a, b in zip(ts, ts[1:]):
+        if (b - a) * rate > 1.5:
+            out.append((round(a - start, 2), round((b - a) * rate) - 1))
+    return out
+
+
 def emit(name, result):
     """One JSON line per result on stdout (the numbers for BENCHMARKS.md)."""
     result = {"bench": name, **result}
@@ -311,7 +321,7 @@ def bench_typical(duration=45.0, beams=720):
     try:
         br = Bridge(d, b.port)
         status = BridgeStatus(b.port)
-        sub = MqttSub(b.port, f"amr/{ROBOT}/#", mode="count")
+        sub = MqttSub(b.port, f"amr/{ROBOT}/#", mode="lines", fmt="%t %p")
         before = status.wait_new(7.0)
         pub = rospub(d, TYPICAL, duration, beams)
         wait_json(pub, "ready", 30)
@@ -325,7 +335,13 @@ def bench_typical(duration=45.0, beams=720):
         r_bridge, r_broker, r_pub = w_bridge.end(), w_broker.end(), w_pub.end()
         mem = mem_kib(br.pid)
         time.sleep(1.0)
-        counts = sub.snapshot()
+        stamps = {}
+        for line in sub.snapshot():
+            topic, _, payload = line.partition(" ")
+            try:
+                stamps.setdefault(topic, []).append(parse_rfc3339(json.loads(payload)["timestamp"]))
+            except (ValueError, KeyError, TypeError):
+                stamps.setdefault(topic, [])
         after = status.wait_new(7.0)
         pub.wait()
         LIVE.remove(pub)
@@ -335,10 +351,12 @@ def bench_typical(duration=45.0, beams=720):
             c0 = (before or {}).get("mappings", {}).get(name, {})
             c1 = (after or {}).get("mappings", {}).get(name, {})
             delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in ("received", "published", "dropped")}
+            out_rate = min(sent["rate"][name], len(stamps.get(topic, [])) / sent["wall_s"])
             per_topic[name] = {"sent": n, "bridge_received": delta["received"],
                                "bridge_published": delta["published"],
                                "bridge_dropped_by_policy": delta["dropped"],
-                               "mqtt_received": counts.get(topic, 0)}
+                               "mqtt_received": len(stamps.get(topic, [])),
+                               "gaps": gaps(stamps.get(topic, []), out_rate, sent["start"])}
         r = {"beams": beams, "duration_s": round(sent["wall_s"], 1),
              "bridge": {**r_bridge, **mem, "VmRSS_mid": mid_mem["VmRSS"]},
              "publisher_process": {"cpu_pct": round(100 * sent["cpu_s"] / sent["wall_s"], 1),
@@ -549,7 +567,7 @@ def main():
             for beams in (360, 1080):
                 bench_typical(beams=beams)
         if what in ("throughput", "all"):
-            depths = [None, 1000]
+            depths = [None, 100, 1000]
             if len(sys.argv) > 2:
                 depths = [None if x == "10" else int(x) for x in sys.argv[2].split(",")]
             for depth in depths:

@@ -93,7 +93,7 @@ def main():
     time.sleep(0.5)  # let discovery settle on the reader side too
     print(json.dumps({"ready": True}), flush=True)
 
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0, t0, wall0 = time.process_time(), time.monotonic(), time.time()
     end = t0 + a.duration
     for s in streams:
         s["next"] = t0
@@ -115,7 +115,7 @@ def main():
         s["next"] += s["period"]
     wall = time.monotonic() - t0
     cpu = time.process_time() - cpu0
-    print(json.dumps({"sent": {s["name"]: s["n"] for s in streams}, "cpu_s": cpu, "wall_s": wall,
+    print(json.dumps({"sent": {s["name"]: s["n"] for s in streams}, "cpu_s": cpu, "wall_s": wall, "start": wall0,
                       "rate": {s["name"]: s["n"] / wall for s in streams}}), flush=True)
     time.sleep(0.5)  # let the last samples leave before the node goes away
     node.destroy_node()
