@@ -123,6 +123,28 @@ class CpuWindow:
         return {"cpu_pct": round(pct, 2), "wall_s": round(wall, 2), "threads": threads}
 
 
+def machine_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)  # busy (all but idle, iowait), total
+
+
+class MachineWindow:
+    """How busy the whole machine was (all cores, % of one core, so 200 = both cores busy):
+    the bench does not own this machine, and other work on it shows here."""
+
+    def __init__(self):
+        self.b0, self.t0 = machine_ticks()
+
+    def end(self):
+        b1, t1 = machine_ticks()
+        with open("/proc/loadavg") as f:
+            load1 = float(f.read().split()[0])
+        ncpu = os.cpu_count()
+        return {"machine_busy_pct": round(100.0 * ncpu * (b1 - self.b0) / max(1, t1 - self.t0), 1),
+                "loadavg_1m": load1}
+
+
 # ---------------------------------------------------------------- broker, bridge, MQTT client
 class Broker:
     def __init__(self):
@@ -304,10 +326,11 @@ def bench_idle(duration=30.0):
     try:
         br = Bridge(DOMAIN["idle"], b.port)
         time.sleep(3.0)  # start-up settles
-        w = CpuWindow(br.pid)
+        w, m = CpuWindow(br.pid), MachineWindow()
         time.sleep(duration)
         r = w.end()
         r.update(mem_kib(br.pid))
+        r.update(m.end())
         br.close()
         return emit("idle", r)
     finally:
@@ -326,6 +349,7 @@ def bench_typical(duration=45.0, beams=720):
         pub = rospub(d, TYPICAL, duration, beams)
         wait_json(pub, "ready", 30)
         w_bridge, w_broker, w_pub = CpuWindow(br.pid), CpuWindow(b.proc.pid), CpuWindow(pub.pid)
+        w_machine = MachineWindow()
         mid_mem = None
         t_mid = time.time() + duration / 2
         while pub.poll() is None and time.time() < t_mid:
@@ -333,6 +357,7 @@ def bench_typical(duration=45.0, beams=720):
         mid_mem = mem_kib(br.pid)
         sent = wait_json(pub, "sent", duration + 30)
         r_bridge, r_broker, r_pub = w_bridge.end(), w_broker.end(), w_pub.end()
+        r_machine = w_machine.end()
         mem = mem_kib(br.pid)
         time.sleep(1.0)
         stamps = {}
@@ -363,7 +388,7 @@ def bench_typical(duration=45.0, beams=720):
                                    "rates": {k: round(v, 1) for k, v in sent["rate"].items()}},
              "publisher_proc_stat_cpu_pct": r_pub["cpu_pct"],
              "mosquitto_cpu_pct": r_broker["cpu_pct"],
-             "outbound_dropped": (after or {}).get("outbound_dropped"),
+             "outbound_dropped": (after or {}).get("outbound_dropped"), **r_machine,
              "topics": per_topic}
         status.close()
         sub.close()
@@ -392,9 +417,9 @@ def bench_throughput(rate, duration=8.0, depth=None):
         pubs = [rospub(d, [f"odom:{rate / nproc}"], duration) for _ in range(nproc)]
         for p in pubs:
             wait_json(p, "ready", 30)
-        w = CpuWindow(br.pid)
+        w, wm = CpuWindow(br.pid), MachineWindow()
         results = [wait_json(p, "sent", duration + 30) for p in pubs]
-        rb = w.end()
+        rb, rm = w.end(), wm.end()
         time.sleep(2.0)
         after = status.wait_new(3.0)
         for p in pubs:
@@ -418,7 +443,8 @@ def bench_throughput(rate, duration=8.0, depth=None):
              "lost_after_bridge_uncounted": recv - dropped - replaced - got,
              "delivered_pct": round(100.0 * got / sent, 2) if sent else None,
              "bridge_cpu_pct": rb["cpu_pct"], "bridge_threads": rb["threads"],
-             "publisher_cpu_pct": round(sum(100 * r["cpu_s"] / r["wall_s"] for r in results), 1)}
+             "publisher_cpu_pct": round(sum(100 * r["cpu_s"] / r["wall_s"] for r in results), 1),
+             **rm}
         status.close()
         sub.close()
         br.close()
@@ -438,7 +464,9 @@ def bench_latency(duration=30.0, load=False):
         topics = TYPICAL if load else ["odom:50"]
         pub = rospub(d, topics, duration)
         wait_json(pub, "ready", 30)
+        wm = MachineWindow()
         sent = wait_json(pub, "sent", duration + 30)
+        rm = wm.end()
         time.sleep(1.0)
         lat = []
         for line in sub.snapshot():
@@ -453,7 +481,7 @@ def bench_latency(duration=30.0, load=False):
                                 "sent": sent["sent"]["odom"], "samples": len(lat),
                                 "median_ms": round(statistics.median(lat), 3),
                                 "p90_ms": round(pct(lat, 90), 3), "p99_ms": round(pct(lat, 99), 3),
-                                "max_ms": round(max(lat), 3), "min_ms": round(min(lat), 3)})
+                                "max_ms": round(max(lat), 3), "min_ms": round(min(lat), 3), **rm})
     finally:
         stop_all()
         b.close()
@@ -483,6 +511,7 @@ def bench_command(n=50):
                     twists.append((v["t"], v["msg"]["linear"]["x"]))
         threading.Thread(target=read_twists, daemon=True).start()
         results = {}
+        wm = MachineWindow()
         for action, cmd in (("move", "velocity"), ("stop", "stop")):
             mpub = start(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-q", "2",
                           "-t", f"amr/{ROBOT}/command/{action}", "-l"], stdin=subprocess.PIPE)
@@ -525,7 +554,7 @@ def bench_command(n=50):
         stop(rsub)
         outcomes.close()
         br.close()
-        return emit("command", {"rate_hz": 20, "results": results})
+        return emit("command", {"rate_hz": 20, "results": results, **wm.end()})
     finally:
         stop_all()
         b.close()
