@@ -11,6 +11,7 @@ It prints numbers; nothing here passes or fails.
 import json
 import math
 import os
+import random
 import shutil
 import signal
 import socket
@@ -500,7 +501,7 @@ def bench_command(n=50):
         outcomes = MqttSub(b.port, f"amr/{ROBOT}/status/command", mode="lines", fmt="%U %p", qos=2)
         rsub = start([PY, os.path.join(REPO, "tests/ros/ros_tool.py"), "sub",
                       "geometry_msgs/msg/Twist", "cmd_vel", "--wait-subscribers", "15"],
-                     stdout=subprocess.PIPE, env=ros_env(d))
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ros_env(d))
         twists, tlock = [], threading.Lock()
         wait_json(rsub, "ready", 30)
 
@@ -511,6 +512,7 @@ def bench_command(n=50):
                     twists.append((v["t"], v["msg"]["linear"]["x"]))
         threading.Thread(target=read_twists, daemon=True).start()
         results = {}
+        rnd = random.Random(7)
         wm = MachineWindow()
         for action, cmd in (("move", "velocity"), ("stop", "stop")):
             mpub = start(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-q", "2",
@@ -538,7 +540,8 @@ def bench_command(n=50):
                 if first is not None:
                     lat.append((first - t0) * 1000.0)
                 # Velocity: let the watchdog end it (0.5 s) so that every command starts idle.
-                time.sleep(1.0 if cmd == "velocity" else 0.2)
+                # The random part keeps the commands from locking in phase with the 20 Hz tick.
+                time.sleep((1.0 if cmd == "velocity" else 0.2) + rnd.uniform(0.0, 0.05))
             mpub.stdin.close()
             mpub.wait(5)
             LIVE.remove(mpub)
