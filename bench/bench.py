@@ -299,14 +299,35 @@ def pct(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def gaps(ts, rate, start):
-    """Where messages are missing in a stream of header stamps: [(seconds after the publisher's
-    start, missing count)] for every gap over 1.5 periods, the start counting as a stamp."""
-    out, ts = [], [start] + sorted(ts)
-    for a, b in zip(ts, ts[1:]):
-        if (b - a) * rate > 1.5:
-            out.append((round(a - start, 2), round((b - a) * rate) - 1))
-    return out
+SEQ_PATH = {"status/position": ("position", "x"), "sensor/imu": ("linear_acceleration", "x"),
+            "status/motor": ("motors", 0, "position")}
+
+
+def seq_of(topic, payload):
+    """The publisher's sequence number in a bridged message, or None for topics without one."""
+    path = SEQ_PATH.get(topic.split("/", 2)[-1])
+    if not path:
+        return None
+    v = json.loads(payload)["data"]
+    for k in path:
+        v = v[k]
+    return int(v)
+
+
+def missing(got, sent, rate):
+    """Which sequence numbers never arrived, as [(seconds into the run, how many)]."""
+    have = {g for g in got if g is not None}
+    if not have:
+        return []
+    out, run = [], None
+    for i in range(sent):
+        if i not in have:
+            if run and run[1] == i - 1:
+                run[1], run[2] = i, run[2] + 1
+            else:
+                run = [i, i, 1]
+                out.append(run)
+    return [(round(r[0] / rate, 2), r[2]) for r in out]
 
 
 def emit(name, result):
@@ -361,13 +382,10 @@ def bench_typical(duration=45.0, beams=720):
         r_machine = w_machine.end()
         mem = mem_kib(br.pid)
         time.sleep(1.0)
-        stamps = {}
+        seqs = {}
         for line in sub.snapshot():
             topic, _, payload = line.partition(" ")
-            try:
-                stamps.setdefault(topic, []).append(parse_rfc3339(json.loads(payload)["timestamp"]))
-            except (ValueError, KeyError, TypeError):
-                stamps.setdefault(topic, [])
+            seqs.setdefault(topic, []).append(seq_of(topic, payload))
         after = status.wait_new(7.0)
         pub.wait()
         LIVE.remove(pub)
@@ -377,12 +395,13 @@ def bench_typical(duration=45.0, beams=720):
             c0 = (before or {}).get("mappings", {}).get(name, {})
             c1 = (after or {}).get("mappings", {}).get(name, {})
             delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in ("received", "published", "dropped")}
-            out_rate = min(sent["rate"][name], len(stamps.get(topic, [])) / sent["wall_s"])
+            got = seqs.get(topic, [])
             per_topic[name] = {"sent": n, "bridge_received": delta["received"],
                                "bridge_published": delta["published"],
                                "bridge_dropped_by_policy": delta["dropped"],
-                               "mqtt_received": len(stamps.get(topic, [])),
-                               "gaps": gaps(stamps.get(topic, []), out_rate, sent["start"])}
+                               "mqtt_received": len(got),
+                               "publisher_late_skips": sent["late_skips"][name],
+                               "missing_at_s": missing(got, n, sent["rate"][name])}
         r = {"beams": beams, "duration_s": round(sent["wall_s"], 1),
              "bridge": {**r_bridge, **mem, "VmRSS_mid": mid_mem["VmRSS"]},
              "publisher_process": {"cpu_pct": round(100 * sent["cpu_s"] / sent["wall_s"], 1),
@@ -436,6 +455,7 @@ def bench_throughput(rate, duration=8.0, depth=None):
         out_dropped = after["outbound_dropped"] - (before or {}).get("outbound_dropped", 0)
         r = {"target_rate": rate, "depth": depth or 10, "publishers": nproc,
              "achieved_rate": round(sum(r["rate"]["odom"] for r in results)),
+             "publisher_late_skips": sum(r["late_skips"]["odom"] for r in results),
              "sent": sent, "bridge_received": recv,
              "bridge_published": c1["published"] - c0.get("published", 0),
              "counted_dropped": dropped, "outbound_dropped": out_dropped,
