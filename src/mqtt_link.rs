@@ -269,6 +269,11 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), MqttError> {
     let (client, mut eventloop) = AsyncClient::new(settings.options.clone(), 1024);
+    // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a write
+    // back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let mut queue = OfflineQueue {
         ordered: VecDeque::new(),
         latest: HashMap::new(),
