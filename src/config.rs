@@ -351,7 +351,7 @@ fn volatile() -> Durability {
     Durability::Volatile
 }
 fn default_depth() -> usize {
-    10
+    RosQos::SENSOR.depth
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -370,10 +370,13 @@ pub enum Durability {
 
 impl RosQos {
     /// The sensor-data profile drivers use; a best-effort reader matches reliable writers too.
+    /// Deeper than rclcpp's 5: r2r takes one message per subscription per spin, so a short
+    /// scheduling hiccup at hundreds of messages per second must fit in the DDS history
+    /// (BENCHMARKS.md: depth 10 lost up to 10 % at 20k msg/s, depth 100 none up to 10k msg/s).
     pub const SENSOR: RosQos = RosQos {
         reliability: Reliability::BestEffort,
         durability: Durability::Volatile,
-        depth: 10,
+        depth: 100,
     };
     /// For what the bridge publishes into ROS: reliable, as `rclpy`/`rclcpp` default readers are.
     pub const RELIABLE: RosQos = RosQos {
