@@ -511,7 +511,16 @@ async fn command_runner(
                 }
                 return;
             }
-            Some(m) = inbound.recv() => runner.on_inbound(m),
+            Some(m) = inbound.recv() => {
+                let was_idle = runner.core.mode() == Mode::Idle;
+                runner.on_inbound(m);
+                // A motion that starts from rest gets its first Twist now, not up to one
+                // period later: the tick grid restarts here (no extra tick, so the motion
+                // plan keeps its timing).
+                if was_idle && matches!(runner.core.mode(), Mode::Moving | Mode::Velocity) {
+                    tick.reset_immediately();
+                }
+            }
             Some(engaged) = estop.recv() => {
                 let fx = runner.core.on_ros_estop(engaged, Instant::now());
                 runner.apply(fx);
