@@ -121,6 +121,16 @@ fn move_command_drives_cmd_vel() {
     assert_eq!(last["angular"]["z"].as_f64(), Some(0.0));
 }
 
+/// `--ros-args -p name:=value ...` from pairs.
+fn ros_args(params: &[(&str, String)]) -> Vec<String> {
+    let mut out = vec!["--ros-args".to_owned()];
+    for (k, v) in params {
+        out.push("-p".into());
+        out.push(format!("{k}:={v}"));
+    }
+    out
+}
+
 fn start_expecting_failure(domain: u32, args: &[String]) -> (i32, String) {
     let mut b = Bridge::spawn_raw(domain, tempfile::tempdir().expect("dir"), args);
     let status = b
@@ -135,15 +145,11 @@ fn seed_config_loads_unchanged_and_runs() {
     let broker = Broker::start();
     let seed = repo().join("config/mqtt_config.yaml");
     let dir = tempfile::tempdir().expect("dir");
-    let args: Vec<String> = vec![
-        "--ros-args".into(),
-        "-p".into(),
-        format!("config_file:={}", seed.display()),
-        "-p".into(),
-        "robot_id:=AMR009".into(),
-        "-p".into(),
-        format!("port:={}", broker.port),
-    ];
+    let args = ros_args(&[
+        ("config_file", seed.display().to_string()),
+        ("robot_id", "AMR009".into()),
+        ("port", broker.port.to_string()),
+    ]);
     let mut sub = MqttSub::start(broker.port, "amr/AMR009/status/connection");
     let b = Bridge::spawn_raw(14, dir, &args);
     b.wait_log("connected to", Duration::from_secs(20));
@@ -180,13 +186,10 @@ fn unknown_key_and_wrong_type_name_the_key_and_the_file() {
     ] {
         let f = dir.path().join("bad.yaml");
         std::fs::write(&f, yaml).expect("write");
-        let args: Vec<String> = vec![
-            "--ros-args".into(),
-            "-p".into(),
-            format!("config_file:={}", f.display()),
-            "-p".into(),
-            "robot_id:=R1".into(),
-        ];
+        let args = ros_args(&[
+            ("config_file", f.display().to_string()),
+            ("robot_id", "R1".into()),
+        ]);
         let (code, log) = start_expecting_failure(15, &args);
         assert_eq!(code, 2, "config error exit code for {key}:\n{log}");
         assert!(
@@ -204,11 +207,7 @@ fn invalid_robot_ids_fail_at_start() {
     for id in ["a/b", "+", "#", "x y", "bad\\u0001id"] {
         let f = dir.path().join("id.yaml");
         std::fs::write(&f, format!("mqtt: {{}}\nrobot_id: \"{id}\"\n")).expect("write");
-        let args: Vec<String> = vec![
-            "--ros-args".into(),
-            "-p".into(),
-            format!("config_file:={}", f.display()),
-        ];
+        let args = ros_args(&[("config_file", f.display().to_string())]);
         let (code, log) = start_expecting_failure(16, &args);
         assert_eq!(code, 2, "robot id {id:?}:\n{log}");
         assert!(log.contains("robot_id"), "{log}");
@@ -235,13 +234,10 @@ fn a_mapping_of_an_unknown_type_fails_at_start() {
         "mqtt: {}\nmappings:\n  - {name: mystery, ros_topic: x, ros_type: no_such_msgs/msg/Thing, mqtt_action: x}\n",
     )
     .expect("write");
-    let args: Vec<String> = vec![
-        "--ros-args".into(),
-        "-p".into(),
-        format!("config_file:={}", f.display()),
-        "-p".into(),
-        "robot_id:=R1".into(),
-    ];
+    let args = ros_args(&[
+        ("config_file", f.display().to_string()),
+        ("robot_id", "R1".into()),
+    ]);
     let (code, log) = start_expecting_failure(15, &args);
     assert_eq!(code, 2, "{log}");
     assert!(
