@@ -131,7 +131,6 @@ pub fn run() -> Result<(), BridgeError> {
     let level = crate::logging::level_from_args(&args).unwrap_or(log::LevelFilter::Info);
     crate::logging::init(node.logger(), level);
 
-    let plan = plan(&node)?;
     let Plan {
         config,
         file,
@@ -139,7 +138,7 @@ pub fn run() -> Result<(), BridgeError> {
         mappings,
         host,
         port,
-    } = plan;
+    } = plan(&node)?;
     log::info!(
         "robot {} from {file}; broker {host}:{port}; {} mapping(s)",
         tree.robot_id(),
