@@ -150,6 +150,7 @@ pub fn run() -> Result<(), BridgeError> {
     let robot_id: Arc<str> = Arc::from(tree.robot_id());
     let (out_tx, out_rx) = mpsc::channel::<Outbound>(config.bridge.queue_size);
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(256);
+    let (prio_tx, prio_rx) = mpsc::channel::<Inbound>(64);
     let (estop_tx, estop_rx) = mpsc::channel::<bool>(16);
     let outbox = Outbox {
         tx: out_tx.clone(),
@@ -273,7 +274,10 @@ pub fn run() -> Result<(), BridgeError> {
         let mqtt = tokio::spawn(mqtt_link::run(
             settings,
             out_rx,
-            in_tx,
+            mqtt_link::InboundTx {
+                normal: in_tx,
+                priority: prio_tx,
+            },
             stats.clone(),
             shutdown_rx.clone(),
         ));
@@ -283,8 +287,15 @@ pub fn run() -> Result<(), BridgeError> {
             counters: stats.route("commands"),
             sinks,
             cmd_vel,
+            refusal_log: LogThrottle::new(),
         };
-        tokio::spawn(command_runner(runner, in_rx, estop_rx, shutdown_rx.clone()));
+        tokio::spawn(command_runner(
+            runner,
+            prio_rx,
+            in_rx,
+            estop_rx,
+            shutdown_rx.clone(),
+        ));
         if ctx.config.state.enabled {
             tokio::spawn(state_publisher(ctx.clone(), shutdown_rx.clone()));
         }
@@ -413,6 +424,44 @@ struct Runner {
     counters: Arc<Counters>,
     sinks: HashMap<String, Sink>,
     cmd_vel: Option<r2r::Publisher<r2r::geometry_msgs::msg::Twist>>,
+    /// A flood of bad commands must not become a flood of log lines.
+    refusal_log: LogThrottle,
+}
+
+/// At most `LogThrottle::PER_SECOND` lines a second; then one line says how many were left out.
+struct LogThrottle {
+    window: std::cell::Cell<Option<Instant>>,
+    count: std::cell::Cell<u32>,
+}
+
+impl LogThrottle {
+    const PER_SECOND: u32 = 10;
+
+    fn new() -> Self {
+        LogThrottle {
+            window: std::cell::Cell::new(None),
+            count: std::cell::Cell::new(0),
+        }
+    }
+
+    fn allow(&self, now: Instant) -> bool {
+        let fresh = self
+            .window
+            .get()
+            .is_none_or(|w| now.saturating_duration_since(w) >= Duration::from_secs(1));
+        if fresh {
+            let left_out = self.count.get().saturating_sub(Self::PER_SECOND);
+            if left_out > 0 {
+                log::warn!(
+                    "{left_out} more refused commands in the last second (not logged one by one)"
+                );
+            }
+            self.window.set(Some(now));
+            self.count.set(0);
+        }
+        self.count.set(self.count.get() + 1);
+        self.count.get() <= Self::PER_SECOND
+    }
 }
 
 impl Runner {
@@ -431,11 +480,13 @@ impl Runner {
         for o in &fx.outcomes {
             if o.status == crate::command::OutcomeStatus::Rejected {
                 Counters::add(&self.counters.refused);
-                log::warn!(
-                    "command refused: {} ({})",
-                    o.reason.as_deref().unwrap_or("no reason"),
-                    o.command.as_deref().unwrap_or("?")
-                );
+                if self.refusal_log.allow(Instant::now()) {
+                    log::warn!(
+                        "command refused: {} ({})",
+                        o.reason.as_deref().unwrap_or("no reason"),
+                        o.command.as_deref().unwrap_or("?")
+                    );
+                }
             } else {
                 log::info!(
                     "command {}: {:?} {}",
@@ -491,6 +542,7 @@ impl Runner {
 
 async fn command_runner(
     mut runner: Runner,
+    mut priority: mpsc::Receiver<Inbound>,
     mut inbound: mpsc::Receiver<Inbound>,
     mut estop: mpsc::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
@@ -502,7 +554,10 @@ async fn command_runner(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut last_odom: Option<Instant> = None;
     loop {
+        // In this order: stopping, the ROS e-stop, fleet stops, the motion tick, then the rest;
+        // a flood of other fleet messages can delay none of the first four.
         tokio::select! {
+            biased;
             _ = shutdown.changed() => {
                 // Leave the robot still.
                 if runner.core.mode() != Mode::Idle {
@@ -510,6 +565,12 @@ async fn command_runner(
                 }
                 return;
             }
+            Some(engaged) = estop.recv() => {
+                let fx = runner.core.on_ros_estop(engaged, Instant::now());
+                runner.apply(fx);
+            }
+            Some(m) = priority.recv() => runner.on_inbound(m),
+            _ = tick.tick() => runner.on_tick(&mut last_odom),
             Some(m) = inbound.recv() => {
                 let was_idle = runner.core.mode() == Mode::Idle;
                 runner.on_inbound(m);
@@ -520,11 +581,6 @@ async fn command_runner(
                     tick.reset_immediately();
                 }
             }
-            Some(engaged) = estop.recv() => {
-                let fx = runner.core.on_ros_estop(engaged, Instant::now());
-                runner.apply(fx);
-            }
-            _ = tick.tick() => runner.on_tick(&mut last_odom),
         }
     }
 }

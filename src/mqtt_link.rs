@@ -72,6 +72,15 @@ pub struct MqttSettings {
     /// `<alert prefix>/`; None when alerts are off.
     pub alert_prefix: Option<String>,
     pub alert_qos: Qos,
+    /// `command/stop` and `command/emergency`: they go through a channel of their own, so
+    /// that a flood of other messages can never crowd out a stop.
+    pub priority_topics: Vec<String>,
+}
+
+/// Where fleet messages go: safety commands first.
+pub struct InboundTx {
+    pub normal: mpsc::Sender<Inbound>,
+    pub priority: mpsc::Sender<Inbound>,
 }
 
 pub fn qos(q: Qos) -> QoS {
@@ -149,6 +158,10 @@ impl MqttSettings {
                 .enabled
                 .then(|| format!("{}/", tree.prefix(Category::Alert))),
             alert_qos: tree.qos(Category::Alert),
+            priority_topics: ["stop", "emergency"]
+                .iter()
+                .map(|a| tree.topic(Category::Command, a))
+                .collect(),
         })
     }
 }
@@ -264,7 +277,7 @@ fn try_send(client: &AsyncClient, m: Outbound, stats: &Stats) -> Result<(), Outb
 pub async fn run(
     settings: MqttSettings,
     mut outbound: mpsc::Receiver<Outbound>,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: InboundTx,
     stats: Arc<Stats>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), MqttError> {
@@ -318,8 +331,13 @@ pub async fn run(
                     queue.flush(&client, &stats);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let to = if settings.priority_topics.contains(&p.topic) {
+                        &inbound.priority
+                    } else {
+                        &inbound.normal
+                    };
                     let msg = Inbound { topic: p.topic, payload: p.payload, retain: p.retain };
-                    if inbound.try_send(msg).is_err() {
+                    if to.try_send(msg).is_err() {
                         stats.inbound_dropped.fetch_add(1, Relaxed);
                         log::warn!("mqtt: fleet messages arrive faster than they are handled; one dropped");
                     }

@@ -535,3 +535,67 @@ fn an_oversized_command_is_refused_without_losing_the_connection() {
     rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
     rig.outcome("obeyed afterwards", |d| d["status"] == "accepted");
 }
+
+#[test]
+fn a_stop_is_obeyed_in_the_middle_of_a_flood() {
+    require_env();
+    let mut rig = Rig::start(6, "CMD06", "");
+    rig.cmd(
+        "move",
+        "move_forward",
+        json!({"speed": 20, "distance": 300}),
+    );
+    rig.outcome("accepted", status_is("accepted"));
+    // 5000 junk commands as fast as mosquitto_pub can send them, a stop in the middle.
+    let junk: String = (0..5000).map(|i| format!("{{\"junk\": {i}}}\n")).collect();
+    let mut flood = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &rig.broker.port.to_string(),
+            "-t",
+            "amr/CMD06/command/move",
+            "-q",
+            "0",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub -l");
+    let mut stdin = flood.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(junk.as_bytes());
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    rig.send(
+        "stop",
+        &json!({"timestamp": now_rfc3339(), "command": "stop"}).to_string(),
+    );
+    let stopped_at = now_unix();
+    let _ = writer.join();
+    let _ = flood.wait();
+    let tw = rig.twists.collect_for(Duration::from_secs(3));
+    let zero_after = tw
+        .iter()
+        .find(|(t, m)| *t >= stopped_at - 0.05 && lin(m) == 0.0 && ang(m) == 0.0)
+        .map(|(t, _)| t - stopped_at)
+        .expect("a zero Twist after the stop");
+    assert!(zero_after < 1.0, "zero {zero_after:.3} s after the stop");
+    let moving_later: Vec<_> = tw
+        .iter()
+        .filter(|(t, m)| *t > stopped_at + 1.0 && lin(m) != 0.0)
+        .collect();
+    assert!(
+        moving_later.is_empty(),
+        "no motion after the stop: {moving_later:?}"
+    );
+    // And the bridge still obeys afterwards.
+    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
+    let tw = rig.twists_until_quiet(Duration::from_secs(5), Duration::from_millis(1000));
+    assert!(
+        tw.iter().any(|s| s.1 > 0.0),
+        "moves on a valid command after the flood"
+    );
+}
