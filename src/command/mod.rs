@@ -192,6 +192,17 @@ impl Tag {
     }
 }
 
+/// How close odometry must come to the target to confirm it: a wheel controller stops a hair
+/// short (0.59999 m of 0.6 m), which is arrival, not a shortfall. 0.5 % of the extent, at
+/// least 1 mm or 0.1 degree.
+fn confirm_tolerance(run: &MotionRun) -> f64 {
+    let floor = match run.profile.axis() {
+        Axis::Linear => 0.001,
+        Axis::Angular => 0.1f64.to_radians(),
+    };
+    (run.extent.abs() * 0.005).max(floor)
+}
+
 #[derive(Debug)]
 struct MotionRun {
     tag: Tag,
@@ -375,7 +386,7 @@ impl CommandCore {
             && run
                 .odo
                 .as_ref()
-                .is_some_and(|o| o.progress() >= run.extent.abs());
+                .is_some_and(|o| o.progress() >= run.extent.abs() - confirm_tolerance(&run));
         if reached {
             self.send(fx, Twist2::ZERO);
             fx.outcomes.push(run.tag.outcome(

@@ -537,6 +537,45 @@ fn closed_loop_ends_by_odometry() {
 }
 
 #[test]
+fn odometry_a_hair_short_of_the_target_confirms_it() {
+    let mut r = Rig::new();
+    r.core.on_odom(Odom2 {
+        x: 0.0,
+        y: 0.0,
+        yaw: 0.0,
+        at: r.now,
+    });
+    r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":30,"distance":60}"#,
+        None,
+    );
+    // A wheel controller that always ends 0.02 mm short (0.59998 m of 0.6 m).
+    let mut x = 0.0;
+    for _ in 0..1000 {
+        let fx = r.tick();
+        x += fx.twists[0].linear * DT * 0.99997;
+        r.core.on_odom(Odom2 {
+            x,
+            y: 0.0,
+            yaw: 0.0,
+            at: r.now,
+        });
+        if let Some(o) = fx.outcomes.first() {
+            assert_eq!(
+                o.reason.as_deref(),
+                Some("completed by odometry"),
+                "x = {x}"
+            );
+            assert!(x < 0.6 && x > 0.597, "{x}");
+            return;
+        }
+    }
+    panic!("never completed");
+}
+
+#[test]
 fn closed_loop_falls_back_to_time_after_the_grace() {
     let mut r = Rig::new();
     r.core.on_odom(Odom2 {
