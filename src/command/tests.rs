@@ -78,6 +78,29 @@ impl Rig {
         }
         panic!("no outcome after {max_ticks} ticks");
     }
+
+    /// Ticks with odometry fed back after each Twist (`pose` turns the Twist into the new
+    /// x, y, yaw) until an outcome shows up; returns that tick's effects.
+    fn run_closed_loop(
+        &mut self,
+        max_ticks: usize,
+        mut pose: impl FnMut(&Twist2) -> (f64, f64, f64),
+    ) -> Effects {
+        for _ in 0..max_ticks {
+            let fx = self.tick();
+            let (x, y, yaw) = pose(&fx.twists[0]);
+            self.core.on_odom(Odom2 {
+                x,
+                y,
+                yaw,
+                at: self.now,
+            });
+            if !fx.outcomes.is_empty() {
+                return fx;
+            }
+        }
+        panic!("no outcome after {max_ticks} ticks");
+    }
 }
 
 fn statuses(fx: &Effects) -> Vec<OutcomeStatus> {
@@ -516,24 +539,15 @@ fn closed_loop_ends_by_odometry() {
     );
     // The robot runs 20 % faster than commanded.
     let mut y = 2.0;
-    for _ in 0..1000 {
-        let fx = r.tick();
-        y += fx.twists[0].linear * DT * 1.2;
-        r.core.on_odom(Odom2 {
-            x: 1.0,
-            y,
-            yaw: FRAC_PI_2,
-            at: r.now,
-        });
-        if let Some(o) = fx.outcomes.first() {
-            assert_eq!(o.status, OutcomeStatus::Completed);
-            assert_eq!(o.reason.as_deref(), Some("completed by odometry"));
-            assert_eq!(fx.twists, [Twist2::ZERO]);
-            assert!(y - 2.0 >= 1.0 && y - 2.0 < 1.1, "{y}");
-            return;
-        }
-    }
-    panic!("never completed");
+    let fx = r.run_closed_loop(1000, |t| {
+        y += t.linear * DT * 1.2;
+        (1.0, y, FRAC_PI_2)
+    });
+    let o = &fx.outcomes[0];
+    assert_eq!(o.status, OutcomeStatus::Completed);
+    assert_eq!(o.reason.as_deref(), Some("completed by odometry"));
+    assert_eq!(fx.twists, [Twist2::ZERO]);
+    assert!(y - 2.0 >= 1.0 && y - 2.0 < 1.1, "{y}");
 }
 
 #[test]
@@ -553,26 +567,17 @@ fn odometry_a_hair_short_of_the_target_confirms_it() {
     );
     // A wheel controller that always ends 0.02 mm short (0.59998 m of 0.6 m).
     let mut x = 0.0;
-    for _ in 0..1000 {
-        let fx = r.tick();
-        x += fx.twists[0].linear * DT * 0.99997;
-        r.core.on_odom(Odom2 {
-            x,
-            y: 0.0,
-            yaw: 0.0,
-            at: r.now,
-        });
-        if let Some(o) = fx.outcomes.first() {
-            assert_eq!(
-                o.reason.as_deref(),
-                Some("completed by odometry"),
-                "x = {x}"
-            );
-            assert!(x < 0.6 && x > 0.597, "{x}");
-            return;
-        }
-    }
-    panic!("never completed");
+    let fx = r.run_closed_loop(1000, |t| {
+        x += t.linear * DT * 0.99997;
+        (x, 0.0, 0.0)
+    });
+    let o = &fx.outcomes[0];
+    assert_eq!(
+        o.reason.as_deref(),
+        Some("completed by odometry"),
+        "x = {x}"
+    );
+    assert!(x < 0.6 && x > 0.597, "{x}");
 }
 
 #[test]
