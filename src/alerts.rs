@@ -1,8 +1,19 @@
 //! Alerts the bridge raises by itself from what it sees: battery low and critical, with
-//! hysteresis so that a battery hovering at a threshold does not flap, and sensor streams
-//! that went silent (and came back).
+//! hysteresis so that a battery hovering at a threshold does not flap; sensor streams that
+//! went silent (and came back); and a broker outage, told once the link is back. The rules
+//! are pure and time-injected; [`watch`] is the task that applies them once a second.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch as tokio_watch};
+
+use crate::diagnostics::Counters;
+use crate::envelope::AlertLevel;
+use crate::herald::Herald;
+use crate::mqtt::LinkEvent;
+use crate::shutdown::Shutdown;
+use crate::state::Battery;
 
 /// Battery band, from the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,7 +34,7 @@ pub struct BatteryAlarm {
 }
 
 /// What to raise: (level, message).
-pub type Raised = (crate::command::AlertLevel, &'static str);
+pub type Raised = (AlertLevel, &'static str);
 
 impl BatteryAlarm {
     pub fn new(low: f64, critical: f64, hysteresis: f64) -> Self {
@@ -36,7 +47,7 @@ impl BatteryAlarm {
     }
 
     pub fn update(&mut self, percent: f64) -> Option<Raised> {
-        use crate::command::AlertLevel::*;
+        use AlertLevel::*;
         let entered = if percent < self.critical {
             Band::Critical
         } else if percent < self.low {
@@ -85,7 +96,7 @@ impl StaleWatch {
 
     /// `last`: when the stream last delivered. Returns the alert to raise, if any.
     pub fn update(&mut self, last: Option<Instant>, now: Instant) -> Option<Raised> {
-        use crate::command::AlertLevel::*;
+        use AlertLevel::*;
         let last = last?;
         if self.after.is_zero() {
             return None;
@@ -105,10 +116,95 @@ impl StaleWatch {
     }
 }
 
+/// One ROS to MQTT stream watched for silence, with the counters its route keeps.
+pub struct Stream {
+    pub mapping: String,
+    pub ros_topic: String,
+    pub counters: Arc<Counters>,
+    pub watch: StaleWatch,
+}
+
+/// What the watcher looks at.
+pub struct Sources {
+    pub battery: tokio_watch::Receiver<Option<Battery>>,
+    pub streams: Vec<Stream>,
+    pub link: mpsc::Receiver<LinkEvent>,
+}
+
+/// Checks the battery and the streams once a second, and tells about broker outages, until
+/// shutdown.
+pub async fn watch(
+    herald: Herald,
+    cfg: crate::config::AlertConfig,
+    mut sources: Sources,
+    mut shutdown: Shutdown,
+) {
+    let mut battery = BatteryAlarm::new(
+        cfg.battery_low,
+        cfg.battery_critical,
+        cfg.battery_hysteresis,
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            Some(event) = sources.link.recv() => outage(&herald, event),
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let percent = sources.battery.borrow().and_then(|b| b.percent);
+                if let Some(p) = percent {
+                    if let Some((level, message)) = battery.update(p) {
+                        herald.alert(level, message, &serde_json::json!({"battery_level": p}));
+                    }
+                }
+                for s in &mut sources.streams {
+                    stale(&herald, s, now);
+                }
+            }
+        }
+    }
+}
+
+fn stale(herald: &Herald, s: &mut Stream, now: Instant) {
+    let last = s.counters.last_seen();
+    let Some((level, message)) = s.watch.update(last, now) else {
+        return;
+    };
+    let silent = last
+        .map(|t| now.saturating_duration_since(t).as_secs_f64())
+        .unwrap_or(0.0);
+    log::warn!(
+        "mapping `{}`: {message} ({} silent for {silent:.1} s)",
+        s.mapping,
+        s.ros_topic
+    );
+    herald.alert(
+        level,
+        message,
+        &serde_json::json!({
+            "mapping": s.mapping, "ros_topic": s.ros_topic,
+            "silent_seconds": (silent * 10.0).round() / 10.0,
+        }),
+    );
+}
+
+/// After the fact: the connection was lost (warning) and is back (info).
+fn outage(herald: &Herald, event: LinkEvent) {
+    let LinkEvent::Restored {
+        lost_at,
+        down_seconds,
+        error,
+    } = event;
+    let data =
+        serde_json::json!({"lost_at": lost_at, "down_seconds": down_seconds, "error": error});
+    herald.alert(AlertLevel::Warning, "Broker connection lost", &data);
+    herald.alert(AlertLevel::Info, "Broker connection restored", &data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::AlertLevel::*;
+    use AlertLevel::*;
 
     #[test]
     fn thresholds_with_hysteresis() {

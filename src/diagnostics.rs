@@ -1,6 +1,6 @@
 //! What the bridge tells about itself: counters per mapping (in, out, dropped, refused),
 //! queue depths, connection state and reconnects. Published on `status/bridge` (JSON) and on
-//! ROS `/diagnostics` (`diagnostic_msgs/DiagnosticArray`).
+//! ROS `/diagnostics` (`diagnostic_msgs/DiagnosticArray`) every `bridge.diagnostics_period`.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -108,8 +108,9 @@ pub struct Report {
 }
 
 impl Stats {
-    /// The counters of a mapping, created on first use.
-    pub fn route(&self, name: &str) -> Arc<Counters> {
+    /// The counters of a mapping (or of the command path): made once, at start, and handed to
+    /// whoever counts; the report lists them by name.
+    pub fn register(&self, name: &str) -> Arc<Counters> {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, c)) = routes.iter().find(|(n, _)| n == name) {
             return c.clone();
@@ -201,5 +202,28 @@ fn now_stamp() -> r2r::builtin_interfaces::msg::Time {
     r2r::builtin_interfaces::msg::Time {
         sec: i32::try_from(d.as_secs()).unwrap_or(i32::MAX),
         nanosec: d.subsec_nanos(),
+    }
+}
+
+/// `status/bridge` and `/diagnostics` every `period` seconds until shutdown.
+pub async fn publish(
+    herald: crate::herald::Herald,
+    stats: Arc<Stats>,
+    ros: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
+    period: f64,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(period));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tick.tick() => {
+                let report = stats.report();
+                herald.status("bridge", &report, false);
+                if let Err(e) = ros.publish(&to_ros(&report, herald.robot_id())) {
+                    log::debug!("/diagnostics: {e}");
+                }
+            }
+        }
     }
 }

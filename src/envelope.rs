@@ -1,4 +1,6 @@
-//! The seed's JSON envelope `{timestamp, robot_id, type, data}` and its timestamps.
+//! Every JSON payload the bridge writes, in one place: the seed's envelope
+//! `{timestamp, robot_id, type, data}` (status and sensor messages, command outcomes,
+//! presence) and the alert format `{timestamp, robot_id, level, message, data}`.
 //!
 //! `timestamp` is RFC 3339 UTC (`Z`) from the ROS header stamp when the message has one (a zero
 //! stamp means "not stamped"), else the bridge's clock. NaN and infinities never reach the
@@ -55,6 +57,61 @@ pub fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// An alert's level: also the last level of its topic (`alert/warning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl AlertLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertLevel::Info => "info",
+            AlertLevel::Warning => "warning",
+            AlertLevel::Error => "error",
+        }
+    }
+}
+
+/// The robot's presence on `status/connection` (retained; `offline` is also the Last Will).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Online,
+    Offline,
+}
+
+/// The `status/connection` payload, stamped now.
+pub fn presence(robot_id: &str, p: Presence) -> Vec<u8> {
+    let state = match p {
+        Presence::Online => "online",
+        Presence::Offline => "offline",
+    };
+    status(robot_id, &serde_json::json!({ "state": state }))
+}
+
+/// A status message the bridge originates (outcomes, state, its own report), stamped now.
+pub fn status<D: Serialize>(robot_id: &str, data: &D) -> Vec<u8> {
+    to_json(&Envelope {
+        timestamp: now_rfc3339(),
+        robot_id,
+        kind: "status",
+        data,
+    })
+}
+
+/// An alert, stamped now.
+pub fn alert<D: Serialize>(robot_id: &str, level: AlertLevel, message: &str, data: &D) -> Vec<u8> {
+    to_json(&Alert {
+        timestamp: now_rfc3339(),
+        robot_id,
+        level: level.as_str(),
+        message,
+        data,
+    })
 }
 
 /// The status/sensor envelope.

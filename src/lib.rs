@@ -2,25 +2,30 @@
 //! fleet's MQTT topic tree `amr/{robot_id}/{status|command|sensor|alert}/...` (JSON).
 //!
 //! Two flows, each in one direction:
-//! - ROS -> fleet: `ros_link` subscriptions -> `convert` -> `envelope` -> `policy` (rate limit,
-//!   batch) -> `mqtt_link` publish.
-//! - fleet -> ROS: `mqtt_link` message -> `command` (parse, validate, safety, motion) ->
-//!   `cmd_vel` Twists via `ros_link`; generic mappings go straight to their ROS publisher.
+//! - ROS -> fleet: `ros::to_mqtt` routes (spin thread) -> `convert` -> `envelope` -> `policy`
+//!   (rate limit, batch) -> `mqtt` link.
+//! - fleet -> ROS: `mqtt` link -> `inbox` -> `command` (action, parse, safety, motion, the
+//!   runner) -> `cmd_vel` via `ros::to_ros`; generic mappings -> `ros::to_ros`.
 //!
-//! `config`, `topic`, `envelope`, `convert`, `policy` and `command` know nothing of the ROS
-//! graph or the broker and are tested alone.
+//! `config` (file, topics, mappings, settings), `envelope`, `convert`, `policy`, `state` and
+//! the `command` core know nothing of the ROS graph or the broker and are tested alone. `app`
+//! wires everything: `config::Settings` in, [`app::start`] gives a running bridge.
 
 pub mod alerts;
-pub mod bridge;
+pub mod app;
 pub mod command;
 pub mod config;
 pub mod convert;
 pub mod diagnostics;
 pub mod envelope;
+pub mod herald;
+pub mod inbox;
 pub mod logging;
-pub mod mapping;
-pub mod mqtt_link;
+pub mod mqtt;
 pub mod policy;
-pub mod ros_link;
+pub mod ros;
+pub mod shutdown;
 pub mod state;
-pub mod topic;
+
+pub use app::{start, Running};
+pub use config::Settings;

@@ -1,8 +1,20 @@
 //! The `log` facade wired to ROS logging (rcutils), so the bridge's lines appear like any
 //! node's: on the console with the node's logger name, in `~/.ros/log`, and on `/rosout`
 //! where the RMW provides it. `--ros-args --log-level <level>` sets the level.
+//!
+//! Log lines often quote what the fleet sent, so every line is made safe before it reaches
+//! rcutils: r2r turns it into a C string with `CString::new(..).unwrap()`, and one escaped NUL
+//! from the fleet would panic there and poison r2r's logging mutex for every later line.
+//! Per-message lines go through a [`Throttle`], so that a flood of bad input cannot become a
+//! flood of log lines.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
 
 use log::{Level, LevelFilter, Metadata, Record};
+
+/// Longest line handed to rcutils, in bytes; the rest is cut with a note.
+pub const MAX_LINE: usize = 2048;
 
 struct RosLogger {
     name: String,
@@ -27,16 +39,89 @@ impl log::Log for RosLogger {
             Level::Info => r2r::LogSeverity::Info,
             Level::Debug | Level::Trace => r2r::LogSeverity::Debug,
         };
+        let text = r.args().to_string();
         r2r::log(
-            &r.args().to_string(),
+            &printable(&text, MAX_LINE),
             &self.name,
-            r.file().unwrap_or(""),
+            &printable(r.file().unwrap_or(""), 256),
             r.line().unwrap_or(0),
             severity,
         );
     }
 
     fn flush(&self) {}
+}
+
+/// `text` as one safe log line: NUL and every other control character escaped (`\u{0}`), at
+/// most `max` bytes (cut on a character boundary, with a note of the full length).
+pub fn printable(text: &str, max: usize) -> Cow<'_, str> {
+    let clean = text.len() <= max && !text.chars().any(char::is_control);
+    if clean {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().min(max) + 32);
+    for c in text.chars() {
+        if out.len() >= max {
+            out.push_str(&format!("... ({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Lets at most `per_second` lines through in each second; when a second with suppressed
+/// lines is over, the next call logs one line saying how many were left out. Time is
+/// injected, so the owner decides when "now" is (and tests need no clock).
+#[derive(Debug)]
+pub struct Throttle {
+    what: &'static str,
+    per_second: u32,
+    window: Option<Instant>,
+    count: u32,
+}
+
+impl Throttle {
+    /// `what` names the lines in the summary ("refused commands").
+    pub fn new(what: &'static str, per_second: u32) -> Self {
+        Throttle {
+            what,
+            per_second,
+            window: None,
+            count: 0,
+        }
+    }
+
+    /// Whether one more line may be logged at `now`.
+    pub fn allow(&mut self, now: Instant) -> bool {
+        self.flush(now);
+        if self.window.is_none() {
+            self.window = Some(now);
+        }
+        self.count += 1;
+        self.count <= self.per_second
+    }
+
+    /// Ends the current second if it is over: logs the summary of what it left out.
+    pub fn flush(&mut self, now: Instant) {
+        let Some(start) = self.window else { return };
+        if now.saturating_duration_since(start) < Duration::from_secs(1) {
+            return;
+        }
+        let left_out = self.count.saturating_sub(self.per_second);
+        if left_out > 0 {
+            log::warn!(
+                "{left_out} more {} in the last second (not logged one by one)",
+                self.what
+            );
+        }
+        self.window = None;
+        self.count = 0;
+    }
 }
 
 /// The level asked for with `--ros-args --log-level [name:=]level`, if any.
@@ -72,7 +157,7 @@ pub fn active() -> bool {
 /// Installs the ROS logger as the `log` backend; `name` is the node's logger name.
 pub fn init(name: &str, level: LevelFilter) {
     let logger = Box::new(RosLogger {
-        name: name.to_owned(),
+        name: printable(name, 256).into_owned(),
     });
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(level);
@@ -115,5 +200,36 @@ mod tests {
             None
         );
         assert_eq!(level_from_args(&a("x --log-level debug")), None);
+    }
+
+    #[test]
+    fn any_text_becomes_a_c_string() {
+        let hostile = "move_forw\u{0}ard \u{1b}[2J\r\n\u{85}\u{202e}é😀";
+        let line = printable(hostile, MAX_LINE);
+        assert!(std::ffi::CString::new(line.as_bytes()).is_ok(), "{line}");
+        assert!(!line.chars().any(char::is_control), "{line}");
+        assert!(line.contains("move_forw\\u{0}ard"), "{line}");
+        assert!(line.contains("\u{202e}é😀"), "printable text stays: {line}");
+        assert!(matches!(printable("plain", MAX_LINE), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_lines_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(5000);
+        let line = printable(&long, MAX_LINE);
+        assert!(line.len() < MAX_LINE + 40, "{}", line.len());
+        assert!(line.ends_with("(10000 bytes in all)"), "{line}");
+    }
+
+    #[test]
+    fn throttle_lets_ten_a_second_through() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new("lines", 10);
+        let allowed = (0..1500)
+            .filter(|i| t.allow(t0 + Duration::from_micros(i * 1333)))
+            .count();
+        // 1500 lines over 2 s: ten in each of the two seconds.
+        assert_eq!(allowed, 20);
+        assert!(t.allow(t0 + Duration::from_secs(5)));
     }
 }

@@ -1,38 +1,88 @@
 //! `amr_mqtt_bridge --ros-args -p config_file:=<yaml> -p robot_id:=<id> [-r __ns:=/robot1]`
 //!
 //! Exit codes: 0 on SIGINT/SIGTERM, 1 on a runtime failure, 2 on a configuration error (the
-//! file, a key, a parameter, the robot id, or a mapping of a type the build does not know).
+//! file and the key, a parameter, the robot id, a mapping of a type the build does not know),
+//! 70 when the node panicked (after a zero Twist).
 
-use amr_mqtt_bridge::bridge::{self, BridgeError};
-use amr_mqtt_bridge::ros_link::RosError;
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
+use amr_mqtt_bridge::app::{self, AppError};
+use amr_mqtt_bridge::config::{settings::NODE_NAME, ConfigError, Settings};
+use amr_mqtt_bridge::{logging, ros};
+
+/// Why the node stopped, as an exit code.
+enum Failure {
+    Config(ConfigError),
+    Runtime(AppError),
+}
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args
-        .iter()
-        .take_while(|a| *a != "--ros-args")
-        .any(|a| a == "--version")
-    {
+    let own_args = || args.iter().take_while(|a| *a != "--ros-args");
+    if own_args().any(|a| a == "--version") {
         println!("amr_mqtt_bridge {}", env!("CARGO_PKG_VERSION"));
-        return std::process::ExitCode::SUCCESS;
+        return ExitCode::SUCCESS;
     }
-    // rustls needs one crypto provider for the process; ring is the one built in.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    match bridge::run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let code = match e {
-                BridgeError::Config(_) | BridgeError::RobotId { .. } | BridgeError::NoRobotId => 2,
-                BridgeError::Ros(RosError::Parameter(..) | RosError::Mapping { .. }) => 2,
-                _ => 1,
+    app::exit_on_panic();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let (code, text) = match failure {
+                Failure::Config(e) => (2, e.to_string()),
+                // A mapping the middleware refuses (a topic name it cannot take) is the
+                // configuration's fault too.
+                Failure::Runtime(e @ AppError::Ros(ros::RosError::Mapping { .. })) => {
+                    (2, e.to_string())
+                }
+                Failure::Runtime(e) => (1, format!("{:#}", anyhow::Error::from(e))),
             };
             // Through ROS logging when it is up, else straight to stderr.
-            if amr_mqtt_bridge::logging::active() {
-                log::error!("{e}");
+            if logging::active() {
+                log::error!("{text}");
             } else {
-                eprintln!("amr_mqtt_bridge: error: {}", anyhow::Error::from(e));
+                eprintln!(
+                    "amr_mqtt_bridge: error: {}",
+                    logging::printable(&text, 4096)
+                );
             }
-            std::process::ExitCode::from(code)
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), Failure> {
+    let rt = |e: r2r::Error| Failure::Runtime(AppError::from(e));
+    let ctx = r2r::Context::create().map_err(rt)?;
+    let node = r2r::Node::create(ctx, NODE_NAME, "").map_err(rt)?;
+    let level = logging::level_from_args(args).unwrap_or(log::LevelFilter::Info);
+    logging::init(node.logger(), level);
+    let overrides = ros::params::read(&node).map_err(Failure::Config)?;
+    let namespace = node.namespace().map_err(rt)?;
+    let settings = Settings::load(&overrides, &namespace).map_err(Failure::Config)?;
+    log::info!(
+        "robot {} from {}; broker {}:{}; {} mapping(s)",
+        settings.tree.robot_id(),
+        settings.file,
+        settings.broker.host,
+        settings.broker.port,
+        settings.mappings.len()
+    );
+    let running = app::start(node, settings, shutdown_signal()).map_err(Failure::Runtime)?;
+    running.wait().map_err(Failure::Runtime)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

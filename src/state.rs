@@ -2,23 +2,47 @@
 //! combined example `{position, battery, status}` with `status` one of running, idle,
 //! charging, emergency, error.
 //!
-//! Written by the ROS side (odometry, battery), the command side (e-stop, motion) and read by
-//! the state publisher; one small mutex, held for a copy.
+//! Each fact has one writer and travels on a `watch` channel (latest value wins, nothing
+//! queues): the ROS side writes the pose and the battery, the command runner the mode. The
+//! motion core, the state publisher and the alert watcher read them.
 
 use serde::Serialize;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
-/// The last odometry, planar.
+use crate::command::Mode;
+use crate::herald::Herald;
+use crate::shutdown::Shutdown;
+
+/// The last odometry, planar: metres, radians, m/s, rad/s; `at` is when the bridge got it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pose {
     pub x: f64,
     pub y: f64,
-    /// Radians.
+    /// Radians, counter-clockwise.
     pub yaw: f64,
+    /// Speed over ground.
     pub linear: f64,
     pub angular: f64,
     pub at: Instant,
+}
+
+impl Pose {
+    /// A pose without velocities (tests, closed-loop checks).
+    pub fn planar(x: f64, y: f64, yaw: f64, at: Instant) -> Pose {
+        Pose {
+            x,
+            y,
+            yaw,
+            linear: 0.0,
+            angular: 0.0,
+            at,
+        }
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.x.is_finite() && self.y.is_finite() && self.yaw.is_finite()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,30 +52,55 @@ pub struct Battery {
     pub at: Instant,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// The writing ends, one per fact.
+pub struct Feeds {
+    pub pose: watch::Sender<Option<Pose>>,
+    pub battery: watch::Sender<Option<Battery>>,
+    pub mode: watch::Sender<Mode>,
+}
+
+/// The reading ends; cheap to clone.
+#[derive(Clone)]
+pub struct View {
+    pub pose: watch::Receiver<Option<Pose>>,
+    pub battery: watch::Receiver<Option<Battery>>,
+    pub mode: watch::Receiver<Mode>,
+}
+
+/// A fresh pair of feeds and views, with nothing known yet.
+pub fn channels() -> (Feeds, View) {
+    let (pose, pose_rx) = watch::channel(None);
+    let (battery, battery_rx) = watch::channel(None);
+    let (mode, mode_rx) = watch::channel(Mode::Idle);
+    (
+        Feeds {
+            pose,
+            battery,
+            mode,
+        },
+        View {
+            pose: pose_rx,
+            battery: battery_rx,
+            mode: mode_rx,
+        },
+    )
+}
+
+/// Everything `status/state` is derived from, at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Snapshot {
     pub pose: Option<Pose>,
     pub battery: Option<Battery>,
-    pub emergency: bool,
-    /// A motion or velocity command is running.
-    pub commanded_motion: bool,
-    /// Something is wrong that the fleet should see as `error` (e.g. odometry went stale).
-    pub fault: Option<&'static str>,
+    pub mode: Mode,
 }
 
-#[derive(Debug, Default)]
-pub struct Telemetry {
-    inner: Mutex<Snapshot>,
-}
-
-impl Telemetry {
-    pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s);
-    }
-
+impl View {
     pub fn snapshot(&self) -> Snapshot {
-        *self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        Snapshot {
+            pose: *self.pose.borrow(),
+            battery: *self.battery.borrow(),
+            mode: *self.mode.borrow(),
+        }
     }
 }
 
@@ -72,19 +121,21 @@ pub struct StateData {
     pub reason: Option<&'static str>,
 }
 
-/// The status word, in order of precedence: emergency, error, charging, running, idle.
+/// The status word, in order of precedence: emergency, error (odometry that is not finite:
+/// the fleet cannot trust the position), charging, running, idle.
 pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration) -> StateData {
     let fresh_pose = s
         .pose
         .filter(|p| now.saturating_duration_since(p.at) <= stale);
-    let moving = s.commanded_motion
+    let commanded = matches!(s.mode, Mode::Moving | Mode::Velocity);
+    let moving = commanded
         || fresh_pose.is_some_and(|p| {
             p.linear.abs() > moving_threshold || p.angular.abs() > moving_threshold
         });
-    let (status, reason) = if s.emergency {
+    let (status, reason) = if s.mode == Mode::Emergency {
         ("emergency", None)
-    } else if let Some(f) = s.fault {
-        ("error", Some(f))
+    } else if s.pose.is_some_and(|p| !p.is_finite()) {
+        ("error", Some("odometry is not finite"))
     } else if s.battery.is_some_and(|b| b.charging) {
         ("charging", None)
     } else if moving {
@@ -104,6 +155,27 @@ pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration
     }
 }
 
+/// Publishes `status/state` (retained) at `state.rate_hz` until shutdown.
+pub async fn publish(
+    herald: Herald,
+    view: View,
+    cfg: crate::config::StateConfig,
+    stale_after: f64,
+    mut shutdown: Shutdown,
+) {
+    let stale = Duration::from_secs_f64(stale_after.max(0.5));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate_hz));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tick.tick() => {
+                let data = derive(&view.snapshot(), Instant::now(), cfg.moving_threshold, stale);
+                herald.status(&cfg.action, &data, true);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,19 +186,15 @@ mod tests {
         let stale = Duration::from_secs(5);
         let mut s = Snapshot {
             pose: Some(Pose {
-                x: 1.0,
-                y: 2.0,
-                yaw: std::f64::consts::FRAC_PI_4,
                 linear: 0.3,
-                angular: 0.0,
-                at: now,
+                ..Pose::planar(1.0, 2.0, std::f64::consts::FRAC_PI_4, now)
             }),
             battery: Some(Battery {
                 percent: Some(85.5),
                 charging: false,
                 at: now,
             }),
-            ..Default::default()
+            mode: Mode::Idle,
         };
         let d = derive(&s, now, 0.01, stale);
         assert_eq!(d.status, "running");
@@ -134,14 +202,20 @@ mod tests {
         assert!((d.position.as_ref().expect("pose").angle - 45.0).abs() < 1e-9);
         s.pose = s.pose.map(|p| Pose { linear: 0.0, ..p });
         assert_eq!(derive(&s, now, 0.01, stale).status, "idle");
+        s.mode = Mode::Velocity;
+        assert_eq!(derive(&s, now, 0.01, stale).status, "running");
         s.battery = s.battery.map(|b| Battery {
             charging: true,
             ..b
         });
         assert_eq!(derive(&s, now, 0.01, stale).status, "charging");
-        s.fault = Some("odometry stale");
-        assert_eq!(derive(&s, now, 0.01, stale).status, "error");
-        s.emergency = true;
+        s.pose = s.pose.map(|p| Pose { x: f64::NAN, ..p });
+        let d = derive(&s, now, 0.01, stale);
+        assert_eq!(
+            (d.status, d.reason),
+            ("error", Some("odometry is not finite"))
+        );
+        s.mode = Mode::Emergency;
         assert_eq!(derive(&s, now, 0.01, stale).status, "emergency");
     }
 }

@@ -81,8 +81,10 @@
 //! The reason says "completed by odometry" or "completed by time". Without fresh odometry the
 //! motion is open loop, by time.
 
+pub mod action;
 pub mod motion;
 pub mod parse;
+pub mod runner;
 pub mod safety;
 
 #[cfg(test)]
@@ -94,6 +96,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::CommandConfig;
+pub use crate::envelope::AlertLevel;
+use crate::logging::{printable, Throttle};
+pub use crate::state::Pose;
+pub use action::Action;
 use motion::{ramp, Axis, OdomProgress, Profile};
 use parse::{EstopRequest, MoveRequest, Parsed, Refusal, Rejected};
 use safety::{IdMemory, Latch, Source};
@@ -110,15 +116,6 @@ impl Twist2 {
         linear: 0.0,
         angular: 0.0,
     };
-}
-
-/// Planar odometry pose: metres, radians; `at` is when the bridge received it.
-#[derive(Debug, Clone, Copy)]
-pub struct Odom2 {
-    pub x: f64,
-    pub y: f64,
-    pub yaw: f64,
-    pub at: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,13 +135,6 @@ pub struct Outcome {
     pub command: Option<String>,
     pub status: OutcomeStatus,
     pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertLevel {
-    Info,
-    Warning,
-    Error,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -237,8 +227,15 @@ pub struct CommandCore {
     active: Active,
     latch: Latch,
     ids: IdMemory,
-    odom: Option<Odom2>,
+    odom: Option<Pose>,
+    /// The core is the one place that logs what happens to commands: refusals and the
+    /// other outcomes each at most ten lines a second, whatever the fleet sends.
+    refusal_log: Throttle,
+    outcome_log: Throttle,
 }
+
+/// Log lines per second about commands, of each kind.
+const LOG_PER_SECOND: u32 = 10;
 
 impl CommandCore {
     /// `cfg` is expected validated, as `Config::parse` does (positive finite limits and rate).
@@ -251,6 +248,8 @@ impl CommandCore {
             latch: Latch::default(),
             ids: IdMemory::new(cfg.id_memory),
             odom: None,
+            refusal_log: Throttle::new("refused commands", LOG_PER_SECOND),
+            outcome_log: Throttle::new("command outcomes", LOG_PER_SECOND),
         }
     }
 
@@ -265,49 +264,51 @@ impl CommandCore {
         }
     }
 
-    /// A message arrived on MQTT topic `<command prefix>/<action>` (action = "move", "stop",
-    /// "emergency", or anything else, which is refused). `wall` is the bridge's UTC clock for
-    /// the timestamp age check.
+    /// A message arrived on MQTT topic `<command prefix>/<action>`; `retained` as the broker
+    /// flagged it. `wall` is the bridge's UTC clock for the timestamp age check.
     pub fn on_mqtt(
         &mut self,
-        action: &str,
+        action: &Action,
         payload: &[u8],
+        retained: bool,
         now: Instant,
         wall: DateTime<Utc>,
     ) -> Effects {
-        match action {
-            "move" => {
-                let parsed = parse::parse_move(payload, wall, &self.cfg);
-                self.mqtt_move(parsed, now)
-            }
-            "stop" => {
-                let parsed = parse::parse_stop(payload, wall, &self.cfg);
-                self.mqtt_stop(parsed)
-            }
-            "emergency" => {
-                let parsed = parse::parse_emergency(payload, wall, &self.cfg);
-                self.mqtt_emergency(parsed)
-            }
-            other => {
-                let (id, name) = parse::echo(payload, &self.cfg);
-                let mut fx = Effects::default();
-                reject(
-                    &mut fx,
-                    Rejected {
+        let fx = if retained && !action.obeys_retained() {
+            // A retained command is an old command: it is never obeyed.
+            let (id, name) = parse::echo(payload, &self.cfg);
+            refused(id, name, Refusal::Retained)
+        } else {
+            match action {
+                Action::Move => {
+                    let parsed = parse::parse_move(payload, wall, &self.cfg);
+                    self.mqtt_move(parsed, now)
+                }
+                Action::Stop => {
+                    let parsed = parse::parse_stop(payload, wall, &self.cfg);
+                    self.mqtt_stop(parsed)
+                }
+                Action::Emergency => {
+                    let parsed = parse::parse_emergency(payload, wall, &self.cfg);
+                    self.mqtt_emergency(parsed)
+                }
+                Action::Other(other) => {
+                    let (id, name) = parse::echo(payload, &self.cfg);
+                    refused(
                         id,
                         name,
-                        refusal: Refusal::UnknownTopic(other.chars().take(64).collect()),
-                    },
-                    "",
-                );
-                fx
+                        Refusal::UnknownTopic(other.chars().take(64).collect()),
+                    )
+                }
             }
-        }
+        };
+        self.log(&fx, now);
+        fx
     }
 
     /// The local ROS e-stop topic (std_msgs/Bool): true engages, false releases.
     /// Repeats of the same value (e-stop topics are often published periodically) do nothing.
-    pub fn on_ros_estop(&mut self, engaged: bool, _now: Instant) -> Effects {
+    pub fn on_ros_estop(&mut self, engaged: bool, now: Instant) -> Effects {
         let mut fx = Effects::default();
         if engaged {
             if !self.latch.held_by(Source::Ros) {
@@ -316,13 +317,16 @@ impl CommandCore {
         } else if self.latch.release(Source::Ros) {
             self.after_release(&mut fx, Source::Ros, None);
         }
+        self.log(&fx, now);
         fx
     }
 
-    pub fn on_odom(&mut self, odom: Odom2) {
+    pub fn on_odom(&mut self, odom: Pose) {
         // A driver glitch must not look like progress; it only makes odometry look stale.
-        if !(odom.x.is_finite() && odom.y.is_finite() && odom.yaw.is_finite()) {
-            log::warn!("ignoring non-finite odometry");
+        if !odom.is_finite() {
+            if self.refusal_log.allow(odom.at) {
+                log::warn!("ignoring non-finite odometry");
+            }
             return;
         }
         self.odom = Some(odom);
@@ -338,14 +342,41 @@ impl CommandCore {
         let mut fx = Effects::default();
         if self.latch.engaged() {
             self.send(&mut fx, Twist2::ZERO);
-            return fx;
+        } else {
+            match std::mem::replace(&mut self.active, Active::None) {
+                Active::None => {}
+                Active::Velocity(run) => self.tick_velocity(&mut fx, run, now),
+                Active::Motion(run) => self.tick_motion(&mut fx, run, now),
+            }
         }
-        match std::mem::replace(&mut self.active, Active::None) {
-            Active::None => {}
-            Active::Velocity(run) => self.tick_velocity(&mut fx, run, now),
-            Active::Motion(run) => self.tick_motion(&mut fx, run, now),
-        }
+        self.log(&fx, now);
+        self.refusal_log.flush(now);
+        self.outcome_log.flush(now);
         fx
+    }
+
+    /// The bridge stops: whatever runs is cancelled, and a zero Twist goes out.
+    pub fn on_shutdown(&mut self) -> Effects {
+        let mut fx = Effects::default();
+        self.halt(&mut fx, "the bridge is shutting down");
+        fx
+    }
+
+    /// Logs the outcomes of one call, throttled. Every outcome is still published and
+    /// counted by the runner; only the log lines are limited.
+    fn log(&mut self, fx: &Effects, now: Instant) {
+        for o in &fx.outcomes {
+            let command = printable(o.command.as_deref().unwrap_or("?"), 64).into_owned();
+            let id = printable(o.id.as_deref().unwrap_or("-"), 64).into_owned();
+            let reason = printable(o.reason.as_deref().unwrap_or(""), 512).into_owned();
+            if o.status == OutcomeStatus::Rejected {
+                if self.refusal_log.allow(now) {
+                    log::warn!("command {command} (id {id}) refused: {reason}");
+                }
+            } else if self.outcome_log.allow(now) {
+                log::info!("command {command} (id {id}): {:?} {reason}", o.status);
+            }
+        }
     }
 
     fn tick_velocity(&mut self, fx: &mut Effects, run: VelocityRun, now: Instant) {
@@ -631,7 +662,7 @@ impl CommandCore {
         fx.twists.push(twist);
     }
 
-    fn fresh_odom(&self, now: Instant) -> Option<Odom2> {
+    fn fresh_odom(&self, now: Instant) -> Option<Pose> {
         self.odom
             .filter(|o| now.saturating_duration_since(o.at).as_secs_f64() <= self.cfg.odom_timeout)
     }
@@ -674,14 +705,16 @@ fn rejected<R>(p: &Parsed<R>, refusal: Refusal) -> Rejected {
     }
 }
 
-/// Adds the `rejected` outcome, its reason followed by `suffix`, and logs it.
+/// The effects of refusing a message outright.
+fn refused(id: Option<String>, name: Option<String>, refusal: Refusal) -> Effects {
+    let mut fx = Effects::default();
+    reject(&mut fx, Rejected { id, name, refusal }, "");
+    fx
+}
+
+/// Adds the `rejected` outcome, its reason followed by `suffix` (logged by [`CommandCore::log`]).
 fn reject(fx: &mut Effects, rej: Rejected, suffix: &str) {
     let reason = format!("{}{suffix}", rej.refusal);
-    log::warn!(
-        "command {} (id {}) refused: {reason}",
-        rej.name.as_deref().unwrap_or("?"),
-        rej.id.as_deref().unwrap_or("-")
-    );
     fx.outcomes.push(Outcome {
         id: rej.id,
         command: rej.name,

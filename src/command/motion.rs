@@ -10,7 +10,7 @@
 //! any starting speed (preemption), including one pointing away from the target (the axis
 //! brakes, comes back, and the net displacement is still the commanded one).
 
-use super::{Odom2, Twist2};
+use super::{Pose, Twist2};
 
 /// Which component of the Twist a motion drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,11 +191,11 @@ pub struct OdomProgress {
     axis: Axis,
     /// +1 or -1: the commanded direction.
     dir: f64,
-    start: Odom2,
+    start: Pose,
     last_yaw: f64,
     /// Yaw turned since the start, unwrapped (rad, counter-clockwise positive).
     turned: f64,
-    latest: Odom2,
+    latest: Pose,
 }
 
 fn wrap_angle(a: f64) -> f64 {
@@ -209,7 +209,7 @@ fn wrap_angle(a: f64) -> f64 {
 }
 
 impl OdomProgress {
-    pub fn new(start: Odom2, axis: Axis, dir: f64) -> OdomProgress {
+    pub fn new(start: Pose, axis: Axis, dir: f64) -> OdomProgress {
         OdomProgress {
             axis,
             dir,
@@ -222,7 +222,7 @@ impl OdomProgress {
 
     /// Feeds every odometry message, so that yaw is unwrapped at the odometry rate (a turn of
     /// more than half a revolution between two looks would otherwise be ambiguous).
-    pub fn update(&mut self, odom: Odom2) {
+    pub fn update(&mut self, odom: Pose) {
         self.turned += wrap_angle(odom.yaw - self.last_yaw);
         self.last_yaw = odom.yaw;
         self.latest = odom;
@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn odometry_progress_unwraps_yaw_and_ignores_wrong_way() {
         let at = std::time::Instant::now();
-        let o = |x: f64, y: f64, yaw: f64| Odom2 { x, y, yaw, at };
+        let o = |x: f64, y: f64, yaw: f64| Pose::planar(x, y, yaw, at);
         let mut p = OdomProgress::new(o(0.0, 0.0, 3.0), Axis::Angular, 1.0);
         for yaw in [3.1, -3.1, -2.9] {
             p.update(o(0.0, 0.0, yaw));

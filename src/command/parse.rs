@@ -42,6 +42,8 @@ pub enum Refusal {
     NotObject(&'static str),
     #[error("unknown command topic `{0}`: expected move, stop or emergency")]
     UnknownTopic(String),
+    #[error("retained messages are not obeyed as commands")]
+    Retained,
     #[error("unknown field `{0}`")]
     UnknownField(String),
     #[error("{field} is missing{why}")]
@@ -233,6 +235,27 @@ pub fn echo(payload: &[u8], cfg: &CommandConfig) -> (Option<String>, Option<Stri
         Ok(m) => (m.echo_id, m.echo_name),
         Err(_) => (None, None),
     }
+}
+
+/// The rule for any other fleet message that reaches ROS (generic MQTT to ROS mappings), as
+/// for commands: a retained message is refused, and so is one whose `timestamp` (when it has
+/// one) is older than `max_age` or further ahead than `max_future`, unless the mapping opts
+/// out (`obey_retained`, `obey_stale`).
+pub fn admit(
+    timestamp: Option<&Value>,
+    retained: bool,
+    obey_retained: bool,
+    obey_stale: bool,
+    wall: DateTime<Utc>,
+    cfg: &CommandConfig,
+) -> Result<(), Refusal> {
+    if retained && !obey_retained {
+        return Err(Refusal::Retained);
+    }
+    if obey_stale {
+        return Ok(());
+    }
+    check_timestamp(timestamp, wall, cfg, false)
 }
 
 /// A decoded JSON object plus what can be echoed of it.
@@ -809,6 +832,31 @@ mod tests {
         let e = parse_emergency(br#"{"command":"release"}"#, wall(), &cfg).expect_err("release");
         assert!(matches!(e.refusal, Refusal::Missing { .. }));
         assert_eq!(e.name.as_deref(), Some("release"));
+    }
+
+    #[test]
+    fn generic_messages_follow_the_command_rules_unless_opted_out() {
+        let cfg = CommandConfig::default();
+        let stale = Value::String("2024-01-01T11:59:50Z".into());
+        let fresh = Value::String("2024-01-01T12:00:00Z".into());
+        assert_eq!(admit(None, false, false, false, wall(), &cfg), Ok(()));
+        assert_eq!(
+            admit(Some(&fresh), false, false, false, wall(), &cfg),
+            Ok(())
+        );
+        assert_eq!(
+            admit(None, true, false, false, wall(), &cfg),
+            Err(Refusal::Retained)
+        );
+        assert!(matches!(
+            admit(Some(&stale), false, false, false, wall(), &cfg),
+            Err(Refusal::Stale { .. })
+        ));
+        assert_eq!(admit(None, true, true, false, wall(), &cfg), Ok(()));
+        assert_eq!(
+            admit(Some(&stale), false, false, true, wall(), &cfg),
+            Ok(())
+        );
     }
 
     #[test]

@@ -37,12 +37,22 @@ impl Rig {
     }
 
     fn send(&mut self, action: &str, payload: &str) -> Effects {
-        self.core
-            .on_mqtt(action, payload.as_bytes(), self.now, self.wall)
+        self.send_bytes(action, payload.as_bytes())
     }
 
     fn send_bytes(&mut self, action: &str, payload: &[u8]) -> Effects {
-        self.core.on_mqtt(action, payload, self.now, self.wall)
+        self.core
+            .on_mqtt(&Action::parse(action), payload, false, self.now, self.wall)
+    }
+
+    fn send_retained(&mut self, action: &str, payload: &str) -> Effects {
+        self.core.on_mqtt(
+            &Action::parse(action),
+            payload.as_bytes(),
+            true,
+            self.now,
+            self.wall,
+        )
     }
 
     fn cmd(&mut self, action: &str, command: &str, params: &str, id: Option<&str>) -> Effects {
@@ -89,12 +99,7 @@ impl Rig {
         for _ in 0..max_ticks {
             let fx = self.tick();
             let (x, y, yaw) = pose(&fx.twists[0]);
-            self.core.on_odom(Odom2 {
-                x,
-                y,
-                yaw,
-                at: self.now,
-            });
+            self.core.on_odom(Pose::planar(x, y, yaw, self.now));
             if !fx.outcomes.is_empty() {
                 return fx;
             }
@@ -525,12 +530,7 @@ fn duplicate_id_is_executed_once() {
 fn closed_loop_ends_by_odometry() {
     let mut r = Rig::new();
     let at = r.now;
-    r.core.on_odom(Odom2 {
-        x: 1.0,
-        y: 2.0,
-        yaw: FRAC_PI_2,
-        at,
-    });
+    r.core.on_odom(Pose::planar(1.0, 2.0, FRAC_PI_2, at));
     r.cmd(
         "move",
         "move_forward",
@@ -553,12 +553,7 @@ fn closed_loop_ends_by_odometry() {
 #[test]
 fn odometry_a_hair_short_of_the_target_confirms_it() {
     let mut r = Rig::new();
-    r.core.on_odom(Odom2 {
-        x: 0.0,
-        y: 0.0,
-        yaw: 0.0,
-        at: r.now,
-    });
+    r.core.on_odom(Pose::planar(0.0, 0.0, 0.0, r.now));
     r.cmd(
         "move",
         "move_forward",
@@ -583,23 +578,13 @@ fn odometry_a_hair_short_of_the_target_confirms_it() {
 #[test]
 fn closed_loop_falls_back_to_time_after_the_grace() {
     let mut r = Rig::new();
-    r.core.on_odom(Odom2 {
-        x: 0.0,
-        y: 0.0,
-        yaw: 0.0,
-        at: r.now,
-    });
+    r.core.on_odom(Pose::planar(0.0, 0.0, 0.0, r.now));
     r.cmd("move", "rotate_left", r#"{"speed":90,"angle":90}"#, None);
     // The robot is stuck: odometry stays fresh but shows no progress.
     let mut plan_end = None;
     for _ in 0..1000 {
         let fx = r.tick();
-        r.core.on_odom(Odom2 {
-            x: 0.0,
-            y: 0.0,
-            yaw: 0.0,
-            at: r.now,
-        });
+        r.core.on_odom(Pose::planar(0.0, 0.0, 0.0, r.now));
         if plan_end.is_none() && fx.twists[0] == Twist2::ZERO {
             plan_end = Some(r.now);
         }
@@ -858,4 +843,34 @@ fn a_broken_configuration_never_puts_nan_on_cmd_vel() {
             assert!(t.linear.is_finite() && t.angular.is_finite());
         }
     }
+}
+
+#[test]
+fn retained_messages_never_move_the_robot_but_still_stop_it() {
+    let mut r = Rig::new();
+    let mv = format!(
+        r#"{{"timestamp":"{}","command":"move_forward","parameters":{{"speed":50,"distance":100}},"id":"r1"}}"#,
+        r.ts(0.0)
+    );
+    let fx = r.send_retained("move", &mv);
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert_eq!(
+        fx.outcomes[0].reason.as_deref(),
+        Some("retained messages are not obeyed as commands")
+    );
+    assert_eq!(fx.outcomes[0].id.as_deref(), Some("r1"), "the id is echoed");
+    assert!(fx.twists.is_empty() && !moving(&r.tick()));
+    assert_eq!(r.core.mode(), Mode::Idle);
+    let fx = r.send_retained("goal", "{}");
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    // The same id is still free: a refused command does not consume it.
+    assert_eq!(statuses(&r.send("move", &mv)), [OutcomeStatus::Accepted]);
+    let fx = r.send_retained("stop", "{}");
+    assert_eq!(fx.twists, [Twist2::ZERO], "a retained stop still stops");
+    let fx = r.send_retained("emergency", "{}");
+    assert_eq!(
+        r.core.mode(),
+        Mode::Emergency,
+        "a retained e-stop engages: {fx:?}"
+    );
 }

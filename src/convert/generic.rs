@@ -13,8 +13,9 @@ pub fn skeleton(ros_type: &str) -> Result<Value, r2r::Error> {
     r2r::WrappedNativeMsgUntyped::new_from(ros_type)?.to_json()
 }
 
-/// Takes the message out of the bridge's envelope, when the payload is one.
-pub fn unwrap_envelope(v: Value) -> Value {
+/// Takes the message out of the bridge's envelope, when the payload is one: (the envelope's
+/// `timestamp`, the message).
+pub fn unwrap_envelope(v: Value) -> (Option<Value>, Value) {
     match v {
         Value::Object(mut map)
             if map.contains_key("timestamp")
@@ -23,9 +24,10 @@ pub fn unwrap_envelope(v: Value) -> Value {
                     .keys()
                     .all(|k| matches!(k.as_str(), "timestamp" | "robot_id" | "type" | "data")) =>
         {
-            map.remove("data").unwrap_or(Value::Null)
+            let data = map.remove("data").unwrap_or(Value::Null);
+            (map.remove("timestamp"), data)
         }
-        other => other,
+        other => (None, other),
     }
 }
 
@@ -133,9 +135,9 @@ mod tests {
     #[test]
     fn envelope_is_unwrapped_but_plain_messages_are_not() {
         let plain = json!({"data": "hello"});
-        assert_eq!(unwrap_envelope(plain.clone()), plain);
+        assert_eq!(unwrap_envelope(plain.clone()), (None, plain));
         let env = json!({"timestamp": "t", "robot_id": "R", "type": "status", "data": {"x": 1}});
-        assert_eq!(unwrap_envelope(env), json!({"x": 1}));
+        assert_eq!(unwrap_envelope(env), (Some(json!("t")), json!({"x": 1})));
     }
 
     #[test]

@@ -73,11 +73,16 @@ pub struct Euler {
 }
 
 impl Quat {
-    /// Yaw (rotation about z) in degrees, (-180, 180]. Not normalised quaternions give the
+    /// Yaw (rotation about z) in radians, [-pi, pi]. Not normalised quaternions give the
     /// same yaw as their normalised form; an all-zero one gives 0.
-    pub fn yaw_deg(&self) -> f64 {
+    pub fn yaw(&self) -> f64 {
         let Quat { x, y, z, w } = *self;
-        wrap_deg(f64::atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)).to_degrees())
+        f64::atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    }
+
+    /// Yaw in degrees, (-180, 180].
+    pub fn yaw_deg(&self) -> f64 {
+        wrap_deg(self.yaw().to_degrees())
     }
 
     pub fn euler_deg(&self) -> Euler {

@@ -4,7 +4,9 @@ use serde::Serialize;
 
 use super::{Converter, Quat, Vec3};
 use crate::envelope::Stamp;
+use crate::state::Pose;
 use r2r::nav_msgs::msg::Odometry as Msg;
+use std::time::Instant;
 
 pub struct Odometry;
 
@@ -32,13 +34,19 @@ pub struct Data {
     pub child_frame_id: String,
 }
 
-/// The part of odometry that the rest of the bridge (state, closed-loop motion) uses.
-pub fn pose2d(msg: &Msg) -> (f64, f64, f64) {
+/// The part of odometry that the rest of the bridge (state, closed-loop motion) uses,
+/// received at `at`.
+pub fn pose(msg: &Msg, at: Instant) -> Pose {
     let p = &msg.pose.pose.position;
-    let yaw = Quat::from(&msg.pose.pose.orientation)
-        .yaw_deg()
-        .to_radians();
-    (p.x, p.y, yaw)
+    let tw = &msg.twist.twist;
+    Pose {
+        x: p.x,
+        y: p.y,
+        yaw: Quat::from(&msg.pose.pose.orientation).yaw(),
+        linear: tw.linear.x.hypot(tw.linear.y),
+        angular: tw.angular.z,
+        at,
+    }
 }
 
 impl Converter for Odometry {

@@ -1,14 +1,24 @@
-//! The YAML configuration.
+//! The configuration: the YAML file's schema (this file), the topic tree (`topics`), the
+//! mappings (`mappings`) and the one validated value that the bridge runs on (`settings`).
 //!
 //! The seed's `config/mqtt_config.yaml` (a single `mqtt:` block) loads as it is; the bridge's
 //! own keys (robot id, mappings, commands, alerts, state, limits) sit beside it. Every struct
 //! denies unknown keys, and every error names the file and the key path (`mqtt.qos.status`).
+//! Every number that later becomes a period, a rate or a size is range-checked here, so that
+//! nothing can panic or spin once the bridge runs. This module imports nothing else of the
+//! crate: everything else depends on it, never the reverse.
+
+pub mod mappings;
+pub mod settings;
+pub mod topics;
 
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::topic::Category;
+pub use mappings::Mapping;
+pub use settings::{Overrides, Settings};
+pub use topics::{Category, TopicError, TopicTree};
 
 /// A configuration that cannot be used, with the file and the key that make it so.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +35,15 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    #[error("parameter `{name}`: {message}")]
+    Parameter { name: String, message: String },
+    #[error("robot id from {source_name}: {error}")]
+    RobotId {
+        source_name: &'static str,
+        error: TopicError,
+    },
+    #[error("no robot id: set the parameter robot_id (-p robot_id:=AMR001), the key robot_id in the configuration, or start the node in a namespace")]
+    NoRobotId,
 }
 
 impl ConfigError {
@@ -104,9 +123,6 @@ pub struct MqttConfig {
     /// QoS 1/2 messages kept while the broker is unreachable; the oldest go first when full.
     #[serde(default = "default_offline_queue")]
     pub offline_queue: usize,
-    /// Largest MQTT packet accepted from the broker, bytes (bigger ones end the connection).
-    #[serde(default = "default_max_packet")]
-    pub max_packet_size: usize,
 }
 
 fn default_broker() -> String {
@@ -120,9 +136,6 @@ fn default_client_id() -> String {
 }
 fn default_offline_queue() -> usize {
     1000
-}
-fn default_max_packet() -> usize {
-    16 * 1024 * 1024
 }
 
 /// MQTT's registered ports, plain and TLS.
@@ -432,6 +445,13 @@ pub struct MappingSpec {
     /// Battery mappings only.
     #[serde(default)]
     pub percentage_scale: Option<PercentageScale>,
+    /// MQTT to ROS only: publish retained messages too (default: refused, like commands).
+    #[serde(default)]
+    pub obey_retained: Option<bool>,
+    /// MQTT to ROS only: publish messages whose envelope `timestamp` is older than
+    /// `commands.max_age` too (default: refused, like commands).
+    #[serde(default)]
+    pub obey_stale: Option<bool>,
 }
 
 /// Units of command parameters.
@@ -585,8 +605,12 @@ impl Default for AlertConfig {
 pub struct BridgeConfig {
     /// Seconds between `status/bridge` and `/diagnostics` reports (0: off).
     pub diagnostics_period: f64,
-    /// Messages waiting between the ROS side and the MQTT link.
+    /// Messages waiting between the ROS side and the MQTT link (a burst of a few seconds of
+    /// the typical sensor load); a full queue is a counted drop, never a wait on the spin thread.
     pub queue_size: usize,
+    /// Fleet messages waiting for the command runner; beyond it they are dropped and counted.
+    /// Stops and e-stops never wait behind them (a channel of their own).
+    pub inbound_queue: usize,
 }
 
 impl Default for BridgeConfig {
@@ -594,6 +618,7 @@ impl Default for BridgeConfig {
         BridgeConfig {
             diagnostics_period: 5.0,
             queue_size: 4096,
+            inbound_queue: 256,
         }
     }
 }
@@ -625,113 +650,212 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every value on its own: ranges, sizes, periods. What depends on several keys
+    /// (topics, mappings, safety rules) is checked by `settings`.
     fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let bad = |key: &str, msg: &str| Err(ConfigError::invalid(file, key, msg));
-        if self.mqtt.broker.trim().is_empty() {
+        let m = &self.mqtt;
+        if m.broker.trim().is_empty() {
             return bad("mqtt.broker", "must not be empty");
         }
-        if self.mqtt.port == Some(0) {
+        if m.port == Some(0) {
             return bad("mqtt.port", "must be 1-65535");
         }
-        if self.mqtt.keepalive == 0 || self.mqtt.keepalive > 65535 {
+        if m.keepalive == 0 || m.keepalive > 65535 {
             return bad("mqtt.keepalive", "must be 1-65535 seconds");
         }
-        if self.mqtt.client_id.trim().is_empty() {
+        if m.client_id.trim().is_empty() {
             return bad("mqtt.client_id", "must not be empty");
         }
-        let r = &self.mqtt.reconnect;
-        if !(r.delay.is_finite() && r.delay > 0.0) {
-            return bad(
-                "mqtt.reconnect.delay",
-                "must be a positive number of seconds",
-            );
-        }
-        if !(r.max_delay.is_finite() && r.max_delay >= r.delay) {
-            return bad("mqtt.reconnect.max_delay", "must be at least `delay`");
-        }
         if let Some(id) = &self.robot_id {
-            if let Err(e) = crate::topic::validate_robot_id(id) {
+            if let Err(e) = topics::validate_robot_id(id) {
                 return bad("robot_id", &e.to_string());
             }
         }
-        let c = &self.commands;
-        for (key, v) in [
-            ("commands.rate_hz", c.rate_hz),
-            ("commands.max_linear_speed", c.max_linear_speed),
-            ("commands.max_angular_speed", c.max_angular_speed),
-            ("commands.max_linear_accel", c.max_linear_accel),
-            ("commands.max_angular_accel", c.max_angular_accel),
-            ("commands.max_distance", c.max_distance),
-            ("commands.max_angle", c.max_angle),
-            ("commands.watchdog_timeout", c.watchdog_timeout),
-            ("commands.max_age", c.max_age),
-            ("commands.odom_timeout", c.odom_timeout),
-            ("state.rate_hz", self.state.rate_hz),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(key, "must be a positive number");
-            }
+        let (c, r, a) = (&self.commands, &m.reconnect, &self.alerts);
+        // (key, value, min, max): every period, rate and limit the bridge later turns into a
+        // Duration or a tick, so that no value can panic or spin at run time.
+        let ranges: [(&str, f64, Range); 19] = [
+            ("mqtt.reconnect.delay", r.delay, Range::Positive(3600.0)),
+            (
+                "mqtt.reconnect.max_delay",
+                r.max_delay,
+                Range::Positive(86_400.0),
+            ),
+            ("commands.rate_hz", c.rate_hz, Range::Between(1.0, 1000.0)),
+            (
+                "commands.max_linear_speed",
+                c.max_linear_speed,
+                Range::Positive(100.0),
+            ),
+            (
+                "commands.max_angular_speed",
+                c.max_angular_speed,
+                Range::Positive(100.0),
+            ),
+            (
+                "commands.max_linear_accel",
+                c.max_linear_accel,
+                Range::Positive(1000.0),
+            ),
+            (
+                "commands.max_angular_accel",
+                c.max_angular_accel,
+                Range::Positive(1000.0),
+            ),
+            (
+                "commands.max_distance",
+                c.max_distance,
+                Range::Positive(1e9),
+            ),
+            ("commands.max_angle", c.max_angle, Range::Positive(1e9)),
+            (
+                "commands.watchdog_timeout",
+                c.watchdog_timeout,
+                Range::Positive(60.0),
+            ),
+            ("commands.max_age", c.max_age, Range::Positive(86_400.0)),
+            (
+                "commands.max_future",
+                c.max_future,
+                Range::Between(0.0, 86_400.0),
+            ),
+            (
+                "commands.odom_timeout",
+                c.odom_timeout,
+                Range::Positive(3600.0),
+            ),
+            (
+                "state.rate_hz",
+                self.state.rate_hz,
+                Range::Between(0.001, 100.0),
+            ),
+            (
+                "state.moving_threshold",
+                self.state.moving_threshold,
+                Range::Between(0.0, 100.0),
+            ),
+            (
+                "alerts.stale_after",
+                a.stale_after,
+                Range::ZeroOr(0.1, 86_400.0),
+            ),
+            (
+                "alerts.battery_hysteresis",
+                a.battery_hysteresis,
+                Range::Between(0.0, 100.0),
+            ),
+            (
+                "bridge.diagnostics_period",
+                self.bridge.diagnostics_period,
+                Range::ZeroOr(0.1, 86_400.0),
+            ),
+            (
+                "alerts.battery_low",
+                a.battery_low,
+                Range::Between(0.0, 100.0),
+            ),
+        ];
+        for (key, v, range) in ranges {
+            range
+                .check(v)
+                .map_err(|why| ConfigError::invalid(file, key, why))?;
         }
-        if !(c.max_future.is_finite() && c.max_future >= 0.0) {
-            return bad("commands.max_future", "must be zero or more seconds");
+        if r.max_delay < r.delay {
+            return bad("mqtt.reconnect.max_delay", "must be at least `delay`");
         }
-        if c.max_payload == 0 {
-            return bad("commands.max_payload", "must be at least 1 byte");
-        }
-        let a = &self.alerts;
-        if !(a.battery_critical <= a.battery_low && a.battery_hysteresis >= 0.0) {
+        if c.watchdog_timeout * c.rate_hz < 1.0 {
             return bad(
-                "alerts.battery_critical",
-                "must not exceed battery_low (and battery_hysteresis must be >= 0)",
+                "commands.watchdog_timeout",
+                "must be at least one tick (1 / commands.rate_hz)",
             );
         }
-        if !(self.bridge.diagnostics_period.is_finite() && self.bridge.diagnostics_period >= 0.0) {
-            return bad("bridge.diagnostics_period", "must be zero or more seconds");
+        if !(a.battery_critical.is_finite() && a.battery_critical <= a.battery_low) {
+            return bad(
+                "alerts.battery_critical",
+                "must be a number not above battery_low",
+            );
         }
-        if self.bridge.queue_size == 0 {
-            return bad("bridge.queue_size", "must be at least 1");
+        let sizes: [(&str, usize, usize); 5] = [
+            ("mqtt.offline_queue", m.offline_queue, 10_000_000),
+            ("commands.max_payload", c.max_payload, MAX_PAYLOAD),
+            ("commands.id_memory", c.id_memory, 10_000_000),
+            ("bridge.queue_size", self.bridge.queue_size, 10_000_000),
+            ("bridge.inbound_queue", self.bridge.inbound_queue, 1_000_000),
+        ];
+        for (key, v, max) in sizes {
+            if v == 0 || v > max {
+                return Err(ConfigError::invalid(file, key, format!("must be 1-{max}")));
+            }
         }
-        for (i, m) in self.mappings.iter().enumerate() {
-            let key = |k: &str| format!("mappings[{i}].{k}");
-            if m.name.trim().is_empty() {
-                return bad(&key("name"), "must not be empty");
-            }
-            if let Some(hz) = m.rate_limit_hz {
-                if !(hz.is_finite() && hz > 0.0) {
-                    return bad(&key("rate_limit_hz"), "must be a positive number");
-                }
-            }
-            if let Some(b) = m.batch {
-                if b.max_messages == 0 || !(b.max_interval.is_finite() && b.max_interval > 0.0) {
-                    return bad(
-                        &key("batch"),
-                        "max_messages must be >= 1 and max_interval > 0 seconds",
-                    );
-                }
-            }
-            if let Some(q) = m.ros_qos {
-                if q.depth == 0 {
-                    return bad(&key("ros_qos.depth"), "must be at least 1");
-                }
-            }
+        for (i, spec) in self.mappings.iter().enumerate() {
+            spec.validate(file, i)?;
         }
         Ok(())
     }
+}
 
-    /// The MQTT password: file, then environment, then the YAML.
-    pub fn password(&self, file: &str) -> Result<Option<String>, ConfigError> {
-        if let Some(p) = &self.mqtt.password_file {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                ConfigError::invalid(file, "mqtt.password_file", format!("{}: {e}", p.display()))
-            })?;
-            return Ok(Some(text.lines().next().unwrap_or("").to_owned()));
+/// The largest payload the bridge reads from MQTT: the protocol's own limit (256 MiB).
+pub const MAX_PAYLOAD: usize = 268_435_455;
+
+/// The range a number must be in.
+#[derive(Debug, Clone, Copy)]
+enum Range {
+    /// > 0 and <= max.
+    Positive(f64),
+    /// min <= v <= max.
+    Between(f64, f64),
+    /// 0 (off), or min <= v <= max.
+    ZeroOr(f64, f64),
+}
+
+impl Range {
+    fn check(self, v: f64) -> Result<(), String> {
+        let ok = v.is_finite()
+            && match self {
+                Range::Positive(max) => v > 0.0 && v <= max,
+                Range::Between(min, max) => (min..=max).contains(&v),
+                Range::ZeroOr(min, max) => v == 0.0 || (min..=max).contains(&v),
+            };
+        if ok {
+            return Ok(());
         }
-        if let Some(var) = &self.mqtt.password_env {
-            return std::env::var(var).map(Some).map_err(|_| {
-                ConfigError::invalid(file, "mqtt.password_env", format!("${var} is not set"))
-            });
+        Err(match self {
+            Range::Positive(max) => format!("must be a number above 0 and at most {max}, not {v}"),
+            Range::Between(min, max) => format!("must be a number from {min} to {max}, not {v}"),
+            Range::ZeroOr(min, max) => {
+                format!("must be 0 (off) or a number from {min} to {max}, not {v}")
+            }
+        })
+    }
+}
+
+impl MappingSpec {
+    fn validate(&self, file: &str, i: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("mappings[{i}].{k}");
+        let bad = |k: &str, why: String| Err(ConfigError::invalid(file, key(k), why));
+        if self.name.trim().is_empty() {
+            return bad("name", "must not be empty".into());
         }
-        Ok((!self.mqtt.password.is_empty()).then(|| self.mqtt.password.clone()))
+        if let Some(hz) = self.rate_limit_hz {
+            Range::Positive(100_000.0)
+                .check(hz)
+                .or_else(|why| bad("rate_limit_hz", why))?;
+        }
+        if let Some(b) = self.batch {
+            if b.max_messages == 0 || b.max_messages > 100_000 {
+                return bad("batch.max_messages", "must be 1-100000".into());
+            }
+            Range::Positive(3600.0)
+                .check(b.max_interval)
+                .or_else(|why| bad("batch.max_interval", why))?;
+        }
+        if let Some(q) = self.ros_qos {
+            if q.depth == 0 || q.depth > 100_000 {
+                return bad("ros_qos.depth", "must be 1-100000".into());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -739,7 +863,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../config/mqtt_config.yaml");
+    const SEED: &str = include_str!("../../config/mqtt_config.yaml");
 
     #[test]
     fn seed_file_loads_with_its_values() {
@@ -757,7 +881,8 @@ mod tests {
 
     #[test]
     fn extended_example_loads() {
-        let c = Config::parse(include_str!("../config/bridge.yaml"), "bridge.yaml").expect("loads");
+        let c =
+            Config::parse(include_str!("../../config/bridge.yaml"), "bridge.yaml").expect("loads");
         assert_eq!(c.commands.rate_hz, 20.0);
         assert_eq!(c.mappings.len(), 2);
     }

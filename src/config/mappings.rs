@@ -4,29 +4,38 @@
 //! built-in one changes only the keys it sets (or disables it with `enabled: false`); any other
 //! name adds a mapping, its unset keys taken from its converter's defaults.
 
-use crate::config::{
+use super::topics::{validate_topic, Category, TopicTree};
+use super::{
     BatchConfig, Config, ConfigError, ConverterKind, Direction, MappingSpec, PercentageScale, Qos,
     RosQos,
 };
-use crate::topic::{Category, TopicTree};
 
 /// A mapping with every key decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapping {
     pub name: String,
+    /// Where it is written in the configuration (`mappings[2]`, or `mappings.odom` for a
+    /// built-in one), so that later checks can name the key.
+    pub origin: String,
     pub direction: Direction,
     pub ros_topic: String,
     pub ros_type: String,
     pub converter: ConverterKind,
     pub mqtt_topic: String,
-    /// The envelope's `type` (`status`, `sensor`, ...).
-    pub kind: Category,
+    /// The key that decided `mqtt_topic` (`mqtt_topic`, or `mqtt_action` with the category).
+    pub topic_key: &'static str,
+    /// The MQTT category; also the envelope's `type` (`status`, `sensor`, ...).
+    pub category: Category,
     pub qos: Qos,
     pub retain: bool,
     pub ros_qos: RosQos,
     pub rate_limit_hz: Option<f64>,
     pub batch: Option<BatchConfig>,
     pub percentage_scale: PercentageScale,
+    /// MQTT to ROS: retained messages are published too.
+    pub obey_retained: bool,
+    /// MQTT to ROS: messages with a stale envelope timestamp are published too.
+    pub obey_stale: bool,
 }
 
 impl ConverterKind {
@@ -96,7 +105,9 @@ fn merge(base: &MappingSpec, over: &MappingSpec) -> MappingSpec {
         ros_qos,
         rate_limit_hz,
         batch,
-        percentage_scale
+        percentage_scale,
+        obey_retained,
+        obey_stale
     )
 }
 
@@ -125,18 +136,18 @@ pub fn resolve(config: &Config, tree: &TopicTree, file: &str) -> Result<Vec<Mapp
         if spec.enabled == Some(false) {
             continue;
         }
-        let key = |k: &str| match index {
-            Some(i) => format!("mappings[{i}].{k}"),
-            None => format!("mappings.{}.{k}", spec.name),
+        let origin = match index {
+            Some(i) => format!("mappings[{i}]"),
+            None => format!("mappings.{}", spec.name),
         };
-        out.push(finish(config, tree, &spec, &key, file)?);
+        out.push(resolve_one(config, tree, &spec, origin, file)?);
     }
     let mut seen = std::collections::HashSet::new();
     for m in &out {
         if m.direction == Direction::MqttToRos && !seen.insert(m.mqtt_topic.as_str()) {
             return Err(ConfigError::invalid(
                 file,
-                format!("mappings.{}.mqtt_topic", m.name),
+                format!("{}.mqtt_topic", m.origin),
                 format!(
                     "`{}` is already taken by another MQTT to ROS mapping",
                     m.mqtt_topic
@@ -147,14 +158,14 @@ pub fn resolve(config: &Config, tree: &TopicTree, file: &str) -> Result<Vec<Mapp
     Ok(out)
 }
 
-fn finish(
+fn resolve_one(
     config: &Config,
     tree: &TopicTree,
     s: &MappingSpec,
-    key: &dyn Fn(&str) -> String,
+    origin: String,
     file: &str,
 ) -> Result<Mapping, ConfigError> {
-    let bad = |k: &str, msg: String| ConfigError::invalid(file, key(k), msg);
+    let bad = |k: &str, msg: String| ConfigError::invalid(file, format!("{origin}.{k}"), msg);
     let direction = s.direction.unwrap_or(Direction::RosToMqtt);
     let converter = s.converter.unwrap_or(ConverterKind::Generic);
     let ros_type = match (converter.ros_type(), &s.ros_type) {
@@ -181,17 +192,17 @@ fn finish(
         .clone()
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| bad("ros_topic", "is required".into()))?;
-    let kind = s.mqtt_category.unwrap_or(match direction {
+    let category = s.mqtt_category.unwrap_or(match direction {
         Direction::RosToMqtt => Category::Status,
         Direction::MqttToRos => Category::Command,
     });
     let mqtt_topic = match (&s.mqtt_topic, &s.mqtt_action) {
         (Some(full), _) => tree
-            .full(full)
+            .custom_topic(full)
             .map_err(|e| bad("mqtt_topic", e.to_string()))?,
         (None, Some(action)) => {
-            let t = tree.topic(kind, action.trim_matches('/'));
-            crate::topic::validate_topic(&t).map_err(|e| bad("mqtt_action", e.to_string()))?;
+            let t = tree.topic(category, action.trim_matches('/'));
+            validate_topic(&t).map_err(|e| bad("mqtt_action", e.to_string()))?;
             t
         }
         (None, None) => {
@@ -213,24 +224,38 @@ fn finish(
             "rate limits and batches apply to ROS to MQTT mappings only".into(),
         ));
     }
+    if direction == Direction::RosToMqtt && (s.obey_retained.is_some() || s.obey_stale.is_some()) {
+        return Err(bad(
+            "obey_retained",
+            "obey_retained and obey_stale apply to MQTT to ROS mappings only".into(),
+        ));
+    }
     let default_ros_qos = match direction {
         Direction::RosToMqtt => RosQos::SENSOR,
         Direction::MqttToRos => RosQos::RELIABLE,
     };
     Ok(Mapping {
         name: s.name.clone(),
+        origin,
         direction,
         ros_topic,
         ros_type,
         converter,
         mqtt_topic,
-        kind,
-        qos: s.qos.unwrap_or_else(|| config.mqtt.qos.get(kind)),
+        topic_key: if s.mqtt_topic.is_some() {
+            "mqtt_topic"
+        } else {
+            "mqtt_action"
+        },
+        category,
+        qos: s.qos.unwrap_or_else(|| config.mqtt.qos.get(category)),
         retain: s.retain.unwrap_or(false),
         ros_qos: s.ros_qos.unwrap_or(default_ros_qos),
         rate_limit_hz: s.rate_limit_hz,
         batch: s.batch,
         percentage_scale: s.percentage_scale.unwrap_or_default(),
+        obey_retained: s.obey_retained.unwrap_or(false),
+        obey_stale: s.obey_stale.unwrap_or(false),
     })
 }
 

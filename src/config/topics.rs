@@ -6,7 +6,11 @@
 use serde::Deserialize;
 use std::fmt;
 
-use crate::config::{Config, Qos};
+use super::{Config, Qos};
+
+/// The actions under the command prefix that only the safety layer may take:
+/// `<command prefix>/move`, `/stop`, `/emergency`.
+pub const COMMAND_ACTIONS: [&str; 3] = ["move", "stop", "emergency"];
 
 /// The four categories of the seed's topic tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -90,7 +94,8 @@ fn index(c: Category) -> usize {
     c as usize
 }
 
-const ALL: [Category; 4] = [
+/// Every category, in the order of the seed's `topics:` block.
+pub const ALL: [Category; 4] = [
     Category::Status,
     Category::Command,
     Category::Sensor,
@@ -146,8 +151,8 @@ impl TopicTree {
             .strip_prefix('/')
     }
 
-    /// A user-written full topic with `{robot_id}` replaced, checked.
-    pub fn full(&self, template: &str) -> Result<String, TopicError> {
+    /// A topic a mapping writes in full, with `{robot_id}` replaced, checked.
+    pub fn custom_topic(&self, template: &str) -> Result<String, TopicError> {
         let t = expand(template, &self.robot_id);
         validate_topic(&t)?;
         Ok(t)
@@ -198,8 +203,11 @@ mod tests {
     #[test]
     fn full_topics_refuse_wildcards() {
         let t = tree("R1");
-        assert_eq!(t.full("fleet/{robot_id}/x").expect("ok"), "fleet/R1/x");
-        assert!(t.full("fleet/+/x").is_err());
-        assert!(t.full("").is_err());
+        assert_eq!(
+            t.custom_topic("fleet/{robot_id}/x").expect("ok"),
+            "fleet/R1/x"
+        );
+        assert!(t.custom_topic("fleet/+/x").is_err());
+        assert!(t.custom_topic("").is_err());
     }
 }

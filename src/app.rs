@@ -1,0 +1,350 @@
+//! The bridge assembled: [`start`] builds both flows from the settings on a node and runs
+//! them (a spin thread for ROS, a small tokio runtime for the rest); [`Running::wait`] stops
+//! them in order once the shutdown signal comes.
+//!
+//! Stopping, in order: every task is told; the command runner sends its last zero Twist and
+//! the tasks return; the spin thread ends (and with it the node and the ROS to MQTT routes);
+//! once nothing can publish any more, the MQTT link sends what is left, then `offline`, and
+//! disconnects. Nothing waits on a fixed sleep.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2r::Node;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::alerts::{self, StaleWatch};
+use crate::command::runner::{Inputs, RosEstop, Runner, TwistSink};
+use crate::command::Twist2;
+use crate::config::{Direction, RosQos, Settings};
+use crate::diagnostics::{self, Stats};
+use crate::herald::Herald;
+use crate::inbox::{Inbox, Queues};
+use crate::mqtt::{self, options::LinkSettings, LinkEvent, MqttError, Outbox};
+use crate::ros::{self, spin, to_mqtt, to_ros, RosError};
+use crate::shutdown::{self, Shutdown, Trigger};
+use crate::state::{self, Feeds, View};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Ros(#[from] RosError),
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl From<r2r::Error> for AppError {
+    fn from(e: r2r::Error) -> Self {
+        AppError::Ros(RosError::Rcl(e))
+    }
+}
+
+type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A bridge that runs, until [`Running::wait`] has seen it stop.
+pub struct Running {
+    runtime: tokio::runtime::Runtime,
+    signal: Signal,
+    trigger: Trigger,
+    tasks: Vec<JoinHandle<()>>,
+    link: JoinHandle<Result<(), MqttError>>,
+    spin_stop: Arc<AtomicBool>,
+    spin: std::thread::JoinHandle<()>,
+}
+
+/// What the ROS side is made of: built on the node before the first spin.
+struct RosSide {
+    drains: Vec<Box<dyn to_mqtt::Drain>>,
+    streams: Vec<alerts::Stream>,
+    sinks: to_ros::GenericSinks,
+    cmd_vel: Option<to_ros::CmdVel>,
+    estop: watch::Receiver<RosEstop>,
+    diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
+}
+
+/// Starts the bridge on `node` (made, with its parameters read, by the caller) with
+/// `settings`; it runs until `shutdown_signal` resolves or the MQTT link gives up.
+pub fn start(
+    mut node: Node,
+    settings: Settings,
+    shutdown_signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, AppError> {
+    let settings = Arc::new(settings);
+    let stats = Arc::new(Stats::default());
+    let tree = Arc::new(settings.tree.clone());
+    let (outbox, outbound) = Outbox::channel(settings.config.bridge.queue_size, stats.clone());
+    let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
+    let (feeds, view) = state::channels();
+    let ros = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
+    // From here only the routes and the herald's copies can publish: when they are gone,
+    // the link knows that nothing more will come.
+    drop(outbox);
+    let generic = ros.sinks.topics().cloned().collect();
+    let depth = settings.config.bridge.inbound_queue;
+    let (inbox, queues) = Inbox::new(tree, generic, depth, stats.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("bridge")
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
+    let (trigger, shutdown) = shutdown::channel();
+    let (link_events, link_events_rx) = mpsc::channel(16);
+    let link = runtime.spawn(mqtt::run(
+        LinkSettings::new(&settings),
+        outbound,
+        inbox,
+        link_events,
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    let cx = Tasks {
+        settings,
+        stats,
+        herald,
+        view,
+        shutdown,
+    };
+    let (drains, tasks) = cx.spawn(&runtime, ros, queues, feeds, link_events_rx);
+    let spin_stop = Arc::new(AtomicBool::new(false));
+    let stop = spin_stop.clone();
+    let spin = std::thread::Builder::new()
+        .name("ros-spin".into())
+        .spawn(move || spin::spin(node, drains, stop))
+        .map_err(|e| AppError::Runtime(format!("cannot start the ROS thread: {e}")))?;
+    Ok(Running {
+        runtime,
+        signal: Box::pin(shutdown_signal),
+        trigger,
+        tasks,
+        link,
+        spin_stop,
+        spin,
+    })
+}
+
+/// Every subscription and publisher of the bridge, made now so that no first message is lost.
+fn build_ros(
+    node: &mut Node,
+    settings: &Settings,
+    stats: &Stats,
+    outbox: &Outbox,
+    feeds: &Feeds,
+    herald: &Herald,
+) -> Result<RosSide, AppError> {
+    let robot_id: Arc<str> = Arc::from(settings.tree.robot_id());
+    let cx = to_mqtt::RouteContext {
+        robot_id: &robot_id,
+        outbox,
+        feeds,
+    };
+    let mut drains = Vec::new();
+    let mut streams = Vec::new();
+    let ros_to_mqtt = settings
+        .mappings
+        .iter()
+        .filter(|m| m.direction == Direction::RosToMqtt);
+    for m in ros_to_mqtt {
+        let counters = stats.register(&m.name);
+        drains.push(to_mqtt::route(node, m, &cx, counters.clone())?);
+        streams.push(alerts::Stream {
+            mapping: m.name.clone(),
+            ros_topic: m.ros_topic.clone(),
+            counters,
+            watch: StaleWatch::new(settings.config.alerts.stale_after),
+        });
+        log::info!(
+            "mapping `{}`: ROS {} ({}) -> MQTT {}",
+            m.name,
+            m.ros_topic,
+            m.ros_type,
+            m.mqtt_topic
+        );
+    }
+    let commands = &settings.config.commands;
+    let sinks =
+        to_ros::GenericSinks::new(node, &settings.mappings, stats, herald.clone(), commands)?;
+    let (estop_tx, estop) = watch::channel(RosEstop::default());
+    let cmd_vel = if commands.enabled {
+        drains.push(ros::estop::listen(node, &commands.estop_topic, estop_tx)?);
+        log::info!(
+            "commands: MQTT {} -> ROS {} (e-stop latch also on ROS {})",
+            settings.tree.command_filter(),
+            commands.cmd_vel_topic,
+            commands.estop_topic
+        );
+        Some(to_ros::CmdVel::new(node, &commands.cmd_vel_topic)?)
+    } else {
+        None
+    };
+    let diagnostics = node.create_publisher("/diagnostics", ros::qos_profile(RosQos::RELIABLE))?;
+    Ok(RosSide {
+        drains,
+        streams,
+        sinks,
+        cmd_vel,
+        estop,
+        diagnostics,
+    })
+}
+
+/// What the tasks share.
+struct Tasks {
+    settings: Arc<Settings>,
+    stats: Arc<Stats>,
+    herald: Herald,
+    view: View,
+    shutdown: Shutdown,
+}
+
+impl Tasks {
+    /// Spawns the runner and the periodic tasks; returns what the spin thread drains.
+    fn spawn(
+        self,
+        rt: &tokio::runtime::Runtime,
+        ros: RosSide,
+        queues: Queues,
+        feeds: Feeds,
+        link_events: mpsc::Receiver<LinkEvent>,
+    ) -> (Vec<Box<dyn to_mqtt::Drain>>, Vec<JoinHandle<()>>) {
+        let c = &self.settings.config;
+        let cmd_vel = ros.cmd_vel.map(|p| {
+            on_panic_stop(p.clone());
+            Box::new(p) as Box<dyn TwistSink>
+        });
+        let runner = Runner::new(
+            &c.commands,
+            cmd_vel,
+            self.herald.clone(),
+            self.stats.register("commands"),
+            feeds.mode,
+        );
+        let inputs = Inputs {
+            priority: queues.priority,
+            commands: queues.commands,
+            estop: ros.estop,
+            odom: self.view.pose.clone(),
+        };
+        let mut tasks = vec![rt.spawn(runner.run(inputs, self.shutdown.clone()))];
+        if !ros.sinks.is_empty() {
+            tasks.push(rt.spawn(ros.sinks.run(queues.to_ros, self.shutdown.clone())));
+        }
+        if c.state.enabled {
+            let view = self.view.clone();
+            let task = state::publish(
+                self.herald.clone(),
+                view,
+                c.state.clone(),
+                c.alerts.stale_after,
+                self.shutdown.clone(),
+            );
+            tasks.push(rt.spawn(task));
+        }
+        if c.alerts.enabled {
+            let sources = alerts::Sources {
+                battery: self.view.battery.clone(),
+                streams: ros.streams,
+                link: link_events,
+            };
+            let task = alerts::watch(
+                self.herald.clone(),
+                c.alerts.clone(),
+                sources,
+                self.shutdown.clone(),
+            );
+            tasks.push(rt.spawn(task));
+        }
+        if c.bridge.diagnostics_period > 0.0 {
+            let period = c.bridge.diagnostics_period;
+            let task = diagnostics::publish(
+                self.herald.clone(),
+                self.stats.clone(),
+                ros.diagnostics,
+                period,
+                self.shutdown.clone(),
+            );
+            tasks.push(rt.spawn(task));
+        }
+        (ros.drains, tasks)
+    }
+}
+
+impl Running {
+    /// Blocks until the bridge has stopped: after the shutdown signal, or when the MQTT link
+    /// gave up (`mqtt.reconnect.enabled: false`).
+    pub fn wait(self) -> Result<(), AppError> {
+        let Running {
+            runtime,
+            signal,
+            trigger,
+            tasks,
+            mut link,
+            spin_stop,
+            spin,
+        } = self;
+        let ended = runtime.block_on(async {
+            tokio::select! {
+                _ = signal => { log::info!("shutting down"); None }
+                r = &mut link => Some(r),
+            }
+        });
+        trigger.fire();
+        let mut failed = None;
+        for t in tasks {
+            if let Err(e) = runtime.block_on(t) {
+                failed = Some(AppError::Runtime(format!("a task failed: {e}")));
+            }
+        }
+        spin_stop.store(true, Relaxed);
+        if spin.join().is_err() {
+            failed = Some(AppError::Runtime("the ROS thread failed".into()));
+        }
+        let link_result = match ended {
+            Some(r) => r,
+            None => runtime.block_on(link),
+        };
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        match link_result {
+            Ok(Ok(())) => failed.map_or(Ok(()), Err),
+            Ok(Err(e)) => Err(AppError::Mqtt(e)),
+            Err(e) => Err(AppError::Runtime(format!("the MQTT link failed: {e}"))),
+        }
+    }
+}
+
+/// The Twist sink a panic uses to leave the robot still (see [`exit_on_panic`]).
+static PANIC_STOP: Mutex<Option<Box<dyn TwistSink>>> = Mutex::new(None);
+
+fn on_panic_stop(sink: impl TwistSink + 'static) {
+    if let Ok(mut slot) = PANIC_STOP.lock() {
+        *slot = Some(Box::new(sink));
+    }
+}
+
+/// Exit code of a node that panicked.
+pub const PANIC_EXIT: i32 = 70;
+
+/// Makes any panic, in any thread, end the process: a zero Twist first (best effort), then
+/// exit with [`PANIC_EXIT`] so that `respawn` starts a whole new node. A panicking task must
+/// never leave a node that looks alive but has lost its watchdog or its link.
+pub fn exit_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("amr_mqtt_bridge: fatal: {info}; stopping the robot and exiting");
+        if let Ok(slot) = PANIC_STOP.try_lock() {
+            if let Some(sink) = slot.as_ref() {
+                let _ = sink.publish(Twist2::ZERO);
+                // DDS may send asynchronously: give the zero Twist a moment to leave.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        // SAFETY: _exit ends the process at once, without running atexit handlers that could
+        // block on a lock the panicking thread holds.
+        unsafe { libc::_exit(PANIC_EXIT) }
+    }));
+}

@@ -1,0 +1,178 @@
+//! The command runner: the one task that feeds the [`CommandCore`] and carries out its
+//! effects. Fleet commands, the ROS e-stop, odometry and the motion tick come in; Twists go
+//! to `cmd_vel`, outcomes and alerts to the fleet.
+//!
+//! Order of service, always: shutdown, the ROS e-stop, fleet stops and e-stops, the motion
+//! tick, odometry, then other fleet commands; a flood of the last kind can delay none of the
+//! others.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+
+use super::{Action, CommandCore, Effects, Mode, OutcomeStatus, Pose, Twist2};
+use crate::diagnostics::Counters;
+use crate::herald::Herald;
+use crate::shutdown::Shutdown;
+
+/// A message on the robot's command subtree, its action parsed.
+#[derive(Debug, Clone)]
+pub struct FleetCommand {
+    pub action: Action,
+    pub payload: Bytes,
+    pub retained: bool,
+}
+
+/// Where Twists go: `cmd_vel`. A trait, so that the runner needs no ROS graph in tests.
+pub trait TwistSink: Send {
+    fn publish(&self, t: Twist2) -> Result<(), String>;
+}
+
+/// The last value heard on each of the ROS e-stop subscriptions (`None`: nothing yet). One
+/// listens best effort and volatile (it matches every publisher), one reliable and transient
+/// local (it also gets a latched value published before the bridge started).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RosEstop {
+    pub volatile: Option<bool>,
+    pub latched: Option<bool>,
+}
+
+impl RosEstop {
+    /// Engaged while either subscription's last word is true: the two may deliver one
+    /// publisher's messages in different order, and a stale `false` must not release.
+    pub fn engaged(&self) -> bool {
+        self.volatile == Some(true) || self.latched == Some(true)
+    }
+}
+
+/// What the runner listens to.
+pub struct Inputs {
+    /// Stops and e-stops from the fleet.
+    pub priority: mpsc::Receiver<FleetCommand>,
+    /// Every other fleet command.
+    pub commands: mpsc::Receiver<FleetCommand>,
+    pub estop: watch::Receiver<RosEstop>,
+    pub odom: watch::Receiver<Option<Pose>>,
+}
+
+pub struct Runner {
+    core: CommandCore,
+    rate_hz: f64,
+    /// None when `commands.enabled` is false: nothing is published on `cmd_vel` then.
+    cmd_vel: Option<Box<dyn TwistSink>>,
+    herald: Herald,
+    counters: Arc<Counters>,
+    mode: watch::Sender<Mode>,
+}
+
+impl Runner {
+    pub fn new(
+        cfg: &crate::config::CommandConfig,
+        cmd_vel: Option<Box<dyn TwistSink>>,
+        herald: Herald,
+        counters: Arc<Counters>,
+        mode: watch::Sender<Mode>,
+    ) -> Runner {
+        Runner {
+            core: CommandCore::new(cfg),
+            rate_hz: cfg.rate_hz,
+            cmd_vel,
+            herald,
+            counters,
+            mode,
+        }
+    }
+
+    /// Runs until shutdown; the last thing it does is send a zero Twist.
+    pub async fn run(mut self, mut inputs: Inputs, mut shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate_hz));
+        // Burst: after a stall the missed ticks run at once, so the motion plan stays on the
+        // wall clock and the robot is not commanded longer than planned.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => break,
+                Ok(()) = inputs.estop.changed() => {
+                    let engaged = inputs.estop.borrow_and_update().engaged();
+                    let fx = self.core.on_ros_estop(engaged, Instant::now());
+                    self.apply(fx);
+                }
+                Some(c) = inputs.priority.recv() => self.on_command(c),
+                _ = tick.tick() => {
+                    let fx = self.core.tick(Instant::now());
+                    self.apply(fx);
+                }
+                Ok(()) = inputs.odom.changed() => {
+                    if let Some(pose) = *inputs.odom.borrow_and_update() {
+                        self.core.on_odom(pose);
+                    }
+                }
+                Some(c) = inputs.commands.recv() => {
+                    let was_idle = self.core.mode() == Mode::Idle;
+                    self.on_command(c);
+                    // A motion that starts from rest gets its first Twist now, not up to one
+                    // period later: the tick grid restarts here (no extra tick, so the
+                    // motion plan keeps its timing).
+                    if was_idle && matches!(self.core.mode(), Mode::Moving | Mode::Velocity) {
+                        tick.reset_immediately();
+                    }
+                }
+            }
+        }
+        // Leave the robot still, whatever ran.
+        let fx = self.core.on_shutdown();
+        self.apply(fx);
+    }
+
+    fn on_command(&mut self, c: FleetCommand) {
+        fault_injection(&c);
+        Counters::add(&self.counters.received);
+        let fx = self.core.on_mqtt(
+            &c.action,
+            &c.payload,
+            c.retained,
+            Instant::now(),
+            chrono::Utc::now(),
+        );
+        self.apply(fx);
+    }
+
+    /// Carries out what the core decided: Twists in order, then outcomes and alerts.
+    fn apply(&mut self, fx: Effects) {
+        if let Some(p) = &self.cmd_vel {
+            for t in &fx.twists {
+                match p.publish(*t) {
+                    Ok(()) => Counters::add(&self.counters.published),
+                    Err(e) => log::error!("cmd_vel: cannot publish: {e}"),
+                }
+            }
+        }
+        for o in &fx.outcomes {
+            if o.status == OutcomeStatus::Rejected {
+                Counters::add(&self.counters.refused);
+            }
+            self.herald.status("command", o, false);
+        }
+        for a in &fx.alerts {
+            self.herald.alert(a.level, &a.message, &a.data);
+        }
+        let mode = self.core.mode();
+        self.mode
+            .send_if_modified(|m| std::mem::replace(m, mode) != mode);
+    }
+}
+
+/// Debug builds only, and only with `AMR_BRIDGE_FAULT_INJECTION` set: a message on
+/// `<command prefix>/__panic__` panics the runner, so that a test can prove that a fault
+/// leaves no half-alive node (zero Twist, non-zero exit).
+fn fault_injection(c: &FleetCommand) {
+    if cfg!(debug_assertions)
+        && matches!(&c.action, Action::Other(a) if a == "__panic__")
+        && std::env::var_os("AMR_BRIDGE_FAULT_INJECTION").is_some()
+    {
+        panic!("fault injection: the command runner panics on request");
+    }
+}

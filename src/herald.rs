@@ -1,0 +1,54 @@
+//! How the bridge's own messages reach the fleet: outcomes, `status/state`, `status/bridge`
+//! and alerts, each built by `envelope` and handed to the MQTT link through the [`Outbox`].
+//! (Presence is the link's own: it belongs to the connection.)
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{Category, Qos, TopicTree};
+use crate::envelope::{self, AlertLevel};
+use crate::mqtt::{Outbound, Outbox};
+
+/// Sends the bridge's own messages; cheap to clone into every task.
+#[derive(Clone)]
+pub struct Herald {
+    tree: Arc<TopicTree>,
+    alerts_enabled: bool,
+    out: Outbox,
+}
+
+impl Herald {
+    pub fn new(tree: Arc<TopicTree>, alerts_enabled: bool, out: Outbox) -> Self {
+        Herald {
+            tree,
+            alerts_enabled,
+            out,
+        }
+    }
+
+    pub fn robot_id(&self) -> &str {
+        self.tree.robot_id()
+    }
+
+    /// `<status prefix>/<action>` at the status QoS.
+    pub fn status<D: Serialize>(&self, action: &str, data: &D, retain: bool) {
+        let payload = envelope::status(self.tree.robot_id(), data);
+        self.send(Category::Status, action, retain, payload);
+    }
+
+    /// `<alert prefix>/<level>` at the alert QoS, unless alerts are off.
+    pub fn alert<D: Serialize>(&self, level: AlertLevel, message: &str, data: &D) {
+        if !self.alerts_enabled {
+            return;
+        }
+        let payload = envelope::alert(self.tree.robot_id(), level, message, data);
+        self.send(Category::Alert, level.as_str(), false, payload);
+    }
+
+    fn send(&self, c: Category, action: &str, retain: bool, payload: Vec<u8>) {
+        let qos: Qos = self.tree.qos(c);
+        let topic: Arc<str> = Arc::from(self.tree.topic(c, action));
+        self.out.send(Outbound::new(topic, qos, retain, payload));
+    }
+}

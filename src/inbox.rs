@@ -1,0 +1,104 @@
+//! Fleet messages from the MQTT link to whoever handles them: stops and e-stops to the
+//! command runner first (a channel of their own), other commands behind them, messages of the
+//! generic MQTT to ROS mappings to their publishers. Nothing here waits: a full queue is a
+//! drop, counted and logged (throttled).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::command::runner::FleetCommand;
+use crate::command::Action;
+use crate::config::TopicTree;
+use crate::diagnostics::Stats;
+use crate::logging::Throttle;
+use crate::mqtt::{Dispatch, Inbound};
+
+/// Stops and e-stops waiting for the runner. Any one of them stops the robot, so a few are
+/// plenty; a flood beyond is dropped and counted (the robot is stopping anyway).
+pub const PRIORITY_QUEUE: usize = 64;
+
+/// The receiving ends, for the runner and the generic publishers.
+pub struct Queues {
+    pub priority: mpsc::Receiver<FleetCommand>,
+    pub commands: mpsc::Receiver<FleetCommand>,
+    pub to_ros: mpsc::Receiver<Inbound>,
+}
+
+pub struct Inbox {
+    tree: Arc<TopicTree>,
+    /// Topics of the MQTT to ROS mappings (some may be under the command prefix).
+    generic: HashSet<String>,
+    priority: mpsc::Sender<FleetCommand>,
+    commands: mpsc::Sender<FleetCommand>,
+    to_ros: mpsc::Sender<Inbound>,
+    stats: Arc<Stats>,
+    log: Throttle,
+}
+
+impl Inbox {
+    /// `depth`: how many messages of each other kind may wait (`bridge.inbound_queue`).
+    pub fn new(
+        tree: Arc<TopicTree>,
+        generic: HashSet<String>,
+        depth: usize,
+        stats: Arc<Stats>,
+    ) -> (Inbox, Queues) {
+        let (priority, priority_rx) = mpsc::channel(PRIORITY_QUEUE);
+        let (commands, commands_rx) = mpsc::channel(depth);
+        let (to_ros, to_ros_rx) = mpsc::channel(depth);
+        let inbox = Inbox {
+            tree,
+            generic,
+            priority,
+            commands,
+            to_ros,
+            stats,
+            log: Throttle::new("dropped fleet messages", 10),
+        };
+        let queues = Queues {
+            priority: priority_rx,
+            commands: commands_rx,
+            to_ros: to_ros_rx,
+        };
+        (inbox, queues)
+    }
+
+    fn dropped(&mut self) {
+        self.stats.inbound_dropped.fetch_add(1, Relaxed);
+        if self.log.allow(Instant::now()) {
+            log::warn!("mqtt: fleet messages arrive faster than they are handled; one dropped");
+        }
+    }
+}
+
+impl Dispatch for Inbox {
+    fn dispatch(&mut self, m: Inbound) {
+        if self.generic.contains(&m.topic) {
+            if self.to_ros.try_send(m).is_err() {
+                self.dropped();
+            }
+            return;
+        }
+        let Some(level) = self.tree.command_action(&m.topic) else {
+            return;
+        };
+        let action = Action::parse(level);
+        let to = if action.is_priority() {
+            &self.priority
+        } else {
+            &self.commands
+        };
+        let c = FleetCommand {
+            action,
+            payload: m.payload,
+            retained: m.retain,
+        };
+        if to.try_send(c).is_err() {
+            self.dropped();
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The MQTT link's event loop: drives rumqttc, feeds its events to the [`Session`], hands
+//! fleet messages to the [`Dispatch`], and publishes what the bridge sends.
+//!
+//! rumqttc moves nothing unless `EventLoop::poll` is polled, and a poll future dropped half
+//! way through loses what it was doing: a CONNECT in progress, to a broker tens of
+//! milliseconds away, would never complete while messages keep coming. So one poll future is
+//! kept until it completes, and outbound messages are taken beside it without cancelling it.
+//! After an error, rumqttc's own retransmission queue is emptied (it would keep only what a
+//! resumed session allows, and forget the rest): the session sends everything again itself.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, StateError,
+};
+use tokio::sync::mpsc;
+
+use super::offline_queue::Pushed;
+use super::options::{self, LinkSettings, INFLIGHT, REQUEST_CAPACITY};
+use super::session::Session;
+use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound};
+use crate::diagnostics::Stats;
+use crate::envelope::{self, Presence};
+use crate::shutdown::Shutdown;
+
+/// How long a shutdown may take to hand over what is left and say `offline`.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Runs the connection until the bridge shuts down: then what is still queued goes out (for
+/// at most [`DRAIN_TIME`]), `offline` is published and the connection closed.
+pub async fn run(
+    settings: LinkSettings,
+    mut outbound: mpsc::Receiver<Outbound>,
+    dispatch: impl Dispatch,
+    events: mpsc::Sender<LinkEvent>,
+    stats: Arc<Stats>,
+    mut shutdown: Shutdown,
+) -> Result<(), MqttError> {
+    let (client, mut eventloop) = AsyncClient::new(settings.options.clone(), REQUEST_CAPACITY);
+    // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a write
+    // back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
+    let session = Session::new(settings.reconnect.clone(), settings.offline_queue);
+    let mut link = Link {
+        broker: format!(
+            "{}:{}",
+            settings.options.broker_address().0,
+            settings.options.broker_address().1
+        ),
+        settings,
+        client,
+        session,
+        dispatch,
+        events,
+        stats,
+    };
+    log::info!(
+        "mqtt: connecting to {} as {}",
+        link.broker,
+        link.settings.options.client_id()
+    );
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    let mut open = true;
+    loop {
+        if !open || drain_until.is_some_and(|t| tokio::time::Instant::now() >= t) {
+            break;
+        }
+        let step = match retry_at.take() {
+            // Waiting out the backoff: fleet-bound messages keep coming into the queue.
+            Some(at) => {
+                let idle = async {
+                    tokio::time::sleep_until(at).await;
+                    None
+                };
+                link.serve(
+                    idle,
+                    &mut outbound,
+                    &mut shutdown,
+                    &mut drain_until,
+                    &mut open,
+                    || retry_at = Some(at),
+                )
+                .await
+            }
+            None => {
+                let poll = eventloop.poll().map(Some);
+                link.serve(
+                    poll,
+                    &mut outbound,
+                    &mut shutdown,
+                    &mut drain_until,
+                    &mut open,
+                    || {},
+                )
+                .await
+            }
+        };
+        match step {
+            Some(Ok(event)) => link.on_event(event),
+            Some(Err(e)) => match link.on_error(e, &mut eventloop) {
+                Ok(delay) => retry_at = Some(tokio::time::Instant::now() + delay),
+                Err(gave_up) => return Err(gave_up),
+            },
+            None => {}
+        }
+    }
+    link.finish(&mut eventloop).await;
+    Ok(())
+}
+
+struct Link<D> {
+    settings: LinkSettings,
+    client: AsyncClient,
+    session: Session,
+    dispatch: D,
+    events: mpsc::Sender<LinkEvent>,
+    stats: Arc<Stats>,
+    /// `host:port`, for the log.
+    broker: String,
+}
+
+impl<D: Dispatch> Link<D> {
+    /// Runs `step` to completion (a poll, or the backoff wait) while taking outbound
+    /// messages beside it. Returns its result, or None when it was cut short: by the end of
+    /// the drain time or the outbound channel closing (`interrupted` is then called, so a
+    /// backoff can be resumed).
+    async fn serve<T>(
+        &mut self,
+        step: impl std::future::Future<Output = Option<T>>,
+        outbound: &mut mpsc::Receiver<Outbound>,
+        shutdown: &mut Shutdown,
+        drain_until: &mut Option<tokio::time::Instant>,
+        open: &mut bool,
+        interrupted: impl FnOnce(),
+    ) -> Option<T> {
+        tokio::pin!(step);
+        loop {
+            let deadline = *drain_until;
+            tokio::select! {
+                biased;
+                _ = shutdown.wait(), if deadline.is_none() => {
+                    *drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    interrupted();
+                    return None;
+                }
+                out = &mut step => return out,
+                m = outbound.recv(), if *open => match m {
+                    Some(m) => self.publish(m),
+                    None => {
+                        // Every producer is gone: only a shutdown does that.
+                        *open = false;
+                        interrupted();
+                        return None;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Hands `m` to rumqttc, behind anything that waits; or queues it.
+    fn publish(&mut self, m: Outbound) {
+        if self.session.may_send_directly() {
+            if let Err(m) = self.hand_over(m) {
+                self.enqueue(m);
+            }
+        } else {
+            self.enqueue(m);
+            self.flush();
+        }
+    }
+
+    fn enqueue(&mut self, m: Outbound) {
+        match self.session.enqueue(m) {
+            Pushed::Kept => {}
+            Pushed::DroppedOldest => {
+                self.stats.offline_dropped.fetch_add(1, Relaxed);
+            }
+            Pushed::Replaced => {
+                self.stats.offline_replaced.fetch_add(1, Relaxed);
+            }
+        }
+        self.stats
+            .mqtt_queue
+            .store(self.session.queue.len(), Relaxed);
+    }
+
+    /// Gives `m` to rumqttc's request channel, or back when it is full.
+    fn hand_over(&mut self, m: Outbound) -> Result<(), Outbound> {
+        let sent = self
+            .client
+            .publish_bytes(&*m.topic, qos(m.qos), m.retain, m.payload.clone())
+            .now_or_never();
+        match sent {
+            Some(Ok(())) => {
+                self.stats.latency(m.since.elapsed());
+                self.session.on_handed(&m);
+                Ok(())
+            }
+            _ => Err(m),
+        }
+    }
+
+    /// Queued messages to rumqttc until its channel is full.
+    fn flush(&mut self) {
+        if !self.session.connected() {
+            return;
+        }
+        while let Some(m) = self.session.queue.pop() {
+            if let Err(m) = self.hand_over(m) {
+                self.session.queue.unpop(m);
+                break;
+            }
+        }
+        self.stats
+            .mqtt_queue
+            .store(self.session.queue.len(), Relaxed);
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(ack.session_present),
+            Event::Incoming(Packet::Publish(p)) => self.dispatch.dispatch(Inbound {
+                topic: p.topic,
+                payload: p.payload,
+                retain: p.retain,
+            }),
+            Event::Incoming(Packet::PubAck(a)) => self.session.on_acked(a.pkid),
+            Event::Incoming(Packet::PubComp(c)) => self.session.on_acked(c.pkid),
+            Event::Outgoing(Outgoing::Publish(pkid)) => self.session.on_written(pkid),
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => self.session.on_collision(pkid),
+            _ => {}
+        }
+        if self.session.connected() && !self.session.queue.is_empty() {
+            self.flush();
+        }
+    }
+
+    fn on_connack(&mut self, session_present: bool) {
+        let restored = self.session.on_connected(Instant::now());
+        self.stats.connected.store(true, Relaxed);
+        match &restored {
+            Some(_) => {
+                self.stats.reconnects.fetch_add(1, Relaxed);
+                log::info!("mqtt: connection to {} restored", self.broker);
+            }
+            None => log::info!("mqtt: connected to {}", self.broker),
+        }
+        // A resumed session still holds the subscriptions; subscribing again would replay
+        // every retained message at each short outage.
+        if !session_present {
+            for (topic, q) in &self.settings.subscriptions {
+                if let Err(e) = self.client.try_subscribe(topic, *q) {
+                    log::error!("mqtt: cannot subscribe to {topic}: {e}");
+                }
+            }
+        }
+        // `online` goes first, then whatever waited.
+        let online = Outbound::new(
+            Arc::from(self.settings.presence_topic.as_str()),
+            crate::config::Qos(1),
+            true,
+            envelope::presence(&self.settings.robot_id, Presence::Online),
+        );
+        self.session.queue.requeue(std::iter::once(online));
+        self.flush();
+        if let Some(event) = restored {
+            if self.events.try_send(event).is_err() {
+                log::debug!("mqtt: nobody listens to link events");
+            }
+        }
+    }
+
+    /// The connection died, or an attempt failed: empties rumqttc's queues (the session sends
+    /// again what was not acknowledged) and says how long to wait before the next attempt.
+    fn on_error(
+        &mut self,
+        e: ConnectionError,
+        eventloop: &mut EventLoop,
+    ) -> Result<Duration, MqttError> {
+        let was_connected = self.session.connected();
+        if was_connected {
+            log::warn!("mqtt: connection to {} lost: {e}", self.broker);
+        } else if self.session.failures() == 0 {
+            log::warn!("mqtt: cannot connect to {}: {e}", self.broker);
+        } else {
+            log::debug!("mqtt: cannot connect to {}: {e}", self.broker);
+        }
+        self.stats.connected.store(false, Relaxed);
+        if !self.settings.reconnect.enabled && self.session.ever_connected() {
+            return Err(MqttError::GaveUp(e.to_string()));
+        }
+        eventloop.pending.clear();
+        eventloop.state = MqttState::new(INFLIGHT, false);
+        // A resumed session can hold a QoS 2 exchange that this client's fresh state does not
+        // know (rumqttc then fails every connection with it); start clean once to end it.
+        let unsolicited = matches!(e, ConnectionError::MqttState(StateError::Unsolicited(_)));
+        eventloop.mqtt_options.set_clean_session(unsolicited);
+        eventloop.mqtt_options.set_last_will(options::last_will(
+            &self.settings.presence_topic,
+            &self.settings.robot_id,
+        ));
+        let delay = self.session.on_lost(
+            &e.to_string(),
+            Instant::now(),
+            envelope::now_rfc3339(),
+            fastrand::f64(),
+        );
+        self.stats
+            .mqtt_queue
+            .store(self.session.queue.len(), Relaxed);
+        Ok(delay)
+    }
+
+    /// The clean stop: what is queued, then `offline` (the will is only for the unexpected),
+    /// then DISCONNECT, each for as long as the broker takes them, within [`DRAIN_TIME`].
+    async fn finish(&mut self, eventloop: &mut EventLoop) {
+        if !self.session.connected() {
+            return;
+        }
+        let offline = Outbound::new(
+            Arc::from(self.settings.presence_topic.as_str()),
+            crate::config::Qos(1),
+            true,
+            envelope::presence(&self.settings.robot_id, Presence::Offline),
+        );
+        self.enqueue(offline);
+        let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+        let mut disconnecting = false;
+        loop {
+            self.flush();
+            if !disconnecting && self.session.queue.is_empty() && self.session.in_flight() == 0 {
+                let _ = self.client.try_disconnect();
+                disconnecting = true;
+            }
+            match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
+                Ok(Ok(ev)) => self.on_event(ev),
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        self.stats.connected.store(false, Relaxed);
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,92 @@
+//! rumqttc's options from the settings: client id, session, credentials, TLS, the Last Will,
+//! limits, and what to subscribe to.
+//!
+//! Session model: a persistent session (`clean_session: false`, the client id unique per
+//! robot). The broker keeps the robot's subscriptions and queues its QoS 1/2 commands across
+//! short outages; what arrives late is judged like any command (a stale `move` is refused, a
+//! `stop` stops, an `emergency` engages). Delivery of the bridge's own messages does not rely
+//! on the session: the link sends again whatever was not acknowledged.
+
+use std::time::Duration;
+
+use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+
+use super::qos;
+use crate::config::{Category, Direction, Mapping, Settings};
+use crate::envelope::{self, Presence};
+
+/// Largest packet read or written: the protocol's own limit. A smaller read limit would make
+/// rumqttc drop the connection on a big message, and a retained one would come back at every
+/// reconnect; instead it is read and refused above `commands.max_payload`, counted.
+pub const MAX_PACKET: usize = crate::config::MAX_PAYLOAD;
+
+/// Publishes written and not yet acknowledged, at most.
+pub const INFLIGHT: u16 = 100;
+
+/// Requests waiting in rumqttc's channel, at most; beyond it messages wait in the offline queue.
+pub const REQUEST_CAPACITY: usize = 1024;
+
+/// Everything the link needs, decided once at start.
+pub struct LinkSettings {
+    pub options: MqttOptions,
+    pub subscriptions: Vec<(String, QoS)>,
+    pub presence_topic: String,
+    pub robot_id: String,
+    pub reconnect: crate::config::ReconnectConfig,
+    pub offline_queue: usize,
+}
+
+impl LinkSettings {
+    pub fn new(s: &Settings) -> LinkSettings {
+        let b = &s.broker;
+        let tree = &s.tree;
+        let mut options = MqttOptions::new(b.client_id.clone(), b.host.clone(), b.port);
+        options
+            .set_keep_alive(b.keepalive)
+            .set_clean_session(false)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_request_channel_capacity(REQUEST_CAPACITY)
+            .set_inflight(INFLIGHT)
+            .set_pending_throttle(Duration::ZERO);
+        if let Some((user, password)) = &b.credentials {
+            options.set_credentials(user.clone(), password.clone());
+        }
+        if let Some(tls) = &b.tls {
+            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls.clone())));
+        }
+        let presence_topic = tree.topic(Category::Status, "connection");
+        options.set_last_will(last_will(&presence_topic, tree.robot_id()));
+        LinkSettings {
+            options,
+            subscriptions: subscriptions(s),
+            presence_topic,
+            robot_id: tree.robot_id().to_owned(),
+            reconnect: b.reconnect.clone(),
+            offline_queue: b.offline_queue,
+        }
+    }
+}
+
+/// `offline` on the presence topic, retained, stamped now: the will's timestamp says when the
+/// robot was last seen connecting.
+pub fn last_will(presence_topic: &str, robot_id: &str) -> LastWill {
+    LastWill::new(
+        presence_topic,
+        envelope::presence(robot_id, Presence::Offline),
+        QoS::AtLeastOnce,
+        true,
+    )
+}
+
+/// The robot's own command subtree, and the MQTT to ROS mappings' topics outside it.
+fn subscriptions(s: &Settings) -> Vec<(String, QoS)> {
+    let tree = &s.tree;
+    let mut out = vec![(tree.command_filter(), qos(tree.qos(Category::Command)))];
+    let prefix = format!("{}/", tree.prefix(Category::Command));
+    let outside =
+        |m: &&Mapping| m.direction == Direction::MqttToRos && !m.mqtt_topic.starts_with(&prefix);
+    for m in s.mappings.iter().filter(outside) {
+        out.push((m.mqtt_topic.clone(), qos(m.qos)));
+    }
+    out
+}

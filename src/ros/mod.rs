@@ -1,0 +1,55 @@
+//! The ROS side: the node's parameters (`params`), a subscription per ROS to MQTT mapping
+//! (`to_mqtt`), the publishers into ROS (`to_ros`: `cmd_vel`, generic MQTT to ROS mappings),
+//! the e-stop listener (`estop`), and the spin thread (`spin`). Every subscription and
+//! publisher is made before the first spin, so that no first message is lost.
+
+pub mod estop;
+pub mod params;
+pub mod spin;
+pub mod to_mqtt;
+pub mod to_ros;
+
+use r2r::qos::{DurabilityPolicy, HistoryPolicy, ReliabilityPolicy};
+use r2r::QosProfile;
+
+use crate::config::{Durability, Mapping, Reliability, RosQos};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RosError {
+    #[error("ROS: {0}")]
+    Rcl(#[from] r2r::Error),
+    #[error("mapping `{mapping}`: cannot bridge {topic} ({ros_type}): {source}")]
+    Mapping {
+        mapping: String,
+        topic: String,
+        ros_type: String,
+        #[source]
+        source: Box<r2r::Error>,
+    },
+}
+
+impl RosError {
+    pub fn mapping(m: &Mapping, source: r2r::Error) -> Self {
+        RosError::Mapping {
+            mapping: m.name.clone(),
+            topic: m.ros_topic.clone(),
+            ros_type: m.ros_type.clone(),
+            source: Box::new(source),
+        }
+    }
+}
+
+pub fn qos_profile(q: RosQos) -> QosProfile {
+    let mut p = QosProfile::default();
+    p.history = HistoryPolicy::KeepLast;
+    p.depth = q.depth;
+    p.reliability = match q.reliability {
+        Reliability::Reliable => ReliabilityPolicy::Reliable,
+        Reliability::BestEffort => ReliabilityPolicy::BestEffort,
+    };
+    p.durability = match q.durability {
+        Durability::Volatile => DurabilityPolicy::Volatile,
+        Durability::TransientLocal => DurabilityPolicy::TransientLocal,
+    };
+    p
+}

@@ -1,0 +1,239 @@
+//! ROS to MQTT: one route per mapping. A route drains its subscription after every spin,
+//! converts each message (a typed converter or generic JSON), feeds what the rest of the
+//! bridge needs (the pose, the battery), applies the rate limit and the batch, and hands the
+//! payload to the MQTT link.
+//!
+//! r2r takes at most one message per subscription per `spin_once` and hands it over through a
+//! channel of 10 that drops silently when full. So routes are drained on the spin thread right
+//! after each spin: nothing waits in r2r's channels, and every drop that remains (rate limit,
+//! full queue to MQTT) is ours and counted.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{FutureExt, Stream, StreamExt};
+use r2r::Node;
+use serde::Serialize;
+
+use super::{qos_profile, RosError};
+use crate::config::{Category, ConverterKind, Mapping, Qos};
+use crate::convert::{self, Converter};
+use crate::diagnostics::Counters;
+use crate::envelope::{self, Envelope, Stamp};
+use crate::logging::{printable, Throttle};
+use crate::mqtt::{Outbound, Outbox};
+use crate::policy::{Batcher, RateLimiter};
+use crate::state::{self, Feeds};
+
+/// What the spin thread does after every spin: take what a subscription holds, and act.
+pub trait Drain: Send {
+    fn drain(&mut self, now: Instant);
+}
+
+/// Wraps `data` into the envelope of a mapping: its robot id and its category as `type`.
+#[derive(Clone)]
+struct Encoder {
+    robot_id: Arc<str>,
+    category: Category,
+}
+
+impl Encoder {
+    fn encode<D: Serialize>(&self, stamp: Option<Stamp>, data: &D) -> Vec<u8> {
+        envelope::to_json(&Envelope {
+            timestamp: envelope::timestamp(stamp),
+            robot_id: &self.robot_id,
+            kind: self.category.as_str(),
+            data,
+        })
+    }
+}
+
+type BoxStream<M> = Box<dyn Stream<Item = M> + Unpin + Send>;
+/// Message to the JSON payload of its mapping.
+type Encode<M> = Box<dyn Fn(&M) -> Vec<u8> + Send>;
+/// What else a message feeds: the pose or the battery the rest of the bridge reads.
+type Feed<M> = Box<dyn FnMut(&M, Instant) + Send>;
+
+/// A ROS to MQTT mapping: subscription, conversion, rate limit, batch, publish.
+struct Route<M> {
+    stream: BoxStream<M>,
+    encode: Encode<M>,
+    feed: Option<Feed<M>>,
+    topic: Arc<str>,
+    qos: Qos,
+    retain: bool,
+    limiter: Option<RateLimiter<M>>,
+    batcher: Option<Batcher>,
+    counters: Arc<Counters>,
+    outbox: Outbox,
+}
+
+impl<M: Send> Route<M> {
+    fn emit(&mut self, msg: &M, now: Instant) {
+        let json = (self.encode)(msg);
+        match &mut self.batcher {
+            Some(b) => {
+                if let Some(batch) = b.push(json, now) {
+                    self.send(batch);
+                }
+            }
+            None => self.send(json),
+        }
+    }
+
+    fn send(&self, payload: Vec<u8>) {
+        let m = Outbound::new(self.topic.clone(), self.qos, self.retain, payload);
+        if self.outbox.send(m) {
+            Counters::add(&self.counters.published);
+        } else {
+            Counters::add(&self.counters.dropped);
+        }
+    }
+}
+
+impl<M: Send> Drain for Route<M> {
+    fn drain(&mut self, now: Instant) {
+        let mut any = false;
+        while let Some(Some(msg)) = self.stream.next().now_or_never() {
+            any = true;
+            Counters::add(&self.counters.received);
+            if let Some(feed) = &mut self.feed {
+                feed(&msg, now);
+            }
+            match &mut self.limiter {
+                Some(l) => {
+                    let (out, replaced) = l.offer(msg, now);
+                    if replaced {
+                        Counters::add(&self.counters.dropped);
+                    }
+                    if let Some(m) = out {
+                        self.emit(&m, now);
+                    }
+                }
+                None => self.emit(&msg, now),
+            }
+        }
+        if any {
+            self.counters.seen(now);
+        }
+        if let Some(m) = self.limiter.as_mut().and_then(|l| l.poll(now)) {
+            self.emit(&m, now);
+        }
+        if let Some(batch) = self.batcher.as_mut().and_then(|b| b.poll(now)) {
+            self.send(batch);
+        }
+    }
+}
+
+/// What a route needs besides its mapping.
+pub struct RouteContext<'a> {
+    pub robot_id: &'a Arc<str>,
+    pub outbox: &'a Outbox,
+    pub feeds: &'a Feeds,
+}
+
+/// The subscription of one ROS to MQTT mapping; `counters` are the mapping's own.
+pub fn route(
+    node: &mut Node,
+    m: &Mapping,
+    cx: &RouteContext<'_>,
+    counters: Arc<Counters>,
+) -> Result<Box<dyn Drain>, RosError> {
+    let enc = Encoder {
+        robot_id: cx.robot_id.clone(),
+        category: m.category,
+    };
+    let at = (m, cx, counters);
+    let drain = match m.converter {
+        ConverterKind::Odometry => {
+            let pose = cx.feeds.pose.clone();
+            let feed: Feed<r2r::nav_msgs::msg::Odometry> = Box::new(move |msg, now| {
+                pose.send_replace(Some(convert::odometry::pose(msg, now)));
+            });
+            typed(node, at, convert::odometry::Odometry, enc, Some(feed))
+        }
+        ConverterKind::Battery => {
+            let battery = cx.feeds.battery.clone();
+            let scale = m.percentage_scale;
+            let feed: Feed<r2r::sensor_msgs::msg::BatteryState> = Box::new(move |msg, now| {
+                battery.send_replace(Some(state::Battery {
+                    percent: convert::battery::percent(msg.percentage, scale),
+                    charging: msg.power_supply_status == 1,
+                    at: now,
+                }));
+            });
+            let conv = convert::battery::Battery { scale };
+            typed(node, at, conv, enc, Some(feed))
+        }
+        ConverterKind::Imu => typed(node, at, convert::imu::Imu, enc, None),
+        ConverterKind::JointStates => typed(node, at, convert::joints::Joints, enc, None),
+        ConverterKind::LaserScan => typed(node, at, convert::scan::Scan, enc, None),
+        ConverterKind::Generic => generic(node, at, enc),
+    };
+    drain.map_err(|e| RosError::mapping(m, e))
+}
+
+/// The mapping a route is for, with what it needs.
+type At<'a> = (&'a Mapping, &'a RouteContext<'a>, Arc<Counters>);
+
+fn assemble<M: Send + 'static>(
+    (m, cx, counters): At<'_>,
+    stream: BoxStream<M>,
+    encode: Encode<M>,
+    feed: Option<Feed<M>>,
+) -> Box<dyn Drain> {
+    Box::new(Route {
+        stream,
+        encode,
+        feed,
+        topic: Arc::from(m.mqtt_topic.as_str()),
+        qos: m.qos,
+        retain: m.retain,
+        limiter: m.rate_limit_hz.map(RateLimiter::new),
+        batcher: m
+            .batch
+            .map(|b| Batcher::new(b.max_messages, b.max_interval)),
+        counters,
+        outbox: cx.outbox.clone(),
+    })
+}
+
+fn typed<C: Converter>(
+    node: &mut Node,
+    at: At<'_>,
+    conv: C,
+    enc: Encoder,
+    feed: Option<Feed<C::Msg>>,
+) -> Result<Box<dyn Drain>, r2r::Error>
+where
+    C::Msg: Send,
+{
+    let m = at.0;
+    let stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
+    let encode = move |msg: &C::Msg| enc.encode(C::stamp(msg), &conv.data(msg));
+    Ok(assemble(at, Box::new(stream), Box::new(encode), feed))
+}
+
+fn generic(node: &mut Node, at: At<'_>, enc: Encoder) -> Result<Box<dyn Drain>, r2r::Error> {
+    let m = at.0;
+    let counters = at.2.clone();
+    let stream = node.subscribe_untyped(&m.ros_topic, &m.ros_type, qos_profile(m.ros_qos))?;
+    let name = m.name.clone();
+    let mut log = Throttle::new("unreadable ROS messages", 10);
+    let stream = stream.filter_map(move |r| {
+        let out = match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                Counters::add(&counters.refused);
+                if log.allow(Instant::now()) {
+                    let e = printable(&e.to_string(), 512).into_owned();
+                    log::warn!("mapping `{name}`: a message could not be read: {e}");
+                }
+                None
+            }
+        };
+        futures::future::ready(out)
+    });
+    let encode = move |v: &serde_json::Value| enc.encode(Stamp::from_json(v), v);
+    Ok(assemble(at, Box::new(stream), Box::new(encode), None))
+}
