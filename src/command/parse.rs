@@ -631,73 +631,41 @@ fn move_request(
     cfg: &CommandConfig,
     notes: &mut Vec<String>,
 ) -> Result<MoveRequest, Refusal> {
-    let lin = cfg.linear_unit.to_meters();
-    let ang = cfg.angular_unit.to_radians();
     if name == "velocity" {
         let p = params(map, &["linear", "angular"], false)?;
-        let linear = number(&p, "linear")?.unwrap_or(0.0) * lin;
-        let angular = number(&p, "angular")?.unwrap_or(0.0) * ang;
+        let linear = number(&p, "linear")?.unwrap_or(0.0) * cfg.linear_unit.to_meters();
+        let angular = number(&p, "angular")?.unwrap_or(0.0) * cfg.angular_unit.to_radians();
         return Ok(MoveRequest::Velocity(Twist2 {
             linear: clamp_noted(linear, cfg.max_linear_speed, "linear", "m/s", notes),
             angular: clamp_noted(angular, cfg.max_angular_speed, "angular", "rad/s", notes),
         }));
     }
-    // (axis, sign, extent key, unit factor, unit, limit key, limit, max speed, SI unit, accel)
-    let (axis, sign, key, factor, unit, limit, max_extent, vmax, si, accel) = match name {
-        "move_forward" | "move_backward" => (
-            Axis::Linear,
-            if name == "move_forward" { 1.0 } else { -1.0 },
-            "distance",
-            lin,
-            linear_unit(cfg.linear_unit),
-            "max_distance",
-            cfg.max_distance,
-            cfg.max_linear_speed,
-            "m/s",
-            cfg.max_linear_accel,
-        ),
-        _ => (
-            Axis::Angular,
-            if name == "rotate_left" { 1.0 } else { -1.0 },
-            "angle",
-            ang,
-            angular_unit(cfg.angular_unit),
-            "max_angle",
-            cfg.max_angle,
-            cfg.max_angular_speed,
-            "rad/s",
-            cfg.max_angular_accel,
-        ),
-    };
-    let p = params(map, &["speed", key], true)?;
+    let k = MotionKind::of(name, cfg);
+    let p = params(map, &["speed", k.key], true)?;
     let speed = positive(&p, "speed")?;
-    let extent = positive(&p, key)?;
-    if extent > max_extent {
+    let extent = positive(&p, k.key)?;
+    if extent > k.max_extent {
         return Err(Refusal::TooFar {
-            field: if key == "distance" {
-                "parameters.distance"
-            } else {
-                "parameters.angle"
-            },
+            field: k.field,
             value: extent,
-            unit,
-            limit,
-            max: max_extent,
+            unit: k.unit,
+            limit: k.limit,
+            max: k.max_extent,
         });
     }
-    let (speed_si, extent_si) = (speed * factor, extent * factor);
+    let (speed_si, extent_si) = (speed * k.factor, extent * k.factor);
     // Denormal inputs can round to zero in SI; zero speed would never end.
-    for (k, v, si_v) in [("speed", speed, speed_si), (key, extent, extent_si)] {
+    for (key, v, si_v) in [("speed", speed, speed_si), (k.key, extent, extent_si)] {
         if si_v <= 0.0 {
             return Err(invalid_number(
-                k,
+                key,
                 "a positive number that is not vanishingly small",
                 &serde_json::json!(v),
             ));
         }
     }
-    let speed_si = clamp_noted(speed_si, vmax, "speed", si, notes);
-    let seconds = estimate_seconds(extent_si, speed_si, accel);
+    let speed_si = clamp_noted(speed_si, k.max_speed, "speed", k.si_speed, notes);
+    let seconds = estimate_seconds(extent_si, speed_si, k.accel);
     // Written so that a NaN estimate is refused too.
     if seconds.is_nan() || seconds > MAX_MOTION_SECONDS {
         return Err(Refusal::TooSlow {
@@ -706,10 +674,62 @@ fn move_request(
         });
     }
     Ok(MoveRequest::Motion {
-        axis,
-        extent: sign * extent_si,
+        axis: k.axis,
+        extent: k.sign * extent_si,
         speed: speed_si,
     })
+}
+
+/// What a bounded motion command is about: its axis, direction, extent key, units, limits.
+struct MotionKind {
+    axis: Axis,
+    sign: f64,
+    /// `distance` or `angle`.
+    key: &'static str,
+    field: &'static str,
+    /// Command unit to SI.
+    factor: f64,
+    unit: &'static str,
+    limit: &'static str,
+    max_extent: f64,
+    max_speed: f64,
+    si_speed: &'static str,
+    accel: f64,
+}
+
+impl MotionKind {
+    /// For `move_forward`, `move_backward`, `rotate_left` or `rotate_right`.
+    fn of(name: &str, cfg: &CommandConfig) -> MotionKind {
+        if matches!(name, "move_forward" | "move_backward") {
+            MotionKind {
+                axis: Axis::Linear,
+                sign: if name == "move_forward" { 1.0 } else { -1.0 },
+                key: "distance",
+                field: "parameters.distance",
+                factor: cfg.linear_unit.to_meters(),
+                unit: linear_unit(cfg.linear_unit),
+                limit: "max_distance",
+                max_extent: cfg.max_distance,
+                max_speed: cfg.max_linear_speed,
+                si_speed: "m/s",
+                accel: cfg.max_linear_accel,
+            }
+        } else {
+            MotionKind {
+                axis: Axis::Angular,
+                sign: if name == "rotate_left" { 1.0 } else { -1.0 },
+                key: "angle",
+                field: "parameters.angle",
+                factor: cfg.angular_unit.to_radians(),
+                unit: angular_unit(cfg.angular_unit),
+                limit: "max_angle",
+                max_extent: cfg.max_angle,
+                max_speed: cfg.max_angular_speed,
+                si_speed: "rad/s",
+                accel: cfg.max_angular_accel,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -602,149 +602,107 @@ fn closed_loop_falls_back_to_time_after_the_grace() {
     panic!("never completed");
 }
 
+/// Payloads on `move` that are broken before any field is read.
+#[rustfmt::skip]
+const BROKEN: &[&[u8]] = &[
+    b"", b"not json", b"\xff\xfe{\"command\":1}", b"{\"command\":\"move_\xc3(\"}", b"[1,2]",
+    b"\"move_forward\"", b"null", b"{\"timestamp\":",
+    br#"{"command":"move_forward","parameters":{"speed":"50","distance":100}}"#,
+    br#"{"command":"move_forward","parameters":{"speed":50,"distance":100}}"#,
+    br#"{"timestamp":1704110400,"command":"velocity"}"#,
+    br#"{"timestamp":"yesterday","command":"velocity"}"#,
+    br#"{"timestamp":"2024-01-01 12:00:00","command":"velocity"}"#,
+];
+
+/// `(command, parameters)` of fresh `move` messages whose parameters are wrong.
+#[rustfmt::skip]
+const BAD_PARAMETERS: &[(&str, &str)] = &[
+    ("move_forward", r#"{"speed":"50","distance":100}"#),
+    ("move_forward", r#"{"speed":true,"distance":100}"#),
+    ("move_forward", r#"{"speed":null,"distance":100}"#),
+    ("move_forward", r#"{"speed":[50],"distance":100}"#),
+    ("move_forward", r#"{"speed":{"v":50},"distance":100}"#),
+    ("move_forward", r#"{"speed":-5,"distance":100}"#),
+    ("move_forward", r#"{"speed":0,"distance":100}"#),
+    ("move_forward", r#"{"speed":50,"distance":0}"#),
+    ("move_forward", r#"{"speed":50,"distance":-1}"#),
+    ("move_forward", r#"{"speed":50,"distance":1e308}"#),
+    ("move_forward", r#"{"speed":1e309,"distance":100}"#),
+    ("move_forward", r#"{"speed":50,"distance":20000}"#),
+    ("move_forward", r#"{"speed":1e-300,"distance":100}"#),
+    ("move_forward", r#"{"speed":5e-324,"distance":100}"#),
+    ("move_forward", r#"{"speed":50}"#),
+    ("move_forward", r#"{"distance":100}"#),
+    ("move_forward", r#"{"speed":50,"distanse":100}"#),
+    ("move_forward", r#"{"speed":50,"distance":100,"extra":1}"#),
+    ("move_forward", "[50,100]"),
+    ("move_forward", "null"),
+    ("rotate_left", r#"{"speed":90,"distance":90}"#),
+    ("rotate_left", r#"{"speed":90,"angle":4000}"#),
+    ("velocity", r#"{"linear":"fast"}"#),
+    ("velocity", r#"{"linear":1,"lineer":2}"#),
+    ("velocity", "7"),
+    ("fly", "{}"),
+];
+
+/// The rest of a fresh envelope (after `{"timestamp":"<ts>",`) that is wrong.
+#[rustfmt::skip]
+const BAD_ENVELOPES: &[&str] = &[
+    r#""command":"move_forward"}"#,
+    r#""command":7}"#,
+    r#""parameters":{"speed":50,"distance":100}}"#,
+    r#""command":"stop"}"#,
+    r#""command":"velocity","id":5}"#,
+    r#""command":"velocity","id":""}"#,
+    r#""command":"velocity","robot":"r1"}"#,
+];
+
+/// Every malformed command of [`malformed_commands_are_refused`]: (action, payload).
+fn malformed_cases() -> Vec<(&'static str, Vec<u8>)> {
+    let ts = "2024-01-01T12:00:00Z";
+    let msg = |command: &str, params: &str| {
+        format!(r#"{{"timestamp":"{ts}","command":"{command}","parameters":{params}}}"#)
+    };
+    let valid = msg("move_forward", r#"{"speed":50,"distance":100}"#);
+    let mut cases: Vec<(&str, Vec<u8>)> = BROKEN.iter().map(|b| ("move", b.to_vec())).collect();
+    cases.push(("move", "[".repeat(100_000).into_bytes()));
+    let deep = format!("{}1{}", "[".repeat(17), "]".repeat(17));
+    cases.push(("move", deep.into_bytes()));
+    let pad = format!(
+        r#"{{"speed":50,"distance":100,"pad":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    cases.push(("move", msg("move_forward", &pad).into_bytes()));
+    for (command, params) in BAD_PARAMETERS {
+        cases.push(("move", msg(command, params).into_bytes()));
+    }
+    for rest in BAD_ENVELOPES {
+        cases.push((
+            "move",
+            format!(r#"{{"timestamp":"{ts}",{rest}"#).into_bytes(),
+        ));
+    }
+    let long_id = format!(
+        r#"{{"timestamp":"{ts}","command":"velocity","id":"{}"}}"#,
+        "i".repeat(129)
+    );
+    cases.push(("move", long_id.into_bytes()));
+    for action in ["dance", "", "MOVE"] {
+        cases.push((action, valid.clone().into_bytes()));
+    }
+    // Oversized: bigger than max_payload, though otherwise valid.
+    let mut big = valid.into_bytes();
+    big.extend(std::iter::repeat_n(b' ', 16 * 1024));
+    cases.push(("move", big));
+    cases
+}
+
 /// Malformed commands: each is refused with a reason, nothing moves, and the core still obeys
 /// a valid command afterwards.
 #[test]
 fn malformed_commands_are_refused() {
-    let ts = "2024-01-01T12:00:00Z";
-    let mv = |params: &str| {
-        format!(r#"{{"timestamp":"{ts}","command":"move_forward","parameters":{params}}}"#)
-    };
-    let rot = |params: &str| {
-        format!(r#"{{"timestamp":"{ts}","command":"rotate_left","parameters":{params}}}"#)
-    };
-    let vel = |params: &str| {
-        format!(r#"{{"timestamp":"{ts}","command":"velocity","parameters":{params}}}"#)
-    };
-    let mut cases: Vec<(&str, Vec<u8>)> = vec![
-        ("move", b"".to_vec()),
-        ("move", b"not json".to_vec()),
-        ("move", b"\xff\xfe{\"command\":1}".to_vec()),
-        ("move", b"{\"command\":\"move_\xc3(\"}".to_vec()),
-        ("move", b"[1,2]".to_vec()),
-        ("move", b"\"move_forward\"".to_vec()),
-        ("move", b"null".to_vec()),
-        ("move", b"{\"timestamp\":".to_vec()),
-        ("move", "[".repeat(100_000).into_bytes()),
-        (
-            "move",
-            format!("{}1{}", "[".repeat(17), "]".repeat(17)).into_bytes(),
-        ),
-        (
-            "move",
-            mv(&format!(
-                r#"{{"speed":50,"distance":100,"pad":"{}"}}"#,
-                "x".repeat(20_000)
-            ))
-            .into_bytes(),
-        ),
-        (
-            "move",
-            br#"{"command":"move_forward","parameters":{"speed":"50","distance":100}}"#.to_vec(),
-        ),
-        ("move", mv(r#"{"speed":"50","distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":true,"distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":null,"distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":[50],"distance":100}"#).into_bytes()),
-        (
-            "move",
-            mv(r#"{"speed":{"v":50},"distance":100}"#).into_bytes(),
-        ),
-        ("move", mv(r#"{"speed":-5,"distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":0,"distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":50,"distance":0}"#).into_bytes()),
-        ("move", mv(r#"{"speed":50,"distance":-1}"#).into_bytes()),
-        ("move", mv(r#"{"speed":50,"distance":1e308}"#).into_bytes()),
-        ("move", mv(r#"{"speed":1e309,"distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":50,"distance":20000}"#).into_bytes()),
-        (
-            "move",
-            mv(r#"{"speed":1e-300,"distance":100}"#).into_bytes(),
-        ),
-        (
-            "move",
-            mv(r#"{"speed":5e-324,"distance":100}"#).into_bytes(),
-        ),
-        ("move", mv(r#"{"speed":50}"#).into_bytes()),
-        ("move", mv(r#"{"distance":100}"#).into_bytes()),
-        ("move", mv(r#"{"speed":50,"distanse":100}"#).into_bytes()),
-        (
-            "move",
-            mv(r#"{"speed":50,"distance":100,"extra":1}"#).into_bytes(),
-        ),
-        ("move", mv("[50,100]").into_bytes()),
-        ("move", mv("null").into_bytes()),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":"move_forward"}}"#).into_bytes(),
-        ),
-        ("move", rot(r#"{"speed":90,"distance":90}"#).into_bytes()),
-        ("move", rot(r#"{"speed":90,"angle":4000}"#).into_bytes()),
-        ("move", vel(r#"{"linear":"fast"}"#).into_bytes()),
-        ("move", vel(r#"{"linear":1,"lineer":2}"#).into_bytes()),
-        ("move", vel("7").into_bytes()),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":"fly","parameters":{{}}}}"#).into_bytes(),
-        ),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":7}}"#).into_bytes(),
-        ),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","parameters":{{"speed":50,"distance":100}}}}"#)
-                .into_bytes(),
-        ),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":"stop"}}"#).into_bytes(),
-        ),
-        (
-            "move",
-            br#"{"command":"move_forward","parameters":{"speed":50,"distance":100}}"#.to_vec(),
-        ),
-        (
-            "move",
-            br#"{"timestamp":1704110400,"command":"velocity"}"#.to_vec(),
-        ),
-        (
-            "move",
-            br#"{"timestamp":"yesterday","command":"velocity"}"#.to_vec(),
-        ),
-        (
-            "move",
-            br#"{"timestamp":"2024-01-01 12:00:00","command":"velocity"}"#.to_vec(),
-        ),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":"velocity","id":5}}"#).into_bytes(),
-        ),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":"velocity","id":""}}"#).into_bytes(),
-        ),
-        (
-            "move",
-            format!(
-                r#"{{"timestamp":"{ts}","command":"velocity","id":"{}"}}"#,
-                "i".repeat(129)
-            )
-            .into_bytes(),
-        ),
-        (
-            "move",
-            format!(r#"{{"timestamp":"{ts}","command":"velocity","robot":"r1"}}"#).into_bytes(),
-        ),
-        ("dance", mv(r#"{"speed":50,"distance":100}"#).into_bytes()),
-        ("", mv(r#"{"speed":50,"distance":100}"#).into_bytes()),
-        ("MOVE", mv(r#"{"speed":50,"distance":100}"#).into_bytes()),
-    ];
-    // Oversized: bigger than max_payload, though otherwise valid.
-    let mut big = mv(r#"{"speed":50,"distance":100}"#).into_bytes();
-    big.extend(std::iter::repeat_n(b' ', 16 * 1024));
-    cases.push(("move", big));
-    assert!(cases.len() >= 30);
+    let cases = malformed_cases();
+    assert_eq!(cases.len(), 54);
 
     let cfg = CommandConfig {
         // Large enough that the 100000-deep payload reaches the depth check, not the size check.

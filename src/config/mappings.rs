@@ -168,25 +168,8 @@ fn resolve_one(
     let bad = |k: &str, msg: String| ConfigError::invalid(file, format!("{origin}.{k}"), msg);
     let direction = s.direction.unwrap_or(Direction::RosToMqtt);
     let converter = s.converter.unwrap_or(ConverterKind::Generic);
-    let ros_type = match (converter.ros_type(), &s.ros_type) {
-        (Some(t), None) => t.to_owned(),
-        (Some(t), Some(given)) if given == t => t.to_owned(),
-        (Some(t), Some(given)) => {
-            return Err(bad(
-                "ros_type",
-                format!("converter `{converter:?}` reads {t}, not {given}"),
-            ))
-        }
-        (None, Some(given)) => normalize_type(given)
-            .ok_or_else(|| bad("ros_type", format!("`{given}` is not pkg/msg/Type")))?,
-        (None, None) => return Err(bad("ros_type", "is required for a generic mapping".into())),
-    };
-    if direction == Direction::MqttToRos && converter != ConverterKind::Generic {
-        return Err(bad(
-            "converter",
-            "MQTT to ROS mappings use the `generic` converter (commands to cmd_vel are configured under `commands`)".into(),
-        ));
-    }
+    let ros_type = ros_type(s, converter).map_err(|why| bad("ros_type", why))?;
+    check_direction_keys(s, direction, converter).map_err(|(k, why)| bad(k, why.into()))?;
     let ros_topic = s
         .ros_topic
         .clone()
@@ -196,40 +179,18 @@ fn resolve_one(
         Direction::RosToMqtt => Category::Status,
         Direction::MqttToRos => Category::Command,
     });
-    let mqtt_topic = match (&s.mqtt_topic, &s.mqtt_action) {
-        (Some(full), _) => tree
-            .custom_topic(full)
-            .map_err(|e| bad("mqtt_topic", e.to_string()))?,
+    let (mqtt_topic, topic_key) = match (&s.mqtt_topic, &s.mqtt_action) {
+        (Some(full), _) => (tree.custom_topic(full), "mqtt_topic"),
         (None, Some(action)) => {
             let t = tree.topic(category, action.trim_matches('/'));
-            validate_topic(&t).map_err(|e| bad("mqtt_action", e.to_string()))?;
-            t
+            (validate_topic(&t).map(|()| t), "mqtt_action")
         }
         (None, None) => {
-            return Err(bad(
-                "mqtt_action",
-                "is required (or `mqtt_topic` for a full topic)".into(),
-            ))
+            let why = "is required (or `mqtt_topic` for a full topic)";
+            return Err(bad("mqtt_action", why.into()));
         }
     };
-    if s.percentage_scale.is_some() && converter != ConverterKind::Battery {
-        return Err(bad(
-            "percentage_scale",
-            "applies to the `battery` converter only".into(),
-        ));
-    }
-    if direction == Direction::MqttToRos && (s.rate_limit_hz.is_some() || s.batch.is_some()) {
-        return Err(bad(
-            "rate_limit_hz",
-            "rate limits and batches apply to ROS to MQTT mappings only".into(),
-        ));
-    }
-    if direction == Direction::RosToMqtt && (s.obey_retained.is_some() || s.obey_stale.is_some()) {
-        return Err(bad(
-            "obey_retained",
-            "obey_retained and obey_stale apply to MQTT to ROS mappings only".into(),
-        ));
-    }
+    let mqtt_topic = mqtt_topic.map_err(|e| bad(topic_key, e.to_string()))?;
     let default_ros_qos = match direction {
         Direction::RosToMqtt => RosQos::SENSOR,
         Direction::MqttToRos => RosQos::RELIABLE,
@@ -242,11 +203,7 @@ fn resolve_one(
         ros_type,
         converter,
         mqtt_topic,
-        topic_key: if s.mqtt_topic.is_some() {
-            "mqtt_topic"
-        } else {
-            "mqtt_action"
-        },
+        topic_key,
         category,
         qos: s.qos.unwrap_or_else(|| config.mqtt.qos.get(category)),
         retain: s.retain.unwrap_or(false),
@@ -257,6 +214,50 @@ fn resolve_one(
         obey_retained: s.obey_retained.unwrap_or(false),
         obey_stale: s.obey_stale.unwrap_or(false),
     })
+}
+
+/// The ROS type: the converter's own, or the one given for a generic mapping.
+fn ros_type(s: &MappingSpec, converter: ConverterKind) -> Result<String, String> {
+    match (converter.ros_type(), &s.ros_type) {
+        (Some(t), None) => Ok(t.to_owned()),
+        (Some(t), Some(given)) if given == t => Ok(t.to_owned()),
+        (Some(t), Some(given)) => Err(format!("converter `{converter:?}` reads {t}, not {given}")),
+        (None, Some(given)) => {
+            normalize_type(given).ok_or_else(|| format!("`{given}` is not pkg/msg/Type"))
+        }
+        (None, None) => Err("is required for a generic mapping".into()),
+    }
+}
+
+/// Keys that only one direction (or one converter) knows: (the key, why) when misplaced.
+fn check_direction_keys(
+    s: &MappingSpec,
+    direction: Direction,
+    converter: ConverterKind,
+) -> Result<(), (&'static str, &'static str)> {
+    let to_ros = direction == Direction::MqttToRos;
+    if to_ros && converter != ConverterKind::Generic {
+        return Err(("converter", "MQTT to ROS mappings use the `generic` converter (commands to cmd_vel are configured under `commands`)"));
+    }
+    if s.percentage_scale.is_some() && converter != ConverterKind::Battery {
+        return Err((
+            "percentage_scale",
+            "applies to the `battery` converter only",
+        ));
+    }
+    if to_ros && (s.rate_limit_hz.is_some() || s.batch.is_some()) {
+        return Err((
+            "rate_limit_hz",
+            "rate limits and batches apply to ROS to MQTT mappings only",
+        ));
+    }
+    if !to_ros && (s.obey_retained.is_some() || s.obey_stale.is_some()) {
+        return Err((
+            "obey_retained",
+            "obey_retained and obey_stale apply to MQTT to ROS mappings only",
+        ));
+    }
+    Ok(())
 }
 
 /// `geometry_msgs/PoseStamped` and `geometry_msgs/msg/PoseStamped` both name the same type.

@@ -672,95 +672,12 @@ impl Config {
                 return bad("robot_id", &e.to_string());
             }
         }
-        let (c, r, a) = (&self.commands, &m.reconnect, &self.alerts);
-        // (key, value, min, max): every period, rate and limit the bridge later turns into a
-        // Duration or a tick, so that no value can panic or spin at run time.
-        let ranges: [(&str, f64, Range); 19] = [
-            ("mqtt.reconnect.delay", r.delay, Range::Positive(3600.0)),
-            (
-                "mqtt.reconnect.max_delay",
-                r.max_delay,
-                Range::Positive(86_400.0),
-            ),
-            ("commands.rate_hz", c.rate_hz, Range::Between(1.0, 1000.0)),
-            (
-                "commands.max_linear_speed",
-                c.max_linear_speed,
-                Range::Positive(100.0),
-            ),
-            (
-                "commands.max_angular_speed",
-                c.max_angular_speed,
-                Range::Positive(100.0),
-            ),
-            (
-                "commands.max_linear_accel",
-                c.max_linear_accel,
-                Range::Positive(1000.0),
-            ),
-            (
-                "commands.max_angular_accel",
-                c.max_angular_accel,
-                Range::Positive(1000.0),
-            ),
-            (
-                "commands.max_distance",
-                c.max_distance,
-                Range::Positive(1e9),
-            ),
-            ("commands.max_angle", c.max_angle, Range::Positive(1e9)),
-            (
-                "commands.watchdog_timeout",
-                c.watchdog_timeout,
-                Range::Positive(60.0),
-            ),
-            ("commands.max_age", c.max_age, Range::Positive(86_400.0)),
-            (
-                "commands.max_future",
-                c.max_future,
-                Range::Between(0.0, 86_400.0),
-            ),
-            (
-                "commands.odom_timeout",
-                c.odom_timeout,
-                Range::Positive(3600.0),
-            ),
-            (
-                "state.rate_hz",
-                self.state.rate_hz,
-                Range::Between(0.001, 100.0),
-            ),
-            (
-                "state.moving_threshold",
-                self.state.moving_threshold,
-                Range::Between(0.0, 100.0),
-            ),
-            (
-                "alerts.stale_after",
-                a.stale_after,
-                Range::ZeroOr(0.1, 86_400.0),
-            ),
-            (
-                "alerts.battery_hysteresis",
-                a.battery_hysteresis,
-                Range::Between(0.0, 100.0),
-            ),
-            (
-                "bridge.diagnostics_period",
-                self.bridge.diagnostics_period,
-                Range::ZeroOr(0.1, 86_400.0),
-            ),
-            (
-                "alerts.battery_low",
-                a.battery_low,
-                Range::Between(0.0, 100.0),
-            ),
-        ];
-        for (key, v, range) in ranges {
+        for (key, get, range) in NUMBERS {
             range
-                .check(v)
-                .map_err(|why| ConfigError::invalid(file, key, why))?;
+                .check(get(self))
+                .map_err(|why| ConfigError::invalid(file, *key, why))?;
         }
+        let (c, r, a) = (&self.commands, &m.reconnect, &self.alerts);
         if r.max_delay < r.delay {
             return bad("mqtt.reconnect.max_delay", "must be at least `delay`");
         }
@@ -794,6 +711,32 @@ impl Config {
         Ok(())
     }
 }
+
+/// Every period, rate and limit that the bridge later turns into a `Duration` or a tick, with
+/// its range: no value may panic or spin at run time.
+type Number = fn(&Config) -> f64;
+#[rustfmt::skip]
+const NUMBERS: &[(&str, Number, Range)] = &[
+    ("mqtt.reconnect.delay", |c| c.mqtt.reconnect.delay, Range::Positive(3600.0)),
+    ("mqtt.reconnect.max_delay", |c| c.mqtt.reconnect.max_delay, Range::Positive(86_400.0)),
+    ("commands.rate_hz", |c| c.commands.rate_hz, Range::Between(1.0, 1000.0)),
+    ("commands.max_linear_speed", |c| c.commands.max_linear_speed, Range::Positive(100.0)),
+    ("commands.max_angular_speed", |c| c.commands.max_angular_speed, Range::Positive(100.0)),
+    ("commands.max_linear_accel", |c| c.commands.max_linear_accel, Range::Positive(1000.0)),
+    ("commands.max_angular_accel", |c| c.commands.max_angular_accel, Range::Positive(1000.0)),
+    ("commands.max_distance", |c| c.commands.max_distance, Range::Positive(1e9)),
+    ("commands.max_angle", |c| c.commands.max_angle, Range::Positive(1e9)),
+    ("commands.watchdog_timeout", |c| c.commands.watchdog_timeout, Range::Positive(60.0)),
+    ("commands.max_age", |c| c.commands.max_age, Range::Positive(86_400.0)),
+    ("commands.max_future", |c| c.commands.max_future, Range::Between(0.0, 86_400.0)),
+    ("commands.odom_timeout", |c| c.commands.odom_timeout, Range::Positive(3600.0)),
+    ("state.rate_hz", |c| c.state.rate_hz, Range::Between(0.001, 100.0)),
+    ("state.moving_threshold", |c| c.state.moving_threshold, Range::Between(0.0, 100.0)),
+    ("alerts.stale_after", |c| c.alerts.stale_after, Range::ZeroOr(0.1, 86_400.0)),
+    ("alerts.battery_low", |c| c.alerts.battery_low, Range::Between(0.0, 100.0)),
+    ("alerts.battery_hysteresis", |c| c.alerts.battery_hysteresis, Range::Between(0.0, 100.0)),
+    ("bridge.diagnostics_period", |c| c.bridge.diagnostics_period, Range::ZeroOr(0.1, 86_400.0)),
+];
 
 /// The largest payload the bridge reads from MQTT: the protocol's own limit (256 MiB).
 pub const MAX_PAYLOAD: usize = 268_435_455;

@@ -39,31 +39,7 @@ pub async fn run(
     stats: Arc<Stats>,
     mut shutdown: Shutdown,
 ) -> Result<(), MqttError> {
-    let (client, mut eventloop) = AsyncClient::new(settings.options.clone(), REQUEST_CAPACITY);
-    // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a write
-    // back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
-    let session = Session::new(settings.reconnect.clone(), settings.offline_queue);
-    let mut link = Link {
-        broker: format!(
-            "{}:{}",
-            settings.options.broker_address().0,
-            settings.options.broker_address().1
-        ),
-        settings,
-        client,
-        session,
-        dispatch,
-        events,
-        stats,
-    };
-    log::info!(
-        "mqtt: connecting to {} as {}",
-        link.broker,
-        link.settings.options.client_id()
-    );
+    let (mut link, mut eventloop) = Link::new(settings, dispatch, events, stats);
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut open = true;
@@ -126,6 +102,35 @@ struct Link<D> {
 }
 
 impl<D: Dispatch> Link<D> {
+    fn new(
+        settings: LinkSettings,
+        dispatch: D,
+        events: mpsc::Sender<LinkEvent>,
+        stats: Arc<Stats>,
+    ) -> (Link<D>, EventLoop) {
+        let (client, mut eventloop) = AsyncClient::new(settings.options.clone(), REQUEST_CAPACITY);
+        // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a
+        // write back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
+        let (host, port) = settings.options.broker_address();
+        log::info!(
+            "mqtt: connecting to {host}:{port} as {}",
+            settings.options.client_id()
+        );
+        let link = Link {
+            broker: format!("{host}:{port}"),
+            session: Session::new(settings.reconnect.clone(), settings.offline_queue),
+            settings,
+            client,
+            dispatch,
+            events,
+            stats,
+        };
+        (link, eventloop)
+    }
+
     /// Runs `step` to completion (a poll, or the backoff wait) while taking outbound
     /// messages beside it. Returns its result, or None when it was cut short: by the end of
     /// the drain time or the outbound channel closing (`interrupted` is then called, so a
