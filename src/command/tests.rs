@@ -64,6 +64,17 @@ impl Rig {
         self.send(action, &text)
     }
 
+    /// A `move` command that must be accepted.
+    fn accepted(&mut self, command: &str, params: &str, id: Option<&str>) -> Effects {
+        let fx = self.cmd("move", command, params, id);
+        assert_eq!(
+            statuses(&fx),
+            [OutcomeStatus::Accepted],
+            "{command} {params}"
+        );
+        fx
+    }
+
     fn advance(&mut self, secs: f64) {
         let d = Duration::from_secs_f64(secs);
         self.now += d;
@@ -133,13 +144,7 @@ fn profile_stats(twists: &[Twist2], f: fn(&Twist2) -> f64, start: f64) -> (f64, 
 #[test]
 fn move_forward_integrates_to_the_distance() {
     let mut r = Rig::new();
-    let fx = r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":100}"#,
-        Some("m1"),
-    );
-    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    let fx = r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, Some("m1"));
     assert_eq!(fx.outcomes[0].id.as_deref(), Some("m1"));
     assert_eq!(r.core.mode(), Mode::Moving);
     let (twists, done) = r.run_until_outcome(1000);
@@ -197,12 +202,7 @@ fn move_backward_is_negative_and_clamped() {
 #[test]
 fn preemption_continues_from_the_current_speed() {
     let mut r = Rig::new();
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":100,"distance":500}"#,
-        Some("a"),
-    );
+    r.accepted("move_forward", r#"{"speed":100,"distance":500}"#, Some("a"));
     let mut twists = Vec::new();
     for _ in 0..15 {
         twists.extend(r.tick().twists);
@@ -231,12 +231,7 @@ fn preemption_continues_from_the_current_speed() {
 
     // A rotation preempting a linear motion winds the linear speed down smoothly.
     let mut r = Rig::new();
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":100,"distance":500}"#,
-        None,
-    );
+    r.accepted("move_forward", r#"{"speed":100,"distance":500}"#, None);
     for _ in 0..20 {
         r.tick();
     }
@@ -251,12 +246,7 @@ fn preemption_continues_from_the_current_speed() {
 #[test]
 fn stop_cancels_and_zeroes_at_once() {
     let mut r = Rig::new();
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":100}"#,
-        Some("m"),
-    );
+    r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, Some("m"));
     r.tick();
     r.tick();
     let fx = r.send(
@@ -299,13 +289,7 @@ fn any_stop_message_stops() {
 #[test]
 fn velocity_is_held_then_the_watchdog_zeroes_within_the_timeout() {
     let mut r = Rig::new();
-    let fx = r.cmd(
-        "move",
-        "velocity",
-        r#"{"linear":20,"angular":-30}"#,
-        Some("v1"),
-    );
-    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    r.accepted("velocity", r#"{"linear":20,"angular":-30}"#, Some("v1"));
     let last_command = r.now;
     assert_eq!(r.core.mode(), Mode::Velocity);
     let mut last_nonzero = last_command;
@@ -345,12 +329,7 @@ fn velocity_is_held_then_the_watchdog_zeroes_within_the_timeout() {
 #[test]
 fn emergency_latch_holds_until_release() {
     let mut r = Rig::new();
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":100}"#,
-        Some("m"),
-    );
+    r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, Some("m"));
     r.tick();
     let fx = r.cmd("emergency", "engage", "{}", Some("e1"));
     assert_eq!(fx.twists, [Twist2::ZERO]);
@@ -396,13 +375,7 @@ fn emergency_latch_holds_until_release() {
     assert_eq!(r.core.mode(), Mode::Idle);
     assert!(r.tick().twists.is_empty());
     // The id of the executed move (m2 was refused, so it may be sent again).
-    let fx = r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":10}"#,
-        Some("m2"),
-    );
-    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    r.accepted("move_forward", r#"{"speed":50,"distance":10}"#, Some("m2"));
     // A replayed release (same id) is refused.
     let fx = r.cmd("emergency", "release", "{}", Some("r1"));
     assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
@@ -499,13 +472,7 @@ fn stale_and_future_timestamps_are_refused() {
 #[test]
 fn duplicate_id_is_executed_once() {
     let mut r = Rig::new();
-    let fx = r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":10}"#,
-        Some("dup"),
-    );
-    assert_eq!(statuses(&fx), [OutcomeStatus::Accepted]);
+    r.accepted("move_forward", r#"{"speed":50,"distance":10}"#, Some("dup"));
     let fx = r.cmd(
         "move",
         "move_forward",
@@ -531,12 +498,7 @@ fn closed_loop_ends_by_odometry() {
     let mut r = Rig::new();
     let at = r.now;
     r.core.on_odom(Pose::planar(1.0, 2.0, FRAC_PI_2, at));
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":100}"#,
-        Some("c"),
-    );
+    r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, Some("c"));
     // The robot runs 20 % faster than commanded.
     let mut y = 2.0;
     let fx = r.run_closed_loop(1000, |t| {
@@ -554,12 +516,7 @@ fn closed_loop_ends_by_odometry() {
 fn odometry_a_hair_short_of_the_target_confirms_it() {
     let mut r = Rig::new();
     r.core.on_odom(Pose::planar(0.0, 0.0, 0.0, r.now));
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":30,"distance":60}"#,
-        None,
-    );
+    r.accepted("move_forward", r#"{"speed":30,"distance":60}"#, None);
     // A wheel controller that always ends 0.02 mm short (0.59998 m of 0.6 m).
     let mut x = 0.0;
     let fx = r.run_closed_loop(1000, |t| {
@@ -768,12 +725,7 @@ fn reasons_are_specific() {
 #[test]
 fn a_refused_move_leaves_a_running_motion_running() {
     let mut r = Rig::new();
-    r.cmd(
-        "move",
-        "move_forward",
-        r#"{"speed":50,"distance":100}"#,
-        None,
-    );
+    r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, None);
     let first = r.tick().twists;
     let fx = r.send("move", "{oops");
     assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
@@ -790,6 +742,7 @@ fn a_broken_configuration_never_puts_nan_on_cmd_vel() {
         max_linear_accel: f64::NAN,
         ..CommandConfig::default()
     });
+    // Refused (the estimate is NaN) or run: either way nothing non-finite goes out.
     r.cmd(
         "move",
         "move_forward",

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::Converter;
 use crate::config::PercentageScale;
-use crate::envelope::Stamp;
 use r2r::sensor_msgs::msg::BatteryState as Msg;
 
 pub struct Battery {
@@ -65,11 +64,6 @@ pub fn status_word(status: u8) -> &'static str {
 impl Converter for Battery {
     type Msg = Msg;
     type Data<'m> = Data;
-    const ROS_TYPE: &'static str = "sensor_msgs/msg/BatteryState";
-
-    fn stamp(msg: &Msg) -> Option<Stamp> {
-        Stamp::from_ros(&msg.header.stamp)
-    }
 
     fn data(&self, msg: &Msg) -> Data {
         Data {

@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use super::{Converter, Euler, Quat, Vec3};
-use crate::envelope::Stamp;
 use r2r::sensor_msgs::msg::Imu as Msg;
 
 pub struct Imu;
@@ -30,11 +29,6 @@ pub struct Data {
 impl Converter for Imu {
     type Msg = Msg;
     type Data<'m> = Data;
-    const ROS_TYPE: &'static str = "sensor_msgs/msg/Imu";
-
-    fn stamp(msg: &Msg) -> Option<Stamp> {
-        Stamp::from_ros(&msg.header.stamp)
-    }
 
     fn data(&self, msg: &Msg) -> Data {
         let unknown = msg.orientation_covariance.first() == Some(&-1.0);

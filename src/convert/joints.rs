@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use super::Converter;
-use crate::envelope::Stamp;
 use r2r::sensor_msgs::msg::JointState as Msg;
 
 pub struct Joints;
@@ -27,11 +26,6 @@ pub struct Data {
 impl Converter for Joints {
     type Msg = Msg;
     type Data<'m> = Data;
-    const ROS_TYPE: &'static str = "sensor_msgs/msg/JointState";
-
-    fn stamp(msg: &Msg) -> Option<Stamp> {
-        Stamp::from_ros(&msg.header.stamp)
-    }
 
     fn data(&self, msg: &Msg) -> Data {
         let n = msg

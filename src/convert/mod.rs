@@ -15,16 +15,36 @@ use serde::Serialize;
 
 use crate::envelope::Stamp;
 
-/// A built-in conversion of one ROS message type.
+/// A built-in conversion of one ROS message type (its name: `ConverterKind::ros_type`).
 pub trait Converter: Send + 'static {
-    type Msg: r2r::WrappedTypesupport + 'static;
+    type Msg: r2r::WrappedTypesupport + Stamped + 'static;
     /// What goes into the envelope's `data`; it may borrow from the message.
     type Data<'m>: Serialize;
-    /// The ROS type name, `nav_msgs/msg/Odometry`.
-    const ROS_TYPE: &'static str;
-    fn stamp(msg: &Self::Msg) -> Option<Stamp>;
     fn data<'m>(&self, msg: &'m Self::Msg) -> Self::Data<'m>;
 }
+
+/// A message with a `std_msgs/Header`: its stamp is the envelope's `timestamp`.
+pub trait Stamped {
+    fn stamp(&self) -> Option<Stamp>;
+}
+
+macro_rules! stamped {
+    ($($t:ty),*) => {$(
+        impl Stamped for $t {
+            fn stamp(&self) -> Option<Stamp> {
+                Stamp::from_ros(&self.header.stamp)
+            }
+        }
+    )*};
+}
+
+stamped!(
+    r2r::nav_msgs::msg::Odometry,
+    r2r::sensor_msgs::msg::Imu,
+    r2r::sensor_msgs::msg::BatteryState,
+    r2r::sensor_msgs::msg::JointState,
+    r2r::sensor_msgs::msg::LaserScan
+);
 
 /// `geometry_msgs/Vector3` (and the like) in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

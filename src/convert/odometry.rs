@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use super::{Converter, Quat, Vec3};
-use crate::envelope::Stamp;
 use crate::state::Pose;
 use r2r::nav_msgs::msg::Odometry as Msg;
 use std::time::Instant;
@@ -52,11 +51,6 @@ pub fn pose(msg: &Msg, at: Instant) -> Pose {
 impl Converter for Odometry {
     type Msg = Msg;
     type Data<'m> = Data;
-    const ROS_TYPE: &'static str = "nav_msgs/msg/Odometry";
-
-    fn stamp(msg: &Msg) -> Option<Stamp> {
-        Stamp::from_ros(&msg.header.stamp)
-    }
 
     fn data(&self, msg: &Msg) -> Data {
         let p = &msg.pose.pose.position;
@@ -80,6 +74,7 @@ impl Converter for Odometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::Stamped;
 
     #[test]
     fn pose_and_yaw() {
@@ -94,6 +89,6 @@ mod tests {
         assert_eq!((d.position.x, d.position.y), (10.5, 20.3));
         assert!((d.position.angle - 45.0).abs() < 1e-9);
         assert_eq!(d.velocity.linear.x, 0.5);
-        assert_eq!(Odometry::stamp(&m), None);
+        assert_eq!(m.stamp(), None);
     }
 }

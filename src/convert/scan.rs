@@ -7,7 +7,6 @@
 use serde::Serialize;
 
 use super::Converter;
-use crate::envelope::Stamp;
 use r2r::sensor_msgs::msg::LaserScan as Msg;
 
 pub struct Scan;
@@ -30,11 +29,6 @@ pub struct Data<'a> {
 impl Converter for Scan {
     type Msg = Msg;
     type Data<'m> = Data<'m>;
-    const ROS_TYPE: &'static str = "sensor_msgs/msg/LaserScan";
-
-    fn stamp(msg: &Msg) -> Option<Stamp> {
-        Stamp::from_ros(&msg.header.stamp)
-    }
 
     fn data<'m>(&self, msg: &'m Msg) -> Data<'m> {
         Data {

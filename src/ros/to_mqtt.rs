@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{qos_profile, RosError};
 use crate::config::{Category, ConverterKind, Mapping, Qos};
-use crate::convert::{self, Converter};
+use crate::convert::{self, Converter, Stamped};
 use crate::diagnostics::Counters;
 use crate::envelope::{self, Envelope, Stamp};
 use crate::logging::{printable, Throttle};
@@ -210,7 +210,7 @@ where
 {
     let m = at.0;
     let stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
-    let encode = move |msg: &C::Msg| enc.encode(C::stamp(msg), &conv.data(msg));
+    let encode = move |msg: &C::Msg| enc.encode(msg.stamp(), &conv.data(msg));
     Ok(assemble(at, Box::new(stream), Box::new(encode), feed))
 }
 
