@@ -21,7 +21,7 @@ use crate::alerts::{self, StaleWatch};
 use crate::command::runner::{Inputs, RosEstop, Runner, TwistSink};
 use crate::command::Twist2;
 use crate::config::{Direction, RosQos, Settings};
-use crate::diagnostics::{self, Stats};
+use crate::diagnostics::Stats;
 use crate::herald::Herald;
 use crate::inbox::{Inbox, Queues};
 use crate::mqtt::{self, options::LinkSettings, LinkEvent, MqttError, Outbox};
@@ -262,7 +262,7 @@ impl Tasks {
         }
         if c.bridge.diagnostics_period > 0.0 {
             let period = c.bridge.diagnostics_period;
-            let task = diagnostics::publish(
+            let task = crate::herald::report(
                 self.herald.clone(),
                 self.stats.clone(),
                 ros.diagnostics,

@@ -204,26 +204,3 @@ fn now_stamp() -> r2r::builtin_interfaces::msg::Time {
         nanosec: d.subsec_nanos(),
     }
 }
-
-/// `status/bridge` and `/diagnostics` every `period` seconds until shutdown.
-pub async fn publish(
-    herald: crate::herald::Herald,
-    stats: Arc<Stats>,
-    ros: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
-    period: f64,
-    mut shutdown: crate::shutdown::Shutdown,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(period));
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tick.tick() => {
-                let report = stats.report();
-                herald.status("bridge", &report, false);
-                if let Err(e) = ros.publish(&to_ros(&report, herald.robot_id())) {
-                    log::debug!("/diagnostics: {e}");
-                }
-            }
-        }
-    }
-}

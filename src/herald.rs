@@ -1,14 +1,18 @@
 //! How the bridge's own messages reach the fleet: outcomes, `status/state`, `status/bridge`
-//! and alerts, each built by `envelope` and handed to the MQTT link through the [`Outbox`].
-//! (Presence is the link's own: it belongs to the connection.)
+//! (with its twin on ROS `/diagnostics`) and alerts, each built by `envelope` and handed to
+//! the MQTT link through the [`Outbox`]. (Presence is the link's own: it belongs to the
+//! connection.)
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::{Category, Qos, TopicTree};
+use crate::diagnostics::{self, Stats};
 use crate::envelope::{self, AlertLevel};
 use crate::mqtt::{Outbound, Outbox};
+use crate::shutdown::Shutdown;
 
 /// Sends the bridge's own messages; cheap to clone into every task.
 #[derive(Clone)]
@@ -50,5 +54,29 @@ impl Herald {
         let qos: Qos = self.tree.qos(c);
         let topic: Arc<str> = Arc::from(self.tree.topic(c, action));
         self.out.send(Outbound::new(topic, qos, retain, payload));
+    }
+}
+
+/// The bridge's own report: `status/bridge` and `/diagnostics` every `period` seconds until
+/// shutdown.
+pub async fn report(
+    herald: Herald,
+    stats: Arc<Stats>,
+    ros: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
+    period: f64,
+    mut shutdown: Shutdown,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(period));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tick.tick() => {
+                let report = stats.report();
+                herald.status("bridge", &report, false);
+                if let Err(e) = ros.publish(&diagnostics::to_ros(&report, herald.robot_id())) {
+                    log::debug!("/diagnostics: {e}");
+                }
+            }
+        }
     }
 }
