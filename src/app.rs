@@ -78,7 +78,8 @@ pub fn start(
     let settings = Arc::new(settings);
     let stats = Arc::new(Stats::default());
     let tree = Arc::new(settings.tree.clone());
-    let (outbox, outbound) = Outbox::channel(settings.config.bridge.queue_size, stats.clone());
+    let b = &settings.config.bridge;
+    let (outbox, outbound) = Outbox::channel(b.queue_size, b.queue_bytes, stats.clone());
     let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
     let (feeds, view) = state::channels();
     let ros = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
@@ -86,8 +87,11 @@ pub fn start(
     // the link knows that nothing more will come.
     drop(outbox);
     let generic = ros.sinks.topics().cloned().collect();
-    let depth = settings.config.bridge.inbound_queue;
-    let (inbox, queues) = Inbox::new(tree, generic, depth, stats.clone());
+    let bounds = (
+        settings.config.bridge.inbound_queue,
+        settings.config.commands.max_payload,
+    );
+    let (inbox, queues) = Inbox::new(tree, generic, bounds, stats.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

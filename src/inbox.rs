@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::command::runner::FleetCommand;
-use crate::command::Action;
+use crate::command::{Action, FleetCommand};
 use crate::config::TopicTree;
 use crate::diagnostics::Stats;
 use crate::logging::Throttle;
@@ -36,15 +36,18 @@ pub struct Inbox {
     commands: mpsc::Sender<FleetCommand>,
     to_ros: mpsc::Sender<Inbound>,
     stats: Arc<Stats>,
+    /// `commands.max_payload`: bigger messages are refused, so only their size travels on.
+    max_payload: usize,
     log: Throttle,
 }
 
 impl Inbox {
-    /// `depth`: how many messages of each other kind may wait (`bridge.inbound_queue`).
+    /// `depth`: how many messages of each other kind may wait (`bridge.inbound_queue`), each
+    /// at most `max_payload` bytes: the queues are bounded in bytes too.
     pub fn new(
         tree: Arc<TopicTree>,
         generic: HashSet<String>,
-        depth: usize,
+        (depth, max_payload): (usize, usize),
         stats: Arc<Stats>,
     ) -> (Inbox, Queues) {
         let (priority, priority_rx) = mpsc::channel(PRIORITY_QUEUE);
@@ -57,6 +60,7 @@ impl Inbox {
             commands,
             to_ros,
             stats,
+            max_payload,
             log: Throttle::new("dropped fleet messages", 10),
         };
         let queues = Queues {
@@ -78,6 +82,10 @@ impl Inbox {
 impl Dispatch for Inbox {
     fn dispatch(&mut self, m: Inbound) {
         if self.generic.contains(&m.topic) {
+            let mut m = m;
+            if m.size > self.max_payload {
+                m.payload = Bytes::new();
+            }
             if self.to_ros.try_send(m).is_err() {
                 self.dropped();
             }
@@ -92,11 +100,11 @@ impl Dispatch for Inbox {
         } else {
             &self.commands
         };
-        let c = FleetCommand {
-            action,
-            payload: m.payload,
-            retained: m.retain,
-        };
+        let mut c = FleetCommand::new(action, m.payload, m.retain);
+        if c.size > self.max_payload {
+            // Refused by its size alone; the bytes need not wait in a queue.
+            c.payload = Bytes::new();
+        }
         if to.try_send(c).is_err() {
             self.dropped();
         }

@@ -104,6 +104,27 @@ use motion::{ramp, Axis, OdomProgress, Profile};
 use parse::{EstopRequest, MoveRequest, Parsed, Refusal, Rejected};
 use safety::{IdMemory, Latch, Source};
 
+/// A message on the robot's command subtree, its action parsed. A payload over
+/// `commands.max_payload` is not kept (`payload` empty): only its `size` is, for the refusal.
+#[derive(Debug, Clone)]
+pub struct FleetCommand {
+    pub action: Action,
+    pub payload: bytes::Bytes,
+    pub size: usize,
+    pub retained: bool,
+}
+
+impl FleetCommand {
+    pub fn new(action: Action, payload: bytes::Bytes, retained: bool) -> Self {
+        FleetCommand {
+            action,
+            size: payload.len(),
+            payload,
+            retained,
+        }
+    }
+}
+
 /// Velocity for cmd_vel, SI: m/s forward, rad/s counter-clockwise.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Twist2 {
@@ -264,41 +285,42 @@ impl CommandCore {
         }
     }
 
-    /// A message arrived on MQTT topic `<command prefix>/<action>`; `retained` as the broker
-    /// flagged it. `wall` is the bridge's UTC clock for the timestamp age check.
-    pub fn on_mqtt(
-        &mut self,
-        action: &Action,
-        payload: &[u8],
-        retained: bool,
-        now: Instant,
-        wall: DateTime<Utc>,
-    ) -> Effects {
-        let fx = if retained && !action.obeys_retained() {
+    /// A message arrived on MQTT topic `<command prefix>/<action>`. `wall` is the bridge's
+    /// UTC clock for the timestamp age check.
+    pub fn on_mqtt(&mut self, m: &FleetCommand, now: Instant, wall: DateTime<Utc>) -> Effects {
+        let cfg = &self.cfg;
+        // Checked before anything reads the payload (which is not even kept when too large).
+        let too_large = (m.size > cfg.max_payload).then_some(Rejected {
+            id: None,
+            name: None,
+            refusal: Refusal::TooLarge {
+                size: m.size,
+                max: cfg.max_payload,
+            },
+        });
+        let fx = if m.retained && !m.action.obeys_retained() {
             // A retained command is an old command: it is never obeyed.
-            let (id, name) = parse::echo(payload, &self.cfg);
+            let (id, name) = parse::echo(&m.payload, cfg);
             refused(id, name, Refusal::Retained)
         } else {
-            match action {
+            match &m.action {
                 Action::Move => {
-                    let parsed = parse::parse_move(payload, wall, &self.cfg);
+                    let parsed = unless(&too_large, || parse::parse_move(&m.payload, wall, cfg));
                     self.mqtt_move(parsed, now)
                 }
                 Action::Stop => {
-                    let parsed = parse::parse_stop(payload, wall, &self.cfg);
+                    let parsed = unless(&too_large, || parse::parse_stop(&m.payload, wall, cfg));
                     self.mqtt_stop(parsed)
                 }
                 Action::Emergency => {
-                    let parsed = parse::parse_emergency(payload, wall, &self.cfg);
+                    let parsed =
+                        unless(&too_large, || parse::parse_emergency(&m.payload, wall, cfg));
                     self.mqtt_emergency(parsed)
                 }
                 Action::Other(other) => {
-                    let (id, name) = parse::echo(payload, &self.cfg);
-                    refused(
-                        id,
-                        name,
-                        Refusal::UnknownTopic(other.chars().take(64).collect()),
-                    )
+                    let (id, name) = parse::echo(&m.payload, cfg);
+                    let topic = Refusal::UnknownTopic(other.chars().take(64).collect());
+                    refused(id, name, too_large.map_or(topic, |r| r.refusal))
                 }
             }
         };
@@ -702,6 +724,17 @@ fn rejected<R>(p: &Parsed<R>, refusal: Refusal) -> Rejected {
         id: p.id.clone(),
         name: Some(p.name.clone()),
         refusal,
+    }
+}
+
+/// `parse()`, unless the message is already refused.
+fn unless<R>(
+    refused: &Option<Rejected>,
+    parse: impl FnOnce() -> Result<Parsed<R>, Rejected>,
+) -> Result<Parsed<R>, Rejected> {
+    match refused {
+        Some(r) => Err(r.clone()),
+        None => parse(),
     }
 }
 

@@ -9,21 +9,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::{Action, CommandCore, Effects, Mode, OutcomeStatus, Pose, Twist2};
+use super::{Action, CommandCore, Effects, FleetCommand, Mode, OutcomeStatus, Pose, Twist2};
 use crate::diagnostics::Counters;
 use crate::herald::Herald;
 use crate::shutdown::Shutdown;
-
-/// A message on the robot's command subtree, its action parsed.
-#[derive(Debug, Clone)]
-pub struct FleetCommand {
-    pub action: Action,
-    pub payload: Bytes,
-    pub retained: bool,
-}
 
 /// Where Twists go: `cmd_vel`. A trait, so that the runner needs no ROS graph in tests.
 pub trait TwistSink: Send {
@@ -130,13 +121,7 @@ impl Runner {
     fn on_command(&mut self, c: FleetCommand) {
         fault_injection(&c);
         Counters::add(&self.counters.received);
-        let fx = self.core.on_mqtt(
-            &c.action,
-            &c.payload,
-            c.retained,
-            Instant::now(),
-            chrono::Utc::now(),
-        );
+        let fx = self.core.on_mqtt(&c, Instant::now(), chrono::Utc::now());
         self.apply(fx);
     }
 

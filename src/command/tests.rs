@@ -41,18 +41,13 @@ impl Rig {
     }
 
     fn send_bytes(&mut self, action: &str, payload: &[u8]) -> Effects {
-        self.core
-            .on_mqtt(&Action::parse(action), payload, false, self.now, self.wall)
+        let m = FleetCommand::new(Action::parse(action), payload.to_vec().into(), false);
+        self.core.on_mqtt(&m, self.now, self.wall)
     }
 
     fn send_retained(&mut self, action: &str, payload: &str) -> Effects {
-        self.core.on_mqtt(
-            &Action::parse(action),
-            payload.as_bytes(),
-            true,
-            self.now,
-            self.wall,
-        )
+        let m = FleetCommand::new(Action::parse(action), payload.to_owned().into(), true);
+        self.core.on_mqtt(&m, self.now, self.wall)
     }
 
     fn cmd(&mut self, action: &str, command: &str, params: &str, id: Option<&str>) -> Effects {
@@ -783,5 +778,42 @@ fn retained_messages_never_move_the_robot_but_still_stop_it() {
         r.core.mode(),
         Mode::Emergency,
         "a retained e-stop engages: {fx:?}"
+    );
+}
+
+#[test]
+fn a_payload_too_large_to_keep_is_refused_by_its_size_and_still_stops() {
+    let mut r = Rig::new();
+    r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, None);
+    // What the inbox passes on for a 17 MB message: the size, not the bytes.
+    let big = |action: &str| FleetCommand {
+        action: Action::parse(action),
+        payload: bytes::Bytes::new(),
+        size: 17_000_000,
+        retained: false,
+    };
+    let (now, wall) = (r.now, r.wall);
+    let fx = r.core.on_mqtt(&big("move"), now, wall);
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    let reason = fx.outcomes[0].reason.clone().unwrap_or_default();
+    assert!(reason.contains("17000000 bytes"), "{reason}");
+    assert_eq!(
+        r.core.mode(),
+        Mode::Moving,
+        "a refused move leaves the motion"
+    );
+    let fx = r.core.on_mqtt(&big("junk"), now, wall);
+    assert!(fx.outcomes[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("17000000"));
+    let fx = r.core.on_mqtt(&big("stop"), now, wall);
+    assert_eq!(fx.twists, [Twist2::ZERO], "an oversized stop still stops");
+    r.core.on_mqtt(&big("emergency"), now, wall);
+    assert_eq!(
+        r.core.mode(),
+        Mode::Emergency,
+        "an oversized e-stop engages"
     );
 }

@@ -123,6 +123,9 @@ pub struct MqttConfig {
     /// QoS 1/2 messages kept while the broker is unreachable; the oldest go first when full.
     #[serde(default = "default_offline_queue")]
     pub offline_queue: usize,
+    /// The same queue's bound in bytes (QoS 0 latest values included).
+    #[serde(default = "default_queue_bytes")]
+    pub offline_queue_bytes: usize,
 }
 
 fn default_broker() -> String {
@@ -136,6 +139,9 @@ fn default_client_id() -> String {
 }
 fn default_offline_queue() -> usize {
     1000
+}
+fn default_queue_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 /// MQTT's registered ports, plain and TLS.
@@ -608,6 +614,8 @@ pub struct BridgeConfig {
     /// Messages waiting between the ROS side and the MQTT link (a burst of a few seconds of
     /// the typical sensor load); a full queue is a counted drop, never a wait on the spin thread.
     pub queue_size: usize,
+    /// The same queue's bound in bytes: a burst of big generic messages cannot fill memory.
+    pub queue_bytes: usize,
     /// Fleet messages waiting for the command runner; beyond it they are dropped and counted.
     /// Stops and e-stops never wait behind them (a channel of their own).
     pub inbound_queue: usize,
@@ -618,6 +626,7 @@ impl Default for BridgeConfig {
         BridgeConfig {
             diagnostics_period: 5.0,
             queue_size: 4096,
+            queue_bytes: default_queue_bytes(),
             inbound_queue: 256,
         }
     }
@@ -693,8 +702,10 @@ impl Config {
                 "must be a number not above battery_low",
             );
         }
-        let sizes: [(&str, usize, usize); 5] = [
+        let sizes: [(&str, usize, usize); 7] = [
             ("mqtt.offline_queue", m.offline_queue, 10_000_000),
+            ("mqtt.offline_queue_bytes", m.offline_queue_bytes, 1 << 34),
+            ("bridge.queue_bytes", self.bridge.queue_bytes, 1 << 34),
             ("commands.max_payload", c.max_payload, MAX_PAYLOAD),
             ("commands.id_memory", c.id_memory, 10_000_000),
             ("bridge.queue_size", self.bridge.queue_size, 10_000_000),

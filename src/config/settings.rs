@@ -44,7 +44,8 @@ pub struct BrokerSettings {
     /// The TLS client configuration, certificates and key already parsed.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub reconnect: ReconnectConfig,
-    pub offline_queue: usize,
+    /// The offline queue's bounds: messages, bytes.
+    pub offline_queue: (usize, usize),
 }
 
 impl std::fmt::Debug for BrokerSettings {
@@ -283,7 +284,7 @@ fn broker(
         credentials,
         tls,
         reconnect: m.reconnect.clone(),
-        offline_queue: m.offline_queue,
+        offline_queue: (m.offline_queue, m.offline_queue_bytes),
     })
 }
 

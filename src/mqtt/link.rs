@@ -19,9 +19,9 @@ use rumqttc::{
 use tokio::sync::mpsc;
 
 use super::offline_queue::Pushed;
-use super::options::{self, LinkSettings, INFLIGHT, REQUEST_CAPACITY};
+use super::options::{self, LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES, REQUEST_CAPACITY};
 use super::session::Session;
-use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound};
+use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound, OutboxRx};
 use crate::diagnostics::Stats;
 use crate::envelope::{self, Presence};
 use crate::shutdown::Shutdown;
@@ -33,7 +33,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// at most [`DRAIN_TIME`]), `offline` is published and the connection closed.
 pub async fn run(
     settings: LinkSettings,
-    mut outbound: mpsc::Receiver<Outbound>,
+    mut outbound: OutboxRx,
     dispatch: impl Dispatch,
     events: mpsc::Sender<LinkEvent>,
     stats: Arc<Stats>,
@@ -121,7 +121,11 @@ impl<D: Dispatch> Link<D> {
         );
         let link = Link {
             broker: format!("{host}:{port}"),
-            session: Session::new(settings.reconnect.clone(), settings.offline_queue),
+            session: Session::new(
+                settings.reconnect.clone(),
+                settings.offline_queue,
+                MAX_IN_FLIGHT_BYTES,
+            ),
             settings,
             client,
             dispatch,
@@ -138,7 +142,7 @@ impl<D: Dispatch> Link<D> {
     async fn serve<T>(
         &mut self,
         step: impl std::future::Future<Output = Option<T>>,
-        outbound: &mut mpsc::Receiver<Outbound>,
+        outbound: &mut OutboxRx,
         shutdown: &mut Shutdown,
         drain_until: &mut Option<tokio::time::Instant>,
         open: &mut bool,
@@ -172,7 +176,7 @@ impl<D: Dispatch> Link<D> {
 
     /// Hands `m` to rumqttc, behind anything that waits; or queues it.
     fn publish(&mut self, m: Outbound) {
-        if self.session.may_send_directly() {
+        if self.session.may_send_directly(m.payload.len()) {
             if let Err(m) = self.hand_over(m) {
                 self.enqueue(m);
             }
@@ -185,8 +189,8 @@ impl<D: Dispatch> Link<D> {
     fn enqueue(&mut self, m: Outbound) {
         match self.session.enqueue(m) {
             Pushed::Kept => {}
-            Pushed::DroppedOldest => {
-                self.stats.offline_dropped.fetch_add(1, Relaxed);
+            Pushed::Dropped(n) => {
+                self.stats.offline_dropped.fetch_add(n as u64, Relaxed);
             }
             Pushed::Replaced => {
                 self.stats.offline_replaced.fetch_add(1, Relaxed);
@@ -215,10 +219,11 @@ impl<D: Dispatch> Link<D> {
 
     /// Queued messages to rumqttc until its channel is full.
     fn flush(&mut self) {
-        if !self.session.connected() {
-            return;
-        }
         while let Some(m) = self.session.queue.pop() {
+            if !self.session.has_room(m.payload.len()) {
+                self.session.queue.unpop(m);
+                break;
+            }
             if let Err(m) = self.hand_over(m) {
                 self.session.queue.unpop(m);
                 break;
@@ -234,6 +239,7 @@ impl<D: Dispatch> Link<D> {
             Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(ack.session_present),
             Event::Incoming(Packet::Publish(p)) => self.dispatch.dispatch(Inbound {
                 topic: p.topic,
+                size: p.payload.len(),
                 payload: p.payload,
                 retain: p.retain,
             }),

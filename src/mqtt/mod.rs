@@ -18,7 +18,7 @@ pub mod offline_queue;
 pub mod options;
 pub mod session;
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +58,8 @@ impl Outbound {
 pub struct Inbound {
     pub topic: String,
     pub payload: Bytes,
+    /// The payload's size as received (the payload may be dropped later, the size is kept).
+    pub size: usize,
     pub retain: bool,
 }
 
@@ -67,29 +69,57 @@ pub trait Dispatch: Send + 'static {
 }
 
 /// The way to the MQTT link, for everything that publishes. `try_send`: the ROS side and
-/// the tasks never wait on the network; a full queue is a drop, counted.
+/// the tasks never wait on the network; a full queue (in messages or in bytes) is a drop,
+/// counted.
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Outbound>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
     stats: Arc<Stats>,
 }
 
+/// The link's end of the [`Outbox`].
+pub struct OutboxRx {
+    rx: mpsc::Receiver<Outbound>,
+    bytes: Arc<AtomicUsize>,
+}
+
 impl Outbox {
-    /// The outbox and the link's end of it, `capacity` messages deep.
-    pub fn channel(capacity: usize, stats: Arc<Stats>) -> (Outbox, mpsc::Receiver<Outbound>) {
+    /// The outbox and the link's end of it, `capacity` messages and `max_bytes` deep.
+    pub fn channel(capacity: usize, max_bytes: usize, stats: Arc<Stats>) -> (Outbox, OutboxRx) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Outbox { tx, stats }, rx)
+        let bytes = Arc::new(AtomicUsize::new(0));
+        let outbox = Outbox {
+            tx,
+            bytes: bytes.clone(),
+            max_bytes,
+            stats,
+        };
+        (outbox, OutboxRx { rx, bytes })
     }
 
     /// Queues `m` for the link; false when the queue was full and `m` was dropped (counted).
     pub fn send(&self, m: Outbound) -> bool {
-        match self.tx.try_send(m) {
-            Ok(()) => true,
-            Err(_) => {
-                self.stats.outbound_dropped.fetch_add(1, Relaxed);
-                false
-            }
+        let size = m.payload.len();
+        let before = self.bytes.fetch_add(size, Relaxed);
+        // One message bigger than the bound may go when nothing else waits.
+        let fits = before == 0 || before + size <= self.max_bytes;
+        if fits && self.tx.try_send(m).is_ok() {
+            return true;
         }
+        self.bytes.fetch_sub(size, Relaxed);
+        self.stats.outbound_dropped.fetch_add(1, Relaxed);
+        false
+    }
+}
+
+impl OutboxRx {
+    /// The next message; None once every [`Outbox`] is gone.
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let m = self.rx.recv().await?;
+        self.bytes.fetch_sub(m.payload.len(), Relaxed);
+        Some(m)
     }
 }
 

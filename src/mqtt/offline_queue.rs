@@ -1,6 +1,6 @@
-//! What waits for the broker: QoS 1/2 messages in order, up to a bound (the oldest dropped
-//! first, counted); QoS 0 sensor streams as their latest value per topic (an older value
-//! replaced, counted).
+//! What waits for the broker: QoS 1/2 messages in order, up to a bound in messages and one in
+//! bytes (the oldest dropped first, counted); QoS 0 sensor streams as their latest value per
+//! topic (an older value replaced, counted).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,75 +12,109 @@ pub struct OfflineQueue {
     ordered: VecDeque<Outbound>,
     latest: HashMap<Arc<str>, Outbound>,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
 }
 
 /// What a push cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
     Kept,
-    /// The oldest QoS 1/2 message was dropped to make room.
-    DroppedOldest,
+    /// This many of the oldest messages were dropped to make room (the new one among them
+    /// when it alone is over the byte bound).
+    Dropped(usize),
     /// An older QoS 0 value of the same topic was replaced.
     Replaced,
 }
 
 impl OfflineQueue {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
         OfflineQueue {
             ordered: VecDeque::new(),
             latest: HashMap::new(),
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
+            bytes: 0,
         }
     }
 
     pub fn push(&mut self, m: Outbound) -> Pushed {
+        self.bytes += m.payload.len();
         if m.qos.0 == 0 {
-            return match self.latest.insert(m.topic.clone(), m) {
-                Some(_) => Pushed::Replaced,
-                None => Pushed::Kept,
+            let replaced = self.latest.insert(m.topic.clone(), m);
+            if let Some(old) = &replaced {
+                self.bytes -= old.payload.len();
+            }
+            let dropped = self.shed();
+            return match (replaced, dropped) {
+                (_, n) if n > 0 => Pushed::Dropped(n),
+                (Some(_), _) => Pushed::Replaced,
+                (None, _) => Pushed::Kept,
             };
         }
-        let dropped = self.ordered.len() >= self.capacity;
-        if dropped {
-            self.ordered.pop_front();
-        }
         self.ordered.push_back(m);
-        if dropped {
-            Pushed::DroppedOldest
-        } else {
-            Pushed::Kept
+        match self.shed() {
+            0 => Pushed::Kept,
+            n => Pushed::Dropped(n),
         }
+    }
+
+    /// Drops the oldest until both bounds hold; how many went.
+    fn shed(&mut self) -> usize {
+        let mut dropped = 0;
+        while self.ordered.len() > self.capacity || self.bytes > self.max_bytes {
+            let oldest = match self.ordered.pop_front() {
+                Some(m) => m,
+                // Only latest values left, over the byte bound: drop one of them.
+                None => match self.latest.keys().next().cloned() {
+                    Some(t) => self.latest.remove(&t).expect("key just seen"),
+                    None => break,
+                },
+            };
+            self.bytes -= oldest.payload.len();
+            dropped += 1;
+        }
+        dropped
     }
 
     /// Puts messages that were sent but not acknowledged back in front, oldest first: they
     /// go out again before anything newer. They are never dropped for them being back.
     pub fn requeue(&mut self, unacked: impl DoubleEndedIterator<Item = Outbound>) {
         for m in unacked.rev() {
-            if m.qos.0 == 0 {
-                // A newer value of the same stream wins over the one in flight.
-                self.latest.entry(m.topic.clone()).or_insert(m);
-            } else {
-                self.ordered.push_front(m);
-            }
+            self.unpop(m);
         }
     }
 
     /// The next message to send: QoS 1/2 in order first, then the latest sensor values.
     pub fn pop(&mut self) -> Option<Outbound> {
-        if let Some(m) = self.ordered.pop_front() {
-            return Some(m);
-        }
-        let topic = self.latest.keys().next()?.clone();
-        self.latest.remove(&topic)
+        let m = match self.ordered.pop_front() {
+            Some(m) => m,
+            None => {
+                let topic = self.latest.keys().next()?.clone();
+                self.latest.remove(&topic)?
+            }
+        };
+        self.bytes -= m.payload.len();
+        Some(m)
     }
 
-    /// Puts back a message that could not be handed on after `pop`.
+    /// Puts back in front a message that could not be handed on after `pop`.
     pub fn unpop(&mut self, m: Outbound) {
         if m.qos.0 == 0 {
-            self.latest.entry(m.topic.clone()).or_insert(m);
+            // A newer value of the same stream wins over the one put back.
+            if let std::collections::hash_map::Entry::Vacant(e) = self.latest.entry(m.topic.clone())
+            {
+                self.bytes += m.payload.len();
+                e.insert(m);
+            }
         } else {
+            self.bytes += m.payload.len();
             self.ordered.push_front(m);
         }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -107,10 +141,10 @@ mod tests {
 
     #[test]
     fn ordered_up_to_the_bound_then_oldest_dropped() {
-        let mut q = OfflineQueue::new(2);
+        let mut q = OfflineQueue::new(2, 1000);
         assert_eq!(q.push(msg("s", 1, "a")), Pushed::Kept);
         assert_eq!(q.push(msg("s", 1, "b")), Pushed::Kept);
-        assert_eq!(q.push(msg("s", 2, "c")), Pushed::DroppedOldest);
+        assert_eq!(q.push(msg("s", 2, "c")), Pushed::Dropped(1));
         assert_eq!(q.push(msg("imu", 0, "1")), Pushed::Kept);
         assert_eq!(q.push(msg("imu", 0, "2")), Pushed::Replaced);
         let order: Vec<String> = std::iter::from_fn(|| q.pop()).map(|m| body(&m)).collect();
@@ -118,8 +152,28 @@ mod tests {
     }
 
     #[test]
+    fn bounded_in_bytes_too() {
+        let mut q = OfflineQueue::new(100, 10);
+        assert_eq!(q.push(msg("s", 1, "aaaa")), Pushed::Kept);
+        assert_eq!(q.push(msg("s", 1, "bbbb")), Pushed::Kept);
+        assert_eq!(q.push(msg("s", 1, "cccc")), Pushed::Dropped(1));
+        assert_eq!(q.bytes(), 8);
+        assert_eq!(q.push(msg("big", 1, "0123456789X")), Pushed::Dropped(3));
+        assert!(
+            q.is_empty() && q.bytes() == 0,
+            "over the bound alone: dropped too"
+        );
+        q.push(msg("imu", 0, "12345678"));
+        assert_eq!(q.push(msg("imu", 0, "1234")), Pushed::Replaced);
+        assert_eq!(q.bytes(), 4);
+        let m = q.pop().expect("imu");
+        q.unpop(m);
+        assert_eq!(q.bytes(), 4);
+    }
+
+    #[test]
     fn unacknowledged_go_first_in_their_order() {
-        let mut q = OfflineQueue::new(10);
+        let mut q = OfflineQueue::new(10, 1000);
         q.push(msg("s", 1, "new"));
         q.push(msg("imu", 0, "newer"));
         q.requeue(vec![msg("s", 1, "u1"), msg("s", 2, "u2"), msg("imu", 0, "older")].into_iter());

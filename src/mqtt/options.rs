@@ -26,6 +26,10 @@ pub const INFLIGHT: u16 = 100;
 /// Requests waiting in rumqttc's channel, at most; beyond it messages wait in the offline queue.
 pub const REQUEST_CAPACITY: usize = 1024;
 
+/// Bytes handed to rumqttc and not acknowledged yet, at most (one bigger message may go
+/// alone); beyond it messages wait in the offline queue, which is bounded in bytes.
+pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
+
 /// Everything the link needs, decided once at start.
 pub struct LinkSettings {
     pub options: MqttOptions,
@@ -33,7 +37,8 @@ pub struct LinkSettings {
     pub presence_topic: String,
     pub robot_id: String,
     pub reconnect: crate::config::ReconnectConfig,
-    pub offline_queue: usize,
+    /// The offline queue's bounds: messages, bytes.
+    pub offline_queue: (usize, usize),
 }
 
 impl LinkSettings {

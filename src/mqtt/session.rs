@@ -23,8 +23,12 @@ pub struct Session {
     failures: u32,
     /// When and why the connection was lost: told to the fleet once it is back.
     lost: Option<Lost>,
-    /// Handed to rumqttc, not written yet, in order; `None` for QoS 0 (nothing to keep).
-    handed: VecDeque<Option<Outbound>>,
+    /// Handed to rumqttc, not written yet, in order: the size, and the message unless it is
+    /// QoS 0 (nothing to keep).
+    handed: VecDeque<(usize, Option<Outbound>)>,
+    /// Bytes handed to rumqttc and not acknowledged (or, for QoS 0, not written) yet.
+    in_flight_bytes: usize,
+    max_in_flight_bytes: usize,
     /// The packet id of a publish that rumqttc holds back until an older one is acked.
     collided: Option<u16>,
     /// Written QoS 1/2 publishes waiting for their acknowledgement, oldest first.
@@ -41,16 +45,24 @@ struct Lost {
 }
 
 impl Session {
-    pub fn new(reconnect: ReconnectConfig, offline_queue: usize) -> Self {
+    /// `queue`: the offline queue's bounds (messages, bytes); `max_in_flight_bytes`: what
+    /// rumqttc may hold at once, so that its queues are bounded in bytes too.
+    pub fn new(
+        reconnect: ReconnectConfig,
+        queue: (usize, usize),
+        max_in_flight_bytes: usize,
+    ) -> Self {
         Session {
             connected: false,
             ever_connected: false,
             failures: 0,
             lost: None,
             handed: VecDeque::new(),
+            in_flight_bytes: 0,
+            max_in_flight_bytes,
             collided: None,
             unacked: VecDeque::new(),
-            queue: OfflineQueue::new(offline_queue),
+            queue: OfflineQueue::new(queue.0, queue.1),
             reconnect,
         }
     }
@@ -64,8 +76,15 @@ impl Session {
     }
 
     /// Whether a new message may go to rumqttc now, ahead of nothing that waits.
-    pub fn may_send_directly(&self) -> bool {
-        self.connected && self.queue.is_empty()
+    pub fn may_send_directly(&self, size: usize) -> bool {
+        self.queue.is_empty() && self.has_room(size)
+    }
+
+    /// Whether rumqttc may take `size` more bytes now (always, when it holds nothing).
+    pub fn has_room(&self, size: usize) -> bool {
+        self.connected
+            && (self.in_flight_bytes == 0
+                || self.in_flight_bytes + size <= self.max_in_flight_bytes)
     }
 
     /// Messages handed on but not acknowledged yet.
@@ -80,7 +99,10 @@ impl Session {
 
     /// `m` is in rumqttc's request channel now.
     pub fn on_handed(&mut self, m: &Outbound) {
-        self.handed.push_back((m.qos.0 > 0).then(|| m.clone()));
+        let size = m.payload.len();
+        self.in_flight_bytes += size;
+        self.handed
+            .push_back((size, (m.qos.0 > 0).then(|| m.clone())));
     }
 
     /// rumqttc wrote the next handed publish with this packet id (0 for QoS 0).
@@ -100,17 +122,19 @@ impl Session {
     }
 
     fn take_handed(&mut self, pkid: u16) {
-        if let Some(Some(m)) = self.handed.pop_front() {
-            if pkid != 0 {
-                self.unacked.push_back((pkid, m));
-            }
+        match self.handed.pop_front() {
+            Some((_, Some(m))) if pkid != 0 => self.unacked.push_back((pkid, m)),
+            Some((size, _)) => self.in_flight_bytes -= size,
+            None => {}
         }
     }
 
     /// The broker acknowledged `pkid` (PUBACK for QoS 1, PUBCOMP for QoS 2).
     pub fn on_acked(&mut self, pkid: u16) {
         if let Some(i) = self.unacked.iter().position(|(p, _)| *p == pkid) {
-            self.unacked.remove(i);
+            if let Some((_, m)) = self.unacked.remove(i) {
+                self.in_flight_bytes -= m.payload.len();
+            }
         }
     }
 
@@ -150,7 +174,8 @@ impl Session {
         self.connected = false;
         self.collided = None;
         let unacked = self.unacked.drain(..).map(|(_, m)| m);
-        let handed: Vec<Outbound> = self.handed.drain(..).flatten().collect();
+        let handed: Vec<Outbound> = self.handed.drain(..).filter_map(|(_, m)| m).collect();
+        self.in_flight_bytes = 0;
         let back: Vec<Outbound> = unacked.chain(handed).collect();
         self.queue.requeue(back.into_iter());
         self.failures = self.failures.saturating_add(1);
@@ -206,7 +231,7 @@ mod tests {
 
     #[test]
     fn what_was_not_acknowledged_goes_again_in_order() {
-        let mut s = Session::new(ReconnectConfig::default(), 100);
+        let mut s = Session::new(ReconnectConfig::default(), (100, 1 << 20), 1 << 20);
         let t0 = Instant::now();
         assert_eq!(s.on_connected(t0), None);
         for (q, b) in [(1, "a"), (0, "sensor"), (1, "b"), (2, "c"), (1, "d")] {
@@ -219,16 +244,19 @@ mod tests {
         s.on_acked(1);
         s.on_written(3); // c written after all: not taken twice
         assert_eq!(s.in_flight(), 3, "b, c unacked; d handed");
+        assert_eq!(s.in_flight_bytes, 3, "one byte each");
+        assert!(!s.has_room(1 << 20) && s.has_room(100));
         s.enqueue(msg(1, "queued"));
         let wait = s.on_lost("broker gone", t0, "t".into(), 0.5);
         assert!(wait <= Duration::from_secs(1));
         assert_eq!(drained(&mut s), ["b", "c", "d", "queued"]);
         assert_eq!(s.in_flight(), 0);
+        assert_eq!(s.in_flight_bytes, 0);
     }
 
     #[test]
     fn an_outage_is_told_once_it_is_over() {
-        let mut s = Session::new(ReconnectConfig::default(), 10);
+        let mut s = Session::new(ReconnectConfig::default(), (10, 1 << 20), 1 << 20);
         let t0 = Instant::now();
         s.on_connected(t0);
         s.on_lost("reset", t0, "2024-01-01T00:00:00Z".into(), 0.0);

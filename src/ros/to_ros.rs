@@ -163,11 +163,10 @@ impl GenericSinks {
 
 /// The message's JSON, if it may be published: size, JSON, retained/stale rule, shape.
 fn check(sink: &Sink, m: &Inbound, cfg: &CommandConfig) -> Result<Value, String> {
-    if m.payload.len() > cfg.max_payload {
+    if m.size > cfg.max_payload {
         return Err(format!(
             "payload of {} bytes is over the limit of {} (commands.max_payload)",
-            m.payload.len(),
-            cfg.max_payload
+            m.size, cfg.max_payload
         ));
     }
     let value: Value = serde_json::from_slice(&m.payload).map_err(|e| format!("not JSON: {e}"))?;
