@@ -30,7 +30,7 @@ fn quat_from_rpy(roll: f64, pitch: f64, yaw: f64) -> [f64; 4] {
 
 /// An f32 field: the bridge keeps f32 precision, so compare with 1e-6 relative.
 fn close32(v: &Value, want: f32, what: &str) {
-    let got = f(v, what);
+    let got = number(v, what);
     let want = f64::from(want);
     let tol = 1e-6 * want.abs().max(1e-30);
     assert!((got - want).abs() <= tol, "{what}: got {got}, want {want}");
@@ -101,7 +101,7 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
     for k in ["x", "y", "z", "w"] {
         close(
             &o[k],
-            f(&input["orientation"][k], k),
+            number(&input["orientation"][k], k),
             1e-12,
             &format!("orientation.{k}"),
         );
@@ -114,7 +114,7 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
         for k in ["x", "y", "z"] {
             close(
                 &d[part][k],
-                f(&input[part][k], k),
+                number(&input[part][k], k),
                 1e-12,
                 &format!("{part}.{k}"),
             );
@@ -211,7 +211,7 @@ fn check_battery(m: &MqttMsg, robot: &str, input: &Value, percent: f64, status_w
         None => assert!(d["voltage"].is_null(), "NaN voltage must be null: {d}"),
     }
     for k in ["current", "charge", "capacity", "temperature"] {
-        close32(&d[k], f(&input[k], k) as f32, k);
+        close32(&d[k], number(&input[k], k) as f32, k);
     }
     assert_eq!(d["status"], status_word);
     assert_eq!(d["charging"], status_word == "charging");
@@ -440,7 +440,7 @@ fn imu_rate_limited_to_10hz_keeps_the_latest_value() {
     // Values only go forward, and the last published one is the last received (latest wins).
     let values: Vec<f64> = msgs
         .iter()
-        .map(|m| f(&m.json()["data"]["linear_acceleration"]["x"], "counter"))
+        .map(|m| number(&m.json()["data"]["linear_acceleration"]["x"], "counter"))
         .collect();
     assert!(
         values.windows(2).all(|w| w[0] < w[1]),
@@ -494,7 +494,7 @@ fn generic_pose_ros_to_mqtt_with_msg_field_names() {
         for (k, want) in input["pose"][part].as_object().expect("object") {
             close(
                 &d["pose"][part][k],
-                f(want, k),
+                number(want, k),
                 1e-12,
                 &format!("pose.{part}.{k}"),
             );

@@ -18,14 +18,14 @@ pub fn set(k: &[&str]) -> BTreeSet<String> {
 }
 
 /// A JSON number, or a panic naming `what`.
-pub fn f(v: &Value, what: &str) -> f64 {
+pub fn number(v: &Value, what: &str) -> f64 {
     v.as_f64()
         .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
 }
 
 /// A number within `tol` of `want`.
 pub fn close(v: &Value, want: f64, tol: f64, what: &str) {
-    let got = f(v, what);
+    let got = number(v, what);
     assert!(
         (got - want).abs() <= tol,
         "{what}: got {got}, want {want} (±{tol})"

@@ -10,20 +10,24 @@
 //! would let two processes lock two different files of the same name.
 //!
 //! Ids are 1..=100 (Fast DDS on Linux: higher ids may collide with ephemeral ports), never 0
-//! (everyone's default) nor 42 (scripts/demo), tried from the top down: copies of the suite
-//! from before this harness wrote their ids by hand (6..=84), and bench/ uses 70..=74.
+//! (everyone's default) nor 42 (scripts/demo), tried from the top down: away from the ids
+//! written by hand in copies of the suite from before this harness (6..=84) and in bench/
+//! (70..=74), which may still run on the same machine.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, Permissions, TryLockError};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where the lock files are.
 const DIR: &str = "/tmp/amr_bridge_domains";
+
 /// The ids the harness may hand out, tried in this order.
 fn candidates() -> impl Iterator<Item = u32> {
     (1..=100).rev().filter(|&id| id != 42)
 }
+
 /// How long `Domain::new` waits for an id when every one is taken.
 const WAIT: Duration = Duration::from_secs(300);
 
@@ -41,7 +45,11 @@ impl Domain {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Domain {
         super::require_env();
-        std::fs::create_dir_all(DIR).unwrap_or_else(|e| panic!("create {DIR}: {e}"));
+        if std::fs::create_dir(DIR).is_ok() {
+            // Shared by every user of the machine, like /tmp.
+            let _ = std::fs::set_permissions(DIR, Permissions::from_mode(0o1777));
+        }
+        assert!(Path::new(DIR).is_dir(), "{DIR} is not a directory");
         let end = Instant::now() + WAIT;
         loop {
             if let Some(d) = candidates().find_map(|id| Domain::take(Path::new(DIR), id)) {
@@ -58,11 +66,14 @@ impl Domain {
     /// `id` if no one holds it.
     fn take(dir: &Path, id: u32) -> Option<Domain> {
         let path: PathBuf = dir.join(id.to_string());
+        // Another user's file may be read-only for us: flock needs no write access.
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o666)
             .open(&path)
+            .or_else(|_| File::open(&path))
             .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         match file.try_lock() {
             Ok(()) => {}
