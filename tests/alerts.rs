@@ -5,96 +5,50 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn alert_json(m: &MqttMsg) -> Value {
-    m.json()
+/// A bridge for `robot` with `config(extra)`, recording `amr/<robot>/alert/#` only.
+fn alerts_rig(robot: &str, extra: &str) -> Rig {
+    Rig::start_with(robot, &config(extra), &[], &format!("amr/{robot}/alert/#"))
+}
+
+/// Battery messages at 2 Hz for 3 s.
+fn battery(rig: &Rig, msg: Value) -> Proc {
+    let ros_battery = rig.ros(ros_type::BATTERY, "/battery_state");
+    ros_battery.publish(&msg, 2.0, 6, "reliable")
+}
+
+/// The next `alert/<level>` within `secs` whose payload contains `text`.
+fn alert(rig: &mut Rig, level: &str, secs: u64, text: &str) -> MqttMsg {
+    let path = format!("alert/{level}");
+    let timeout = Duration::from_secs(secs);
+    rig.expect(&path, timeout, text, |m| m.payload.contains(text))
+}
+
+fn battery_level(m: &MqttMsg) -> f64 {
+    m.json()["data"]["battery_level"].as_f64().expect("level")
 }
 
 #[test]
 fn battery_low_then_critical() {
-    require_env();
-    let domain = 19;
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, "ALR19", &config(""), &[]);
-    let mut alerts = MqttSub::start(broker.port, "amr/ALR19/alert/#");
-    let low = json!({"percentage": 0.15, "power_supply_status": 2});
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/BatteryState",
-        "/battery_state",
-        &low,
-        2.0,
-        6,
-        "reliable",
-    );
-    let m = alerts.expect(
-        "amr/ALR19/alert/warning",
-        Duration::from_secs(15),
-        "battery low",
-        |m| m.payload.contains("Battery level low"),
-    );
-    let v = alert_json(&m);
+    let mut rig = alerts_rig("ALR19", "");
+    let _p = battery(&rig, json!({"percentage": 0.15, "power_supply_status": 2}));
+    let m = alert(&mut rig, "warning", 15, "Battery level low");
+    let v = m.json();
     assert_eq!(v["level"], "warning");
     assert_eq!(v["robot_id"], "ALR19");
-    assert!(
-        (v["data"]["battery_level"].as_f64().expect("level") - 15.0).abs() < 1e-6,
-        "{v}"
-    );
+    assert!((battery_level(&m) - 15.0).abs() < 1e-6, "{v}");
     assert_eq!(m.qos, 2, "alert category QoS");
-    let critical = json!({"percentage": 0.05, "power_supply_status": 2});
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/BatteryState",
-        "/battery_state",
-        &critical,
-        2.0,
-        6,
-        "reliable",
-    );
-    let m = alerts.expect(
-        "amr/ALR19/alert/error",
-        Duration::from_secs(15),
-        "battery critical",
-        |m| m.payload.contains("Battery level critical"),
-    );
-    assert!(
-        (alert_json(&m)["data"]["battery_level"]
-            .as_f64()
-            .expect("level")
-            - 5.0)
-            .abs()
-            < 1e-6
-    );
+    let _p = battery(&rig, json!({"percentage": 0.05, "power_supply_status": 2}));
+    let m = alert(&mut rig, "error", 15, "Battery level critical");
+    assert!((battery_level(&m) - 5.0).abs() < 1e-6);
 }
 
 #[test]
 fn a_silent_stream_is_reported_stale_then_resumed() {
-    require_env();
-    let domain = 9;
-    let broker = Broker::start();
-    let _bridge = Bridge::start(
-        domain,
-        broker.port,
-        "ALR09",
-        &config("alerts: {stale_after: 1.0}\n"),
-        &[],
-    );
-    let mut alerts = MqttSub::start(broker.port, "amr/ALR09/alert/#");
-    ros_pub_wait(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &json!({}),
-        20.0,
-        20,
-        "reliable",
-    );
-    let m = alerts.expect(
-        "amr/ALR09/alert/warning",
-        Duration::from_secs(10),
-        "odom stale",
-        |m| m.payload.contains("Sensor stream stale"),
-    );
-    let v = alert_json(&m);
+    let mut rig = alerts_rig("ALR09", "alerts: {stale_after: 1.0}\n");
+    let ros_odom = rig.ros(ros_type::ODOMETRY, "/odom");
+    ros_odom.publish_wait(&json!({}), 20.0, 20, "reliable");
+    let m = alert(&mut rig, "warning", 10, "Sensor stream stale");
+    let v = m.json();
     assert_eq!(v["data"]["mapping"], "odom");
     assert!(
         v["data"]["silent_seconds"].as_f64().expect("silent") >= 1.0,
@@ -102,23 +56,12 @@ fn a_silent_stream_is_reported_stale_then_resumed() {
     );
     // No imu was ever seen: never-started streams are not alarms.
     assert!(
-        !alerts.got.iter().any(|m| m.payload.contains("\"imu\"")),
+        !rig.sub.got.iter().any(|m| m.payload.contains("\"imu\"")),
         "{:?}",
-        alerts.got
+        rig.sub.got
     );
-    let _p = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &json!({}),
-        20.0,
-        40,
-        "reliable",
-    );
-    alerts.expect(
-        "amr/ALR09/alert/info",
-        Duration::from_secs(10),
-        "odom resumed",
-        |m| m.payload.contains("Sensor stream resumed"),
-    );
+    let _p = ros_odom.publish(&json!({}), 20.0, 40, "reliable");
+    rig.expect("alert/info", Duration::from_secs(10), "odom resumed", |m| {
+        m.payload.contains("Sensor stream resumed")
+    });
 }

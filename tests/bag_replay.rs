@@ -9,9 +9,8 @@
 //! and infinities are `null`, every payload is strict JSON, topics the bridge does not bridge
 //! (/tf, /cmd_vel) leave no trace, namespaces and remapping work.
 //!
-//! Real Mosquitto, real DDS; each test has its own broker, bridge(s) and ROS_DOMAIN_ID (80-89).
+//! Real Mosquitto, real DDS; each test has its own broker, bridge(s) and ROS domain (`Scene`).
 
-#[allow(unused_imports)]
 mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,18 +29,14 @@ fn make_bag(
     duration: f64,
 ) -> PathBuf {
     let out = dir.join(name);
-    let o = python_cmd("tests/ros/make_bag.py", None)
-        .arg("write")
-        .arg(&out)
-        .args(["--profile", profile, "--storage", storage])
-        .args(["--version", &version.to_string()])
-        .args(["--duration", &duration.to_string()])
-        .output()
-        .expect("run make_bag.py");
-    assert!(
-        o.status.success(),
-        "make_bag.py write failed: {}",
-        String::from_utf8_lossy(&o.stderr)
+    run(
+        python_cmd("tests/ros/make_bag.py", None)
+            .arg("write")
+            .arg(&out)
+            .args(["--profile", profile, "--storage", storage])
+            .args(["--version", &version.to_string()])
+            .args(["--duration", &duration.to_string()]),
+        "make_bag.py write",
     );
     out
 }
@@ -54,15 +49,11 @@ struct Bag {
 
 impl Bag {
     fn read(path: &Path) -> Bag {
-        let o = python_cmd("tests/ros/make_bag.py", None)
-            .arg("dump")
-            .arg(path)
-            .output()
-            .expect("run make_bag.py dump");
-        assert!(
-            o.status.success(),
-            "make_bag.py dump failed: {}",
-            String::from_utf8_lossy(&o.stderr)
+        let o = run(
+            python_cmd("tests/ros/make_bag.py", None)
+                .arg("dump")
+                .arg(path),
+            "make_bag.py dump",
         );
         let v: Value = serde_json::from_slice(&o.stdout).expect("dump is JSON");
         Bag {
@@ -112,22 +103,17 @@ struct Replay {
 
 impl Replay {
     fn start(domain: u32, bag: &Path, args: &[&str]) -> Replay {
-        let out = bag.with_extension(format!("replay{}.txt", common::free_port()));
+        let out = bag.with_extension(format!("replay{}.txt", free_port()));
         let file = std::fs::File::create(&out).expect("replay output file");
-        let child = python_cmd("scripts/bag_replay.py", Some(domain))
-            .arg(bag)
-            .args(args)
-            .stdout(file.try_clone().expect("file"))
-            .stderr(file)
-            .spawn()
-            .expect("start bag_replay.py");
-        Replay {
-            proc: Proc {
-                child,
-                name: "bag_replay.py".into(),
-            },
-            out,
-        }
+        let proc = Proc::spawn(
+            python_cmd("scripts/bag_replay.py", Some(domain))
+                .arg(bag)
+                .args(args)
+                .stdout(file.try_clone().expect("replay output file"))
+                .stderr(file),
+            "bag_replay.py",
+        );
+        Replay { proc, out }
     }
 
     fn output(&self) -> String {
@@ -190,28 +176,6 @@ fn on<'a>(got: &'a [MqttMsg], topic: &str) -> Vec<&'a MqttMsg> {
 // ---------------------------------------------------------------------------------------------
 // Expected values, computed here from the bag (not with the bridge's code).
 
-/// RFC 3339 UTC of a ROS stamp, with exactly the sub-second digits the stamp has (none, 3, 6
-/// or 9).
-fn rfc3339(sec: i64, nanosec: u32) -> String {
-    let (days, rem) = (sec.div_euclid(86400), sec.rem_euclid(86400));
-    let (y, m, d) = civil_from_days(days);
-    let frac = if nanosec == 0 {
-        String::new()
-    } else if nanosec.is_multiple_of(1_000_000) {
-        format!(".{:03}", nanosec / 1_000_000)
-    } else if nanosec.is_multiple_of(1_000) {
-        format!(".{:06}", nanosec / 1_000)
-    } else {
-        format!(".{nanosec:09}")
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
 fn stamp_of(msg: &Value) -> (i64, u32) {
     let s = &msg["header"]["stamp"];
     (
@@ -231,35 +195,6 @@ fn expected_timestamp(msg: &Value) -> Option<String> {
             total.rem_euclid(1_000_000_000) as u32,
         )
     })
-}
-
-/// Unix seconds of an RFC 3339 UTC timestamp `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
-fn unix_of(ts: &str) -> f64 {
-    let b = ts.as_bytes();
-    assert!(ts.len() >= 20 && ts.ends_with('Z') && b[10] == b'T', "{ts}");
-    let n = |r: std::ops::Range<usize>| ts[r].parse::<i64>().expect(ts);
-    let (y, mo, d) = (n(0..4), n(5..7), n(8..10));
-    // days_from_civil (H. Hinnant)
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days * 86400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19);
-    let frac: f64 = if b[19] == b'.' {
-        format!("0{}", &ts[19..ts.len() - 1]).parse().expect(ts)
-    } else {
-        0.0
-    };
-    secs as f64 + frac
-}
-
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64()
 }
 
 /// Degrees into (-180, 180].
@@ -315,18 +250,6 @@ fn status_word(s: u64) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // Comparisons
 
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .cloned()
-        .collect()
-}
-
-fn set(k: &[&str]) -> BTreeSet<String> {
-    k.iter().map(|s| s.to_string()).collect()
-}
-
 /// A float64 field: JSON carries it exactly.
 fn eq64(got: &Value, want: &Value, what: &str) {
     let (g, w) = (
@@ -353,23 +276,10 @@ fn eq32(got: &Value, want: &Value, what: &str) {
     assert_eq!(g as f32, w, "{what}");
 }
 
-fn close(got: &Value, want: f64, tol: f64, what: &str) {
-    let g = got
-        .as_f64()
-        .unwrap_or_else(|| panic!("{what}: not a number: {got}"));
-    assert!((g - want).abs() <= tol, "{what}: got {g}, want {want}");
-}
-
+/// The envelope of `m` from `robot`, of `kind`, stamped as `bag_msg` says.
 fn check_envelope(m: &MqttMsg, robot: &str, kind: &str, bag_msg: &Value) -> Value {
     let v = m.json(); // strict: serde_json refuses NaN and Infinity
-    assert_eq!(
-        keys(&v),
-        set(&["timestamp", "robot_id", "type", "data"]),
-        "{v}"
-    );
-    assert_eq!(v["robot_id"], robot, "{}", m.topic);
-    assert_eq!(v["type"], kind, "{}", m.topic);
-    let ts = v["timestamp"].as_str().expect("timestamp");
+    let ts = common::check_envelope(&v, robot, kind, &m.topic);
     // RFC 3339: seconds 00-59 (60 only at a real leap second, none of which is in our bags).
     assert!(
         ts.len() > 19 && &ts[17..19] < "60",
@@ -385,6 +295,12 @@ fn check_envelope(m: &MqttMsg, robot: &str, kind: &str, bag_msg: &Value) -> Valu
         }
     }
     v
+}
+
+/// `m` as delivered live (not a retained copy) at `qos`, in the envelope: its data.
+fn check_live(m: &MqttMsg, qos: u8, robot: &str, kind: &str, b: &Value) -> Value {
+    assert_eq!((m.qos, m.retain), (qos, false), "{} QoS", m.topic);
+    check_envelope(m, robot, kind, b)["data"].clone()
 }
 
 /// Each MQTT message is the bag message at the same index: none lost, none reordered.
@@ -415,9 +331,7 @@ where
 }
 
 fn check_odom(m: &MqttMsg, robot: &str, b: &Value) {
-    assert_eq!((m.qos, m.retain), (1, false), "status/position QoS");
-    let v = check_envelope(m, robot, "status", b);
-    let d = &v["data"];
+    let d = &check_live(m, 1, robot, "status", b);
     let p = &b["pose"]["pose"];
     eq64(&d["position"]["x"], &p["position"]["x"], "x");
     eq64(&d["position"]["y"], &p["position"]["y"], "y");
@@ -441,9 +355,7 @@ fn check_odom(m: &MqttMsg, robot: &str, b: &Value) {
 }
 
 fn check_imu(m: &MqttMsg, robot: &str, b: &Value) {
-    assert_eq!((m.qos, m.retain), (0, false), "sensor/imu QoS");
-    let v = check_envelope(m, robot, "sensor", b);
-    let d = &v["data"];
+    let d = &check_live(m, 0, robot, "sensor", b);
     assert_eq!(d["frame_id"], b["header"]["frame_id"]);
     if num(&b["orientation_covariance"][0]) == -1.0 {
         assert!(d["orientation"].is_null(), "unknown orientation: {d}");
@@ -465,11 +377,10 @@ fn check_imu(m: &MqttMsg, robot: &str, b: &Value) {
 }
 
 fn check_joints(m: &MqttMsg, robot: &str, b: &Value) {
-    assert_eq!((m.qos, m.retain), (1, false), "status/motor QoS");
-    let v = check_envelope(m, robot, "status", b);
-    let motors = v["data"]["motors"].as_array().expect("motors");
+    let d = check_live(m, 1, robot, "status", b);
+    let motors = d["motors"].as_array().expect("motors");
     let names = b["name"].as_array().expect("names");
-    assert_eq!(motors.len(), names.len(), "{v}");
+    assert_eq!(motors.len(), names.len(), "{d}");
     for (i, j) in motors.iter().enumerate() {
         assert_eq!(j["name"], names[i]);
         eq64(&j["position"], &b["position"][i], "joint position");
@@ -506,9 +417,7 @@ fn check_battery(m: &MqttMsg, robot: &str, b: &Value, scale: &str) {
 }
 
 fn check_scan(m: &MqttMsg, robot: &str, b: &Value) {
-    assert_eq!((m.qos, m.retain), (0, false), "sensor/lidar QoS");
-    let v = check_envelope(m, robot, "sensor", b);
-    let d = &v["data"];
+    let d = &check_live(m, 0, robot, "sensor", b);
     assert_eq!(d["frame_id"], b["header"]["frame_id"]);
     for k in [
         "angle_min",
@@ -685,106 +594,134 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(40);
 // ---------------------------------------------------------------------------------------------
 // Tests
 
+/// One replay: a bag written for the test, a site of its own (domain and broker) and a
+/// subscriber recording `filter` from before the first bridge starts.
+struct Scene {
+    sub: MqttSub,
+    site: Site,
+    bag: Bag,
+    bag_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Scene {
+    /// `make_bag` with these arguments, read back, and a site recording `filter`.
+    fn new(bag: (&str, &str, &str, u32, f64), filter: &str) -> Scene {
+        let (name, profile, storage, version, duration) = bag;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bag_dir = make_bag(dir.path(), name, profile, storage, version, duration);
+        let bag = Bag::read(&bag_dir);
+        let site = Site::start();
+        let sub = site.mqtt_sub(filter);
+        Scene {
+            sub,
+            site,
+            bag,
+            bag_dir,
+            _dir: dir,
+        }
+    }
+
+    /// Replays `path` (the bag, or a file of it) with `args` until the end: its output and
+    /// every MQTT message recorded so far.
+    fn replay(&mut self, path: &Path, args: &[&str]) -> (String, Vec<MqttMsg>) {
+        let out =
+            Replay::start(self.site.domain.id(), path, args).finish(&mut self.sub, REPLAY_TIMEOUT);
+        (out, self.sub.got.clone())
+    }
+
+    /// `replay` of the whole bag, after the usual `DELAY`.
+    fn replay_bag(&mut self) -> (String, Vec<MqttMsg>) {
+        let bag_dir = self.bag_dir.clone();
+        self.replay(&bag_dir, DELAY)
+    }
+
+    /// The replay summary has every message of the bag topic `recorded`, as `published`.
+    fn assert_replayed(&self, out: &str, published: &str, recorded: &str) {
+        assert_eq!(
+            summary(out).get(published),
+            Some(&Some(self.bag.count(recorded) as u64)),
+            "replay summary for {published}:\n{out}"
+        );
+    }
+
+    /// Every message of the bag topic `recorded` reached `robot`'s `stream`, in order, each
+    /// with its values (`out` and the bridge's counters go into the failure message).
+    fn check_stream(
+        &self,
+        got: &[MqttMsg],
+        robot: &str,
+        stream: Stream,
+        recorded: &str,
+        out: &str,
+    ) {
+        let (action, what, check) = stream;
+        let ctr = format!("{}; {}", counters(got, robot), replay_line(out));
+        check_all(
+            &on(got, &format!("amr/{robot}/{action}")),
+            self.bag.msgs(recorded),
+            &format!("{what} (bridge counters {ctr})"),
+            |m, b| check(m, robot, b),
+        );
+    }
+
+    /// Every battery message of `recorded` reached `robot` with percent per `scale`.
+    fn check_battery(&self, got: &[MqttMsg], robot: &str, recorded: &str, scale: &str) {
+        check_all(
+            &on(got, &format!("amr/{robot}/status/battery")),
+            self.bag.msgs(recorded),
+            &format!("battery {scale}"),
+            |m, b| check_battery(m, robot, b, scale),
+        );
+    }
+}
+
+/// A bridged stream: its action under `amr/<robot>/`, a name, and the check of one message.
+type Stream = (&'static str, &'static str, fn(&MqttMsg, &str, &Value));
+const ODOM: Stream = ("status/position", "odom", check_odom);
+const IMU: Stream = ("sensor/imu", "imu", check_imu);
+const JOINTS: Stream = ("status/motor", "joint_states", check_joints);
+
+/// The topics the bridge maps by default, as a robot without a namespace records them.
+const BRIDGED: [&str; 5] = ["/odom", "/imu", "/joint_states", "/battery_state", "/scan"];
+
 /// A TurtleBot-like MCAP bag at the recorded rate into three bridges on one broker: TB3 with
 /// `percentage_scale: percent` (the driver's 0-100), TB3_AUTO with `auto`, TB3_FRAC with the
 /// default `fraction`, which must refuse 87 as 8700 % (null).
 #[test]
 fn turtlebot_mcap_replay_every_message_and_value() {
-    require_env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bag_dir = make_bag(dir.path(), "turtlebot", "turtlebot", "mcap", 9, 6.0);
-    let bag = Bag::read(&bag_dir);
+    let mut scene = Scene::new(("turtlebot", "turtlebot", "mcap", 9, 6.0), "amr/#");
+    let bag = &scene.bag;
     assert_eq!(
         bag.topics["/battery_state"]["qos"][0]["durability"],
         "transient_local"
     );
     assert_eq!(bag.topics["/imu"]["qos"][0]["reliability"], "best_effort");
 
-    let domain = 80;
-    let broker = Broker::start();
-    let mut sub = MqttSub::start(broker.port, "amr/#");
-    let _tb3 = Bridge::start(
-        domain,
-        broker.port,
-        "TB3",
-        &config_with(Some("percent"), false),
-        &[],
-    );
-    let _auto = Bridge::start(
-        domain,
-        broker.port,
-        "TB3_AUTO",
-        &config_with(Some("auto"), true),
-        &[],
-    );
-    let _frac = Bridge::start(
-        domain,
-        broker.port,
-        "TB3_FRAC",
-        &config_with(None, true),
-        &[],
-    );
+    let site = &scene.site;
+    let tb3 = site.bridge("TB3", &config_with(Some("percent"), false), &[]);
+    let auto = site.bridge("TB3_AUTO", &config_with(Some("auto"), true), &[]);
+    let frac = site.bridge("TB3_FRAC", &config_with(None, true), &[]);
 
-    let out = Replay::start(domain, &bag_dir, DELAY).finish(&mut sub, REPLAY_TIMEOUT);
-    let sum = summary(&out);
-    for t in [
-        "/odom",
-        "/imu",
-        "/joint_states",
-        "/battery_state",
-        "/scan",
-        "/cmd_vel",
-    ] {
-        assert_eq!(
-            sum.get(t),
-            Some(&Some(bag.count(t) as u64)),
-            "replay summary for {t}:\n{out}"
-        );
+    let (out, got) = scene.replay_bag();
+    for t in BRIDGED.iter().chain(&["/cmd_vel"]) {
+        scene.assert_replayed(&out, t, t);
     }
     // /tf is published where tf2_msgs is installed, else skipped (and said so): both fine.
-    assert!(sum.contains_key("/tf"), "/tf in the summary:\n{out}");
+    assert!(
+        summary(&out).contains_key("/tf"),
+        "/tf in the summary:\n{out}"
+    );
 
-    let got = sub.got.clone();
-    let ctr = format!("{}; {}", counters(&got, "TB3"), replay_line(&out));
     let robot = "TB3";
-    let t = |a: &str| format!("amr/{robot}/{a}");
-    check_all(
-        &on(&got, &t("status/position")),
-        bag.msgs("/odom"),
-        &format!("odom (bridge counters {ctr})"),
-        |m, b| check_odom(m, robot, b),
-    );
-    check_all(
-        &on(&got, &t("sensor/imu")),
-        bag.msgs("/imu"),
-        &format!("imu (bridge counters {ctr})"),
-        |m, b| check_imu(m, robot, b),
-    );
-    check_all(
-        &on(&got, &t("status/motor")),
-        bag.msgs("/joint_states"),
-        &format!("joint_states (bridge counters {ctr})"),
-        |m, b| check_joints(m, robot, b),
-    );
-    check_all(
-        &on(&got, &t("status/battery")),
-        bag.msgs("/battery_state"),
-        "battery percent",
-        |m, b| check_battery(m, robot, b, "percent"),
-    );
-    check_all(
-        &on(&got, "amr/TB3_AUTO/status/battery"),
-        bag.msgs("/battery_state"),
-        "battery auto",
-        |m, b| check_battery(m, "TB3_AUTO", b, "auto"),
-    );
-    check_all(
-        &on(&got, "amr/TB3_FRAC/status/battery"),
-        bag.msgs("/battery_state"),
-        "battery fraction",
-        |m, b| check_battery(m, "TB3_FRAC", b, "fraction"),
-    );
-    check_lidar(&on(&got, &t("sensor/lidar")), robot, &bag, "/scan", 1.0);
+    scene.check_stream(&got, robot, ODOM, "/odom", &out);
+    scene.check_stream(&got, robot, IMU, "/imu", &out);
+    scene.check_stream(&got, robot, JOINTS, "/joint_states", &out);
+    scene.check_battery(&got, robot, "/battery_state", "percent");
+    scene.check_battery(&got, "TB3_AUTO", "/battery_state", "auto");
+    scene.check_battery(&got, "TB3_FRAC", "/battery_state", "fraction");
+    let bag = &scene.bag;
+    check_lidar(&on(&got, "amr/TB3/sensor/lidar"), robot, bag, "/scan", 1.0);
 
     let mut topics = allowed("TB3", ALL);
     topics.extend(allowed("TB3_AUTO", &["status/battery"]));
@@ -792,34 +729,28 @@ fn turtlebot_mcap_replay_every_message_and_value() {
     check_topics(&got, &topics);
 
     // status/state after the replay: the bag's last pose (TB3) and battery (all three).
-    check_state(
-        &got,
-        "TB3",
-        &bag,
-        Some("/odom"),
-        "/battery_state",
-        "percent",
-    );
-    check_state(&got, "TB3_AUTO", &bag, None, "/battery_state", "auto");
-    check_state(&got, "TB3_FRAC", &bag, None, "/battery_state", "fraction");
+    check_state(&got, "TB3", bag, Some("/odom"), "/battery_state", "percent");
+    check_state(&got, "TB3_AUTO", bag, None, "/battery_state", "auto");
+    check_state(&got, "TB3_FRAC", bag, None, "/battery_state", "fraction");
 
     // What a fleet server connecting now sees: the last battery message, retained.
     let last = bag.msgs("/battery_state").last().unwrap();
     let want = expected_percent(num(&last["percentage"]) as f32 as f64, "percent").unwrap();
+    let port = scene.site.port();
     close(
-        &retained_battery(broker.port, "TB3")["data"]["percent"],
+        &retained_battery(port, "TB3")["data"]["percent"],
         want,
         2e-4,
         "retained percent",
     );
     close(
-        &retained_battery(broker.port, "TB3_AUTO")["data"]["percent"],
+        &retained_battery(port, "TB3_AUTO")["data"]["percent"],
         want,
         2e-4,
         "retained auto percent",
     );
-    assert!(retained_battery(broker.port, "TB3_FRAC")["data"]["percent"].is_null());
-    assert_link_kept(&[&_tb3, &_auto, &_frac]);
+    assert!(retained_battery(port, "TB3_FRAC")["data"]["percent"].is_null());
+    assert_link_kept(&[&tb3, &auto, &frac]);
 }
 
 /// Another vendor's robot, recorded in namespace /robot3 into an sqlite3 bag (rosbag2 format
@@ -828,82 +759,31 @@ fn turtlebot_mcap_replay_every_message_and_value() {
 /// 0-1 definition (`auto`), reports NaN while booting (null) and is unstamped (bridge clock).
 #[test]
 fn namespaced_sqlite3_replay_into_namespaced_bridge() {
-    require_env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bag_dir = make_bag(dir.path(), "robot3", "robot3", "sqlite3", 8, 6.0);
-    let bag = Bag::read(&bag_dir);
-
-    let domain = 81;
-    let broker = Broker::start();
-    let mut sub = MqttSub::start(broker.port, "amr/#");
-    let _b = Bridge::start(
-        domain,
-        broker.port,
-        "",
-        &config_with(Some("auto"), false),
-        &["-r", "__ns:=/robot3"],
-    );
-    let out = Replay::start(domain, &bag_dir, DELAY).finish(&mut sub, REPLAY_TIMEOUT);
-    let sum = summary(&out);
-    for t in [
-        "/robot3/odom",
-        "/robot3/imu",
-        "/robot3/joint_states",
-        "/robot3/battery_state",
-        "/robot3/scan",
-    ] {
-        assert_eq!(
-            sum.get(t),
-            Some(&Some(bag.count(t) as u64)),
-            "replay summary for {t}:\n{out}"
-        );
+    let mut scene = Scene::new(("robot3", "robot3", "sqlite3", 8, 6.0), "amr/#");
+    let config = config_with(Some("auto"), false);
+    let b = scene.site.bridge("", &config, &["-r", "__ns:=/robot3"]);
+    let (out, got) = scene.replay_bag();
+    for t in BRIDGED.map(|t| format!("/robot3{t}")) {
+        scene.assert_replayed(&out, &t, &t);
     }
 
-    let got = sub.got.clone();
     let robot = "robot3";
-    let ctr = format!("{}; {}", counters(&got, robot), replay_line(&out));
-    let t = |a: &str| format!("amr/{robot}/{a}");
-    check_all(
-        &on(&got, &t("status/position")),
-        bag.msgs("/robot3/odom"),
-        &format!("odom (bridge counters {ctr})"),
-        |m, b| check_odom(m, robot, b),
-    );
-    check_all(
-        &on(&got, &t("sensor/imu")),
-        bag.msgs("/robot3/imu"),
-        &format!("imu (bridge counters {ctr})"),
-        |m, b| check_imu(m, robot, b),
-    );
-    check_all(
-        &on(&got, &t("status/motor")),
-        bag.msgs("/robot3/joint_states"),
-        &format!("joint_states (bridge counters {ctr})"),
-        |m, b| check_joints(m, robot, b),
-    );
-    let battery = on(&got, &t("status/battery"));
-    check_all(
-        &battery,
-        bag.msgs("/robot3/battery_state"),
-        "battery auto",
-        |m, b| check_battery(m, robot, b, "auto"),
-    );
+    scene.check_stream(&got, robot, ODOM, "/robot3/odom", &out);
+    scene.check_stream(&got, robot, IMU, "/robot3/imu", &out);
+    scene.check_stream(&got, robot, JOINTS, "/robot3/joint_states", &out);
+    scene.check_battery(&got, robot, "/robot3/battery_state", "auto");
     // The recording really has both cases.
+    let battery = on(&got, "amr/robot3/status/battery");
     assert!(battery
         .iter()
         .any(|m| m.json()["data"]["percent"].is_null()));
     assert!(battery.iter().any(|m| m.json()["data"]["percent"]
         .as_f64()
         .is_some_and(|p| p > 50.0 && p < 70.0)));
-    check_lidar(
-        &on(&got, &t("sensor/lidar")),
-        robot,
-        &bag,
-        "/robot3/scan",
-        1.0,
-    );
+    let lidar = on(&got, "amr/robot3/sensor/lidar");
+    check_lidar(&lidar, robot, &scene.bag, "/robot3/scan", 1.0);
     check_topics(&got, &allowed(robot, ALL));
-    assert_link_kept(&[&_b]);
+    assert_link_kept(&[&b]);
 }
 
 /// The same TurtleBot recording as an sqlite3 file (.db3 given directly), two topics remapped
@@ -912,23 +792,12 @@ fn namespaced_sqlite3_replay_into_namespaced_bridge() {
 /// the namespace and never reaches the bridge.
 #[test]
 fn remapped_subset_at_double_rate_from_db3_file() {
-    require_env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bag_dir = make_bag(dir.path(), "tb_sqlite", "turtlebot", "sqlite3", 9, 6.0);
-    let bag = Bag::read(&bag_dir);
-    let db3 = bag_dir.join("tb_sqlite.db3");
+    let mut scene = Scene::new(("tb_sqlite", "turtlebot", "sqlite3", 9, 6.0), "amr/#");
+    let db3 = scene.bag_dir.join("tb_sqlite.db3");
     assert!(db3.exists(), "{}", db3.display());
 
-    let domain = 82;
-    let broker = Broker::start();
-    let mut sub = MqttSub::start(broker.port, "amr/#");
-    let _b = Bridge::start(
-        domain,
-        broker.port,
-        "AMR007",
-        &config_with(Some("percent"), false),
-        &["-r", "__ns:=/amr7"],
-    );
+    let config = config_with(Some("percent"), false);
+    let b = scene.site.bridge("AMR007", &config, &["-r", "__ns:=/amr7"]);
     let args = [
         DELAY[0],
         DELAY[1],
@@ -943,84 +812,47 @@ fn remapped_subset_at_double_rate_from_db3_file() {
         "--rate",
         "2",
     ];
-    let out = Replay::start(domain, &db3, &args).finish(&mut sub, REPLAY_TIMEOUT);
+    let (out, got) = scene.replay(&db3, &args);
+    scene.assert_replayed(&out, "/amr7/odom", "/odom");
+    scene.assert_replayed(&out, "/amr7/battery_state", "/battery_state");
+    scene.assert_replayed(&out, "/imu", "/imu");
     let sum = summary(&out);
-    assert_eq!(
-        sum.get("/amr7/odom"),
-        Some(&Some(bag.count("/odom") as u64)),
-        "{out}"
-    );
-    assert_eq!(
-        sum.get("/amr7/battery_state"),
-        Some(&Some(bag.count("/battery_state") as u64)),
-        "{out}"
-    );
-    assert_eq!(
-        sum.get("/imu"),
-        Some(&Some(bag.count("/imu") as u64)),
-        "{out}"
-    );
     assert!(
         !sum.contains_key("/scan") && !sum.contains_key("/tf"),
         "--topics filters:\n{out}"
     );
     // Twice as fast: the recording's span in half the time.
     let secs = replay_seconds(&out);
-    let half = bag.span("/imu").max(bag.span("/odom")) / 2.0;
+    let half = scene.bag.span("/imu").max(scene.bag.span("/odom")) / 2.0;
     assert!(
         secs > half - 0.3 && secs < half + 1.0,
         "replay took {secs:.2} s, want ~{half:.2} s"
     );
 
-    let got = sub.got.clone();
     let robot = "AMR007";
-    let ctr = format!("{}; {}", counters(&got, robot), replay_line(&out));
-    check_all(
-        &on(&got, "amr/AMR007/status/position"),
-        bag.msgs("/odom"),
-        &format!("odom (bridge counters {ctr})"),
-        |m, b| check_odom(m, robot, b),
-    );
-    check_all(
-        &on(&got, "amr/AMR007/status/battery"),
-        bag.msgs("/battery_state"),
-        "battery",
-        |m, b| check_battery(m, robot, b, "percent"),
-    );
+    scene.check_stream(&got, robot, ODOM, "/odom", &out);
+    scene.check_battery(&got, robot, "/battery_state", "percent");
     check_topics(
         &got,
         &allowed(robot, &["status/position", "status/battery"]),
     );
-    assert_link_kept(&[&_b]);
+    assert_link_kept(&[&b]);
 }
 
 /// `--loop` plays the bag again and again: a 1 s recording keeps coming, each pass with the
 /// bag's own stamps in the bag's order, until the replay is stopped.
 #[test]
 fn loop_replays_the_bag_again() {
-    require_env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bag_dir = make_bag(dir.path(), "short", "robot3", "mcap", 9, 1.0);
-    let bag = Bag::read(&bag_dir);
-    let odom = bag.msgs("/robot3/odom");
+    let topic = "amr/robot3/status/position";
+    let mut scene = Scene::new(("short", "robot3", "mcap", 9, 1.0), topic);
+    let odom = scene.bag.msgs("/robot3/odom").clone();
     let n = odom.len();
 
-    let domain = 83;
-    let broker = Broker::start();
-    let mut sub = MqttSub::start(broker.port, "amr/robot3/status/position");
-    let _b = Bridge::start(
-        domain,
-        broker.port,
-        "",
-        &config_with(None, false),
-        &["-r", "__ns:=/robot3"],
-    );
-    let mut replay = Replay::start(
-        domain,
-        &bag_dir,
-        &[DELAY[0], DELAY[1], "--loop", "--topics", "/robot3/odom"],
-    );
-    let topic = "amr/robot3/status/position";
+    let config = config_with(None, false);
+    let b = scene.site.bridge("", &config, &["-r", "__ns:=/robot3"]);
+    let args = [DELAY[0], DELAY[1], "--loop", "--topics", "/robot3/odom"];
+    let mut replay = Replay::start(scene.site.domain.id(), &scene.bag_dir, &args);
+    let sub = &mut scene.sub;
     let end = Instant::now() + Duration::from_secs(30);
     while on(&sub.got, topic).len() < 2 * n + n / 2 {
         assert!(
@@ -1048,7 +880,7 @@ fn loop_replays_the_bag_again() {
             k / n + 1
         );
     }
-    assert_link_kept(&[&_b]);
+    assert_link_kept(&[&b]);
 }
 
 /// A driver that does not normalise its header stamps (nanosec grows past 1e9 within one
@@ -1058,32 +890,15 @@ fn loop_replays_the_bag_again() {
 /// bridge's clock either.
 #[test]
 fn unnormalised_header_stamps_mean_what_ros_makes_of_them() {
-    require_env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bag_dir = make_bag(dir.path(), "quirks", "quirks", "mcap", 9, 1.2);
-    let bag = Bag::read(&bag_dir);
-    assert!(bag
+    let mut scene = Scene::new(("quirks", "quirks", "mcap", 9, 1.2), "amr/#");
+    assert!(scene
+        .bag
         .msgs("/odom")
         .iter()
         .any(|m| stamp_of(m).1 >= 1_000_000_000));
 
-    let domain = 84;
-    let broker = Broker::start();
-    let mut sub = MqttSub::start(broker.port, "amr/#");
-    let _b = Bridge::start(domain, broker.port, "QRK", &config_with(None, false), &[]);
-    let out = Replay::start(domain, &bag_dir, DELAY).finish(&mut sub, REPLAY_TIMEOUT);
-    let got = sub.got.clone();
-    let ctr = format!("{}; {}", counters(&got, "QRK"), replay_line(&out));
-    check_all(
-        &on(&got, "amr/QRK/status/position"),
-        bag.msgs("/odom"),
-        &format!("odom (bridge counters {ctr})"),
-        |m, b| check_odom(m, "QRK", b),
-    );
-    check_all(
-        &on(&got, "amr/QRK/status/motor"),
-        bag.msgs("/joint_states"),
-        &format!("joint_states (bridge counters {ctr})"),
-        |m, b| check_joints(m, "QRK", b),
-    );
+    let _b = scene.site.bridge("QRK", &config_with(None, false), &[]);
+    let (out, got) = scene.replay_bag();
+    scene.check_stream(&got, "QRK", ODOM, "/odom", &out);
+    scene.check_stream(&got, "QRK", JOINTS, "/joint_states", &out);
 }

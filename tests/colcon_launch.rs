@@ -21,18 +21,18 @@
 //! `cargo test --test colcon_launch` per target dir at a time); the colcon build base, a cargo
 //! target dir of its own, is kept in `${AMR_BRIDGE_CACHE:-~/.cache/amr_mqtt_bridge}/colcon-build`
 //! (as scripts/colcon_check does) so that later runs, from any clone, are incremental.
-//! Every process that starts a ROS node gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and
-//! ROS_DOMAIN_ID=61.
+//! The broker, ports, processes and ROS environment are those of the common harness: every
+//! process that starts (or looks for) a ROS node gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and
+//! the ROS domain the harness hands its test.
 
-use std::io::Read;
-use std::net::TcpListener;
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const PKG: &str = "amr_mqtt_bridge";
-const DOMAIN_ID: &str = "61";
 /// How long the node started from the launch file's command line must stay up.
 const STAY_UP: Duration = Duration::from_secs(3);
 
@@ -48,16 +48,9 @@ const RUN_ARGS: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------------
 // The environment
 
-fn repo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> String {
-    std::env::var("AMR_BRIDGE_PY").unwrap_or_else(|_| "python3".into())
-}
-
 /// Panics with what to do when the environment of scripts/env.sh is missing.
 fn require_environment() {
+    require_env();
     let hint = "run the tests in the environment of scripts/env.sh: \
                 `source scripts/env.sh && cargo test --test colcon_launch`";
     if std::env::var_os("ROS_DISTRO").is_none() || std::env::var_os("AMENT_PREFIX_PATH").is_none() {
@@ -91,35 +84,6 @@ fn require_environment() {
         ),
         Err(e) => panic!("cannot run colcon: {e}; {hint}"),
     }
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// Environment of every process here that starts (or looks for) a ROS node.
-fn ros_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        .env("ROS_DOMAIN_ID", DOMAIN_ID)
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,8 +128,10 @@ fn colcon_build() -> Result<Workspace, String> {
     if root.exists() {
         std::fs::remove_dir_all(&root).map_err(|e| format!("remove {}: {e}", root.display()))?;
     }
-    std::fs::create_dir_all(root.join("src")).unwrap();
-    std::os::unix::fs::symlink(repo_dir(), root.join("src").join(PKG)).unwrap();
+    std::fs::create_dir_all(root.join("src"))
+        .map_err(|e| format!("create {}/src: {e}", root.display()))?;
+    std::os::unix::fs::symlink(repo(), root.join("src").join(PKG))
+        .map_err(|e| format!("link the repository into {}/src: {e}", root.display()))?;
     // The build base is a cargo target dir of its own, kept between runs and clones (the
     // dependencies do not depend on the clone's path), shared with scripts/colcon_check.
     let build_base = colcon_build_base();
@@ -248,7 +214,7 @@ fn colcon_build_install_layout() {
         ws.install.join("local_setup.bash"),
         "install/local_setup.bash",
     );
-    if repo_dir().join("scripts/sim_robot.py").exists() {
+    if repo().join("scripts/sim_robot.py").exists() {
         // demo.launch.xml starts it as <node pkg="amr_mqtt_bridge" exec="sim_robot.py">.
         expect(
             prefix.join("lib").join(PKG).join("sim_robot.py"),
@@ -269,7 +235,7 @@ fn colcon_build_install_layout() {
         "bin/{PKG} exists: colcon built the package as a plain cargo package, not ament_cargo"
     );
     assert!(is_executable(&prefix.join("lib").join(PKG).join(PKG)));
-    if repo_dir().join("scripts/sim_robot.py").exists() {
+    if repo().join("scripts/sim_robot.py").exists() {
         assert!(is_executable(
             &prefix.join("lib").join(PKG).join("sim_robot.py")
         ));
@@ -280,8 +246,8 @@ fn colcon_build_install_layout() {
         "launch/bridge.launch.py",
     ] {
         assert_eq!(
-            std::fs::read(share.join(f)).unwrap(),
-            std::fs::read(repo_dir().join(f)).unwrap(),
+            std::fs::read(share.join(f)).expect("the installed file"),
+            std::fs::read(repo().join(f)).expect("the source file"),
             "installed {f} differs from the source"
         );
     }
@@ -295,7 +261,7 @@ fn colcon_build_install_layout() {
         .output()
         .expect("python");
     assert!(out.status.success(), "bridge.launch.py:\n{}", show(&out));
-    let text = std::fs::read_to_string(&py_launch).unwrap();
+    let text = std::fs::read_to_string(&py_launch).expect("bridge.launch.py");
     assert!(
         text.contains("with_name('bridge.launch.xml')")
             && text.contains("XMLLaunchDescriptionSource"),
@@ -308,19 +274,22 @@ fn colcon_build_install_layout() {
         "import json; from ament_index_python.packages import get_package_prefix, \
          get_package_share_directory as s; print(json.dumps([get_package_prefix('{PKG}'), s('{PKG}')]))"
     );
-    let out = in_sourced_workspace(ws, &[python().as_str(), "-c", &script]);
+    let domain = Domain::new();
+    let out = in_sourced_workspace(ws, domain.id(), &[python().as_str(), "-c", &script]);
     assert!(
         out.status.success(),
         "ament index lookup failed:\n{}",
         show(&out)
     );
-    let found: (String, String) = serde_json::from_slice(&out.stdout).unwrap();
+    let found: (String, String) =
+        serde_json::from_slice(&out.stdout).expect("two paths from the ament index lookup");
     assert_eq!(Path::new(&found.0), prefix, "get_package_prefix");
     assert_eq!(Path::new(&found.1), share, "get_package_share_directory");
 }
 
-/// Runs `argv` in bash after `source install/setup.bash`, from the workspace root.
-fn in_sourced_workspace(ws: &Workspace, argv: &[&str]) -> Output {
+/// Runs `argv` in bash after `source install/setup.bash`, from the workspace root, with the
+/// ROS environment of `domain`.
+fn in_sourced_workspace(ws: &Workspace, domain: u32, argv: &[&str]) -> Output {
     let mut cmd = Command::new("bash");
     cmd.current_dir(&ws.root)
         .arg("-c")
@@ -328,7 +297,7 @@ fn in_sourced_workspace(ws: &Workspace, argv: &[&str]) -> Output {
         .arg(ws.install.join("setup.bash"))
         .args(argv)
         .stdin(Stdio::null());
-    ros_env(&mut cmd).output().expect("bash")
+    ros_env(&mut cmd, domain).output().expect("bash")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,7 +466,7 @@ print(json.dumps({
 "#;
 
 /// Derives the command line of the installed launch file `file` with launch arguments `args`.
-fn derive(ws: &Workspace, file: &str, args: &[(&str, String)]) -> Derived {
+fn derive(ws: &Workspace, domain: u32, file: &str, args: &[(&str, String)]) -> Derived {
     let launch = ws
         .prefix()
         .join("share")
@@ -505,14 +474,14 @@ fn derive(ws: &Workspace, file: &str, args: &[(&str, String)]) -> Derived {
         .join("launch")
         .join(file);
     let params_dir = ws.root.join("launch_params");
-    std::fs::create_dir_all(&params_dir).unwrap();
+    std::fs::create_dir_all(&params_dir).expect("the launch parameters directory");
     let py = python();
     let launch_s = launch.to_string_lossy().into_owned();
     let params_s = params_dir.to_string_lossy().into_owned();
     let mut argv: Vec<String> = vec![py, "-c".into(), DERIVE_PY.into(), launch_s, params_s];
     argv.extend(args.iter().map(|(k, v)| format!("{k}:={v}")));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = in_sourced_workspace(ws, &argv);
+    let out = in_sourced_workspace(ws, domain, &argv);
     assert!(
         out.status.success(),
         "deriving the command line of {file} failed:\n{}",
@@ -521,127 +490,54 @@ fn derive(ws: &Workspace, file: &str, args: &[(&str, String)]) -> Derived {
     serde_json::from_slice(&out.stdout).expect("derive output")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A Mosquitto of our own on a free loopback port, stopped on drop.
-// TODO(integrator): replace with the broker helper of tests/common/mod.rs.
-struct Broker {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-        )
-        .unwrap();
-        let bin = which("mosquitto")
-            .or_else(|| Some(PathBuf::from("/usr/sbin/mosquitto")).filter(|p| p.exists()))
-            .expect("mosquitto not found (apt-get install mosquitto; scripts/env.sh does it)");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The node, started like launch_ros starts it; SIGINT (as launch sends) then SIGKILL on drop.
 struct Running {
-    child: Child,
+    proc: Proc,
     log: PathBuf,
 }
 
 impl Running {
-    fn start(ws: &Workspace, d: &Derived, name: &str) -> Running {
+    fn start(ws: &Workspace, domain: u32, d: &Derived, name: &str) -> Running {
         let log = ws.root.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
+        let file = std::fs::File::create(&log).expect("the node's log file");
         let mut cmd = Command::new(&d.cmd[0]);
         cmd.args(&d.cmd[1..])
             .current_dir(&ws.root)
             .env("AMENT_PREFIX_PATH", &d.ament_prefix_path)
             .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
+            .stdout(file.try_clone().expect("the node's log file"))
             .stderr(file);
-        let child = ros_env(&mut cmd)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", d.cmd[0]));
-        Running { child, log }
+        let proc = Proc::spawn(ros_env(&mut cmd, domain), &d.cmd[0]);
+        Running { proc, log }
     }
 
     fn output(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Ok if the process is still running after `d`; Err(explanation) if it exited.
     fn stays_up(&mut self, d: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + d;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Err(explain_exit(status, &self.output()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        match self.proc.wait_exit(d) {
+            Some(status) => Err(explain_exit(status, &self.output())),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if self.child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if self.proc.alive() {
+            self.proc.stop_with("INT", Duration::from_secs(5));
         }
     }
+}
+
+/// `RUN_ARGS` and the broker of `site`: the launch arguments of the test's robot.
+fn robot_args(site: &Site) -> Vec<(&'static str, String)> {
+    let mut args: Vec<(&str, String)> = RUN_ARGS.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    args.push(("broker", "127.0.0.1".into()));
+    args.push(("port", site.port().to_string()));
+    args
 }
 
 /// Says why the node exited, as far as its output tells.
@@ -667,7 +563,7 @@ fn explain_exit(status: std::process::ExitStatus, output: &str) -> String {
 
 /// Node names (full, with namespace) on the ROS graph of our domain, seen from rclpy within `d`,
 /// waiting until `want` shows up.
-fn ros_graph_has(ws: &Workspace, want: &str, d: Duration) -> Result<(), Vec<String>> {
+fn ros_graph_has(ws: &Workspace, domain: u32, want: &str, d: Duration) -> Result<(), Vec<String>> {
     let script = format!(
         "import json, sys, time, rclpy\n\
          rclpy.init()\n\
@@ -682,7 +578,7 @@ fn ros_graph_has(ws: &Workspace, want: &str, d: Duration) -> Result<(), Vec<Stri
          n.destroy_node(); rclpy.shutdown()\n",
         d.as_secs_f64()
     );
-    let out = in_sourced_workspace(ws, &[python().as_str(), "-c", &script, want]);
+    let out = in_sourced_workspace(ws, domain, &[python().as_str(), "-c", &script, want]);
     assert!(
         out.status.success(),
         "rclpy graph probe failed:\n{}",
@@ -699,11 +595,13 @@ fn ros_graph_has(ws: &Workspace, want: &str, d: Duration) -> Result<(), Vec<Stri
 #[test]
 fn launch_file_command_line_starts_node() {
     let ws = workspace();
+    let site = Site::start();
+    let domain = site.domain.id();
     let prefix = ws.prefix();
     let share = prefix.join("share").join(PKG);
 
     // The defaults, as `ros2 launch amr_mqtt_bridge bridge.launch.xml` without arguments.
-    let defaults = derive(ws, "bridge.launch.xml", &[]);
+    let defaults = derive(ws, domain, "bridge.launch.xml", &[]);
     eprintln!(
         "derived command line (defaults): {}",
         defaults.cmd.join(" ")
@@ -758,11 +656,7 @@ fn launch_file_command_line_starts_node() {
     assert_eq!(defaults.respawn_delay, Some(2.0));
 
     // A robot's arguments, with our own broker.
-    let broker = Broker::start();
-    let mut args: Vec<(&str, String)> = RUN_ARGS.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    args.push(("broker", "127.0.0.1".into()));
-    args.push(("port", broker.port.to_string()));
-    let d = derive(ws, "bridge.launch.xml", &args);
+    let d = derive(ws, domain, "bridge.launch.xml", &robot_args(&site));
     eprintln!("derived command line (test run): {}", d.cmd.join(" "));
     for (f, content) in &d.params_files {
         eprintln!("  {f}:\n{content}");
@@ -792,18 +686,19 @@ fn launch_file_command_line_starts_node() {
         contents[3],
         format!(
             "/robot61/amr_mqtt_bridge:\n  ros__parameters:\n    port: {}\n",
-            broker.port
+            site.port()
         )
     );
 
-    let mut node = Running::start(ws, &d, "bridge");
+    let mut node = Running::start(ws, domain, &d, "bridge");
     if let Err(why) = node.stays_up(STAY_UP) {
         panic!("command line: {}\n{why}", d.cmd.join(" "));
     }
-    if let Err(names) = ros_graph_has(ws, "/robot61/amr_mqtt_bridge", Duration::from_secs(10)) {
+    let name = "/robot61/amr_mqtt_bridge";
+    if let Err(names) = ros_graph_has(ws, domain, name, Duration::from_secs(10)) {
         panic!(
-            "the node stayed up but /robot61/amr_mqtt_bridge is not on the ROS graph \
-             (domain {DOMAIN_ID}); nodes seen: {names:?}\n--- node output ---\n{}",
+            "the node stayed up but {name} is not on the ROS graph \
+             (domain {domain}); nodes seen: {names:?}\n--- node output ---\n{}",
             node.output()
         );
     }
@@ -817,44 +712,28 @@ fn launch_file_command_line_starts_node() {
 #[test]
 fn launch_file_node_bridges_one_message() {
     let ws = workspace();
-    let broker = Broker::start();
-    let mut args: Vec<(&str, String)> = RUN_ARGS.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    args.push(("broker", "127.0.0.1".into()));
-    args.push(("port", broker.port.to_string()));
-    let d = derive(ws, "bridge.launch.xml", &args);
-    let mut node = Running::start(ws, &d, "bridge_message");
-    node.stays_up(STAY_UP).unwrap();
-    let sub = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-t", "amr/AMR061/status/position", "-C", "1", "-W", "30"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub");
-    let odom = r#"{"pose": {"pose": {"position": {"x": 1.25, "y": -2.5}}}}"#;
-    let mut publisher = Command::new(python());
-    ros_env(&mut publisher)
-        .arg(repo_dir().join("tests/ros/ros_tool.py"))
-        .args([
-            "pub",
-            "nav_msgs/msg/Odometry",
-            "/robot61/odom",
-            odom,
-            "--rate",
-            "5",
-            "--count",
-            "25",
-        ]);
-    let mut publisher = publisher.spawn().expect("ros_tool.py pub");
-    let out = sub.wait_with_output().expect("mosquitto_sub output");
-    let _ = publisher.kill();
-    let _ = publisher.wait();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "no JSON on amr/AMR061/status/position ({e}): {text:?}\n--- node output ---\n{}",
-            node.output()
-        )
-    });
+    let site = Site::start();
+    let domain = site.domain.id();
+    let d = derive(ws, domain, "bridge.launch.xml", &robot_args(&site));
+    let mut node = Running::start(ws, domain, &d, "bridge_message");
+    if let Err(why) = node.stays_up(STAY_UP) {
+        panic!("{why}");
+    }
+    let topic = "amr/AMR061/status/position";
+    let mut sub = site.mqtt_sub(topic);
+    let odom = json!({"pose": {"pose": {"position": {"x": 1.25, "y": -2.5}}}});
+    let publisher = site.ros(ros_type::ODOMETRY, "/robot61/odom");
+    let publisher = publisher.publish(&odom, 5.0, 25, "reliable");
+    let m = sub
+        .wait_for(topic, Duration::from_secs(30), |_| true)
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing on {topic} within 30 s\n--- node output ---\n{}",
+                node.output()
+            )
+        });
+    drop(publisher);
+    let v = m.json();
     assert_eq!(v["robot_id"], "AMR061");
     assert_eq!(v["data"]["position"]["x"].as_f64(), Some(1.25));
     assert_eq!(v["data"]["position"]["y"].as_f64(), Some(-2.5));

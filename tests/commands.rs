@@ -5,54 +5,94 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-const CMD_VEL: &str = "geometry_msgs/msg/Twist";
-
-struct Rig {
-    broker: Broker,
-    _bridge: Bridge,
+/// A robot's bridge with a recorder on `cmd_vel`; `rig.sub` records `amr/<robot>/#`.
+struct Robot {
     twists: RosSub,
-    outcomes: MqttSub,
-    id: String,
+    rig: Rig,
 }
 
-impl Rig {
-    fn start(domain: u32, robot: &str, extra: &str) -> Rig {
-        let broker = Broker::start();
-        let bridge = Bridge::start(domain, broker.port, robot, &config(extra), &[]);
-        let twists = RosSub::start(domain, CMD_VEL, "/cmd_vel", "reliable");
-        let outcomes = MqttSub::start(broker.port, &format!("amr/{robot}/#"));
-        Rig {
-            broker,
-            _bridge: bridge,
-            twists,
-            outcomes,
-            id: robot.to_owned(),
-        }
+impl Robot {
+    fn start(robot: &str, extra: &str) -> Robot {
+        let rig = Rig::start(robot, extra);
+        let domain = rig.domain.id();
+        let twists = RosSub::start(domain, ros_type::TWIST, "/cmd_vel", "reliable");
+        Robot { twists, rig }
     }
 
     fn send(&self, action: &str, payload: &str) {
-        mqtt_pub(
-            self.broker.port,
-            &format!("amr/{}/command/{action}", self.id),
-            payload,
-            2,
-            false,
-        );
+        self.rig.send(action, payload);
     }
 
+    /// A fresh command with `parameters` to `command/<action>`.
     fn cmd(&self, action: &str, command: &str, params: Value) {
         let p = json!({"timestamp": now_rfc3339(), "command": command, "parameters": params});
         self.send(action, &p.to_string());
     }
 
+    /// `move_forward` at `speed` cm/s for `distance` cm.
+    fn forward(&self, speed: u32, distance: u32) {
+        let params = json!({"speed": speed, "distance": distance});
+        self.cmd("move", "move_forward", params);
+    }
+
+    /// Starts a long `forward` motion and lets it run for `run` once it is accepted.
+    fn start_moving(&mut self, speed: u32, distance: u32, what: &str, run: Duration) {
+        self.forward(speed, distance);
+        self.outcome(what, status_is("accepted"));
+        std::thread::sleep(run);
+    }
+
+    /// A fresh command without parameters (stop, engage, release).
+    fn bare(&self, action: &str, command: &str) {
+        let p = json!({"timestamp": now_rfc3339(), "command": command});
+        self.send(action, &p.to_string());
+    }
+
+    /// The next `status/command` whose data satisfies `pred`: its data.
     fn outcome(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let topic = format!("amr/{}/status/command", self.id);
         let m = self
-            .outcomes
-            .expect(&topic, Duration::from_secs(10), what, |m| {
+            .rig
+            .expect("status/command", Duration::from_secs(10), what, |m| {
                 pred(&m.json()["data"])
             });
         m.json()["data"].clone()
+    }
+
+    /// The e-stop engaged or released from ROS, on `/emergency_stop`.
+    fn ros_estop(&self, engaged: bool) {
+        let (domain, data) = (self.rig.domain.id(), json!({"data": engaged}));
+        ros_pub_wait(
+            domain,
+            ros_type::BOOL,
+            "/emergency_stop",
+            &data,
+            10.0,
+            1,
+            "reliable",
+        );
+    }
+
+    /// The next outcome with this `status` for this `command`.
+    fn outcome_of(&mut self, what: &str, status: &str, command: &str) -> Value {
+        self.outcome(what, |d| d["status"] == status && d["command"] == command)
+    }
+
+    /// A payload of any bytes (the file's) to `command/move`, as a fleet's broken client sends.
+    fn send_file(&self, bytes: &[u8]) {
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), bytes).expect("write");
+        mqtt_pub_file(
+            self.rig.port(),
+            &self.rig.topic("command/move"),
+            f.path(),
+            2,
+        );
+    }
+
+    /// The robot moves forward within 5 s, until `quiet` passes without a Twist.
+    fn moves(&mut self, quiet: Duration, what: &str) {
+        let tw = self.twists_until_quiet(Duration::from_secs(5), quiet);
+        assert!(tw.iter().any(|s| s.1 > 0.0), "{what}");
     }
 
     /// Twists until `quiet` passes without one (the motion is over).
@@ -87,20 +127,20 @@ fn integrate(samples: &[(f64, f64, f64)], pick: impl Fn(&(f64, f64, f64)) -> f64
         .sum()
 }
 
+/// The reason an outcome gives ("" when none).
+fn reason(outcome: &Value) -> &str {
+    outcome["reason"].as_str().unwrap_or("")
+}
+
 fn status_is(s: &'static str) -> impl Fn(&Value) -> bool {
     move |d: &Value| d["status"] == s
 }
 
 #[test]
 fn move_forward_integrates_to_the_distance_and_ends_with_zero() {
-    require_env();
-    let mut rig = Rig::start(21, "CMD21", "");
-    rig.cmd(
-        "move",
-        "move_forward",
-        json!({"speed": 50, "distance": 100}),
-    );
-    let tw = rig.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
+    let mut robot = Robot::start("CMD21", "");
+    robot.forward(50, 100);
+    let tw = robot.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
     assert!(tw.len() > 20, "a stream of Twists: {}", tw.len());
     let last = tw.last().expect("twists");
     assert_eq!((last.1, last.2), (0.0, 0.0), "ends with a zero Twist");
@@ -113,17 +153,16 @@ fn move_forward_integrates_to_the_distance_and_ends_with_zero() {
         tw.iter().all(|s| s.1 <= 0.5 + 1e-9 && s.2 == 0.0),
         "at most 50 cm/s, no turn"
     );
-    rig.outcome("accepted", status_is("accepted"));
-    let done = rig.outcome("completed", status_is("completed"));
+    robot.outcome("accepted", status_is("accepted"));
+    let done = robot.outcome("completed", status_is("completed"));
     assert_eq!(done["command"], "move_forward");
 }
 
 #[test]
 fn rotations_integrate_in_radians_and_backward_is_negative() {
-    require_env();
-    let mut rig = Rig::start(22, "CMD22", "");
-    rig.cmd("move", "rotate_left", json!({"speed": 45, "angle": 90}));
-    let tw = rig.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
+    let mut robot = Robot::start("CMD22", "");
+    robot.cmd("move", "rotate_left", json!({"speed": 45, "angle": 90}));
+    let tw = robot.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
     let a = integrate(&tw, |s| s.2);
     let want = std::f64::consts::FRAC_PI_2;
     assert!(
@@ -133,39 +172,31 @@ fn rotations_integrate_in_radians_and_backward_is_negative() {
     assert!(tw
         .iter()
         .all(|s| s.2 >= 0.0 && s.2 <= 45f64.to_radians() + 1e-9));
-    rig.cmd("move", "rotate_right", json!({"speed": 90, "angle": 45}));
-    let tw = rig.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
+    robot.cmd("move", "rotate_right", json!({"speed": 90, "angle": 45}));
+    let tw = robot.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
     let a = integrate(&tw, |s| s.2);
     let want = -std::f64::consts::FRAC_PI_4;
     assert!(
         (a - want).abs() <= 0.02 * want.abs(),
         "turned {a} rad, want {want}"
     );
-    rig.cmd(
+    robot.cmd(
         "move",
         "move_backward",
         json!({"speed": 30, "distance": 30}),
     );
-    let tw = rig.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
+    let tw = robot.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
     let d = integrate(&tw, |s| s.1);
     assert!((d + 0.3).abs() <= 0.02 * 0.3, "moved {d} m, want -0.30 m");
 }
 
 #[test]
 fn speeds_are_clamped_to_the_configured_maximum() {
-    require_env();
-    let mut rig = Rig::start(23, "CMD23", "commands: {max_linear_speed: 0.4}\n");
-    rig.cmd(
-        "move",
-        "move_forward",
-        json!({"speed": 500, "distance": 80}),
-    );
-    let accepted = rig.outcome("accepted", status_is("accepted"));
-    assert!(
-        accepted["reason"].as_str().unwrap_or("").contains("clamp"),
-        "{accepted}"
-    );
-    let tw = rig.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
+    let mut robot = Robot::start("CMD23", "commands: {max_linear_speed: 0.4}\n");
+    robot.forward(500, 80);
+    let accepted = robot.outcome("accepted", status_is("accepted"));
+    assert!(reason(&accepted).contains("clamp"), "{accepted}");
+    let tw = robot.twists_until_quiet(Duration::from_secs(10), Duration::from_millis(1500));
     let max = tw.iter().map(|s| s.1).fold(0.0, f64::max);
     assert!(
         max <= 0.4 + 1e-9 && max > 0.35,
@@ -180,50 +211,29 @@ fn speeds_are_clamped_to_the_configured_maximum() {
 
 #[test]
 fn a_new_motion_preempts_the_running_one() {
-    require_env();
-    let mut rig = Rig::start(24, "CMD24", "");
-    rig.cmd(
-        "move",
-        "move_forward",
-        json!({"speed": 20, "distance": 200}),
-    );
-    rig.outcome("first accepted", status_is("accepted"));
-    std::thread::sleep(Duration::from_millis(700));
-    rig.cmd("move", "rotate_left", json!({"speed": 30, "angle": 30}));
-    let pre = rig.outcome("preempted", status_is("preempted"));
+    let mut robot = Robot::start("CMD24", "");
+    robot.start_moving(20, 200, "first accepted", Duration::from_millis(700));
+    robot.cmd("move", "rotate_left", json!({"speed": 30, "angle": 30}));
+    let pre = robot.outcome("preempted", status_is("preempted"));
     assert_eq!(pre["command"], "move_forward");
-    let acc = rig.outcome("second accepted", |d| {
-        d["status"] == "accepted" && d["command"] == "rotate_left"
-    });
+    let acc = robot.outcome_of("second accepted", "accepted", "rotate_left");
     assert_eq!(acc["command"], "rotate_left");
-    rig.outcome("rotation completed", |d| {
-        d["status"] == "completed" && d["command"] == "rotate_left"
-    });
+    robot.outcome_of("rotation completed", "completed", "rotate_left");
     // The forward motion never finished: far less than 2 m went out.
-    let tw = rig.twists_until_quiet(Duration::from_secs(3), Duration::from_millis(1500));
+    let tw = robot.twists_until_quiet(Duration::from_secs(3), Duration::from_millis(1500));
     let last = tw.last().expect("twists");
     assert_eq!((last.1, last.2), (0.0, 0.0));
 }
 
 #[test]
 fn stop_cancels_at_once() {
-    require_env();
-    let mut rig = Rig::start(25, "CMD25", "");
-    rig.cmd(
-        "move",
-        "move_forward",
-        json!({"speed": 30, "distance": 300}),
-    );
-    rig.outcome("accepted", status_is("accepted"));
-    std::thread::sleep(Duration::from_millis(600));
+    let mut robot = Robot::start("CMD25", "");
+    robot.start_moving(30, 300, "accepted", Duration::from_millis(600));
     let sent = Instant::now();
-    rig.send(
-        "stop",
-        &json!({"timestamp": now_rfc3339(), "command": "stop"}).to_string(),
-    );
-    rig.outcome("cancelled", status_is("cancelled"));
+    robot.bare("stop", "stop");
+    robot.outcome("cancelled", status_is("cancelled"));
     let took = sent.elapsed();
-    let tw = rig.twists_until_quiet(Duration::from_secs(2), Duration::from_millis(1000));
+    let tw = robot.twists_until_quiet(Duration::from_secs(2), Duration::from_millis(1000));
     let last = tw.last().expect("twists");
     assert_eq!((last.1, last.2), (0.0, 0.0), "stopped");
     assert!(took < Duration::from_secs(2), "{took:?}");
@@ -231,15 +241,14 @@ fn stop_cancels_at_once() {
 
 #[test]
 fn watchdog_zeroes_velocity_when_commands_stop() {
-    require_env();
-    let mut rig = Rig::start(26, "CMD26", "");
+    let mut robot = Robot::start("CMD26", "");
     for _ in 0..4 {
-        rig.cmd("move", "velocity", json!({"linear": 20, "angular": 0}));
+        robot.cmd("move", "velocity", json!({"linear": 20, "angular": 0}));
         std::thread::sleep(Duration::from_millis(200));
     }
-    rig.cmd("move", "velocity", json!({"linear": 20, "angular": 0}));
+    robot.cmd("move", "velocity", json!({"linear": 20, "angular": 0}));
     let last_cmd = now_unix();
-    let tw = rig.twists_until_quiet(Duration::from_secs(5), Duration::from_millis(1500));
+    let tw = robot.twists_until_quiet(Duration::from_secs(5), Duration::from_millis(1500));
     assert!(tw.iter().any(|s| s.1 > 0.0), "the velocity was obeyed");
     let zero = tw
         .iter()
@@ -254,22 +263,11 @@ fn watchdog_zeroes_velocity_when_commands_stop() {
     assert_eq!((last.1, last.2), (0.0, 0.0));
 }
 
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64()
-}
-
 #[test]
 fn emergency_latch_holds_until_released() {
-    require_env();
-    let mut rig = Rig::start(27, "CMD27", "");
-    let mut alerts = MqttSub::start(rig.broker.port, "amr/CMD27/alert/#");
-    rig.send(
-        "emergency",
-        &json!({"timestamp": now_rfc3339(), "command": "engage"}).to_string(),
-    );
+    let mut robot = Robot::start("CMD27", "");
+    let mut alerts = robot.rig.mqtt_sub("amr/CMD27/alert/#");
+    robot.bare("emergency", "engage");
     let a = alerts.expect(
         "amr/CMD27/alert/error",
         Duration::from_secs(5),
@@ -277,126 +275,82 @@ fn emergency_latch_holds_until_released() {
         |_| true,
     );
     assert_eq!(a.json()["level"], "error");
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 20}));
-    let r = rig.outcome("refused while latched", |d| {
-        d["status"] == "rejected" && d["command"] == "move_forward"
-    });
-    assert!(
-        r["reason"].as_str().unwrap_or("").contains("emergency"),
-        "{r}"
-    );
+    robot.forward(20, 20);
+    let r = robot.outcome_of("refused while latched", "rejected", "move_forward");
+    assert!(reason(&r).contains("emergency"), "{r}");
     // Only zero Twists while engaged.
-    let tw = rig.twists.collect_for(Duration::from_secs(1));
+    let tw = robot.twists.collect_for(Duration::from_secs(1));
     assert!(!tw.is_empty(), "zero Twists keep coming while engaged");
     assert!(tw.iter().all(|(_, m)| lin(m) == 0.0 && ang(m) == 0.0));
-    let state = rig.outcomes.expect(
-        "amr/CMD27/status/state",
-        Duration::from_secs(3),
-        "state",
-        |m| m.json()["data"]["status"] == "emergency",
-    );
+    let state = robot
+        .rig
+        .expect("status/state", Duration::from_secs(3), "state", |m| {
+            m.json()["data"]["status"] == "emergency"
+        });
     assert_eq!(state.json()["data"]["status"], "emergency");
     // A stale release is refused; a fresh one releases.
-    rig.send(
+    robot.send(
         "emergency",
         &json!({"timestamp": "2020-01-01T00:00:00Z", "command": "release"}).to_string(),
     );
-    rig.outcome("stale release refused", |d| d["status"] == "rejected");
-    rig.send(
-        "emergency",
-        &json!({"timestamp": now_rfc3339(), "command": "release"}).to_string(),
-    );
+    robot.outcome("stale release refused", |d| d["status"] == "rejected");
+    robot.bare("emergency", "release");
     alerts.expect(
         "amr/CMD27/alert/info",
         Duration::from_secs(5),
         "released alert",
         |_| true,
     );
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
-    rig.outcome("obeyed after release", |d| {
-        d["status"] == "accepted" && d["command"] == "move_forward"
-    });
-    let tw = rig.twists_until_quiet(Duration::from_secs(5), Duration::from_millis(1500));
-    assert!(
-        tw.iter().any(|s| s.1 > 0.0),
-        "moves again after the release"
-    );
+    robot.forward(20, 10);
+    robot.outcome_of("obeyed after release", "accepted", "move_forward");
+    robot.moves(Duration::from_millis(1500), "moves again after the release");
 }
 
 #[test]
 fn ros_estop_topic_latches_too() {
-    require_env();
-    let domain = 28;
-    let mut rig = Rig::start(domain, "CMD28", "");
-    ros_pub_wait(
-        domain,
-        "std_msgs/msg/Bool",
-        "/emergency_stop",
-        &json!({"data": true}),
-        10.0,
-        1,
-        "reliable",
-    );
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 20}));
-    let r = rig.outcome("refused", |d| {
-        d["status"] == "rejected" && d["command"] == "move_forward"
-    });
-    assert!(
-        r["reason"].as_str().unwrap_or("").contains("emergency"),
-        "{r}"
-    );
-    ros_pub_wait(
-        domain,
-        "std_msgs/msg/Bool",
-        "/emergency_stop",
-        &json!({"data": false}),
-        10.0,
-        1,
-        "reliable",
-    );
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
-    rig.outcome("accepted", |d| {
-        d["status"] == "accepted" && d["command"] == "move_forward"
-    });
+    let mut robot = Robot::start("CMD28", "");
+    robot.ros_estop(true);
+    robot.forward(20, 20);
+    let r = robot.outcome_of("refused", "rejected", "move_forward");
+    assert!(reason(&r).contains("emergency"), "{r}");
+    robot.ros_estop(false);
+    robot.forward(20, 10);
+    robot.outcome_of("accepted", "accepted", "move_forward");
 }
 
 #[test]
 fn stale_future_and_duplicate_commands() {
-    require_env();
-    let mut rig = Rig::start(29, "CMD29", "");
+    let mut robot = Robot::start("CMD29", "");
     let stale = json!({"timestamp": "2024-01-01T12:00:00Z", "command": "move_forward",
                        "parameters": {"speed": 20, "distance": 10}});
-    rig.send("move", &stale.to_string());
-    let r = rig.outcome("stale refused", status_is("rejected"));
-    assert!(!r["reason"].as_str().unwrap_or("").is_empty());
+    robot.send("move", &stale.to_string());
+    let r = robot.outcome("stale refused", status_is("rejected"));
+    assert!(!reason(&r).is_empty());
     let future = json!({"timestamp": "2099-01-01T00:00:00Z", "command": "move_forward",
                         "parameters": {"speed": 20, "distance": 10}});
-    rig.send("move", &future.to_string());
-    rig.outcome("future refused", status_is("rejected"));
-    assert!(rig
+    robot.send("move", &future.to_string());
+    robot.outcome("future refused", status_is("rejected"));
+    assert!(robot
         .twists
         .collect_for(Duration::from_millis(800))
         .iter()
         .all(|(_, m)| lin(m) == 0.0));
     let cmd = json!({"timestamp": now_rfc3339(), "id": "job-1", "command": "move_forward",
                      "parameters": {"speed": 20, "distance": 10}});
-    rig.send("move", &cmd.to_string());
-    rig.outcome("first accepted", |d| {
+    robot.send("move", &cmd.to_string());
+    robot.outcome("first accepted", |d| {
         d["status"] == "accepted" && d["id"] == "job-1"
     });
-    rig.outcome("first completed", |d| {
+    robot.outcome("first completed", |d| {
         d["status"] == "completed" && d["id"] == "job-1"
     });
-    rig.twists_until_quiet(Duration::from_secs(2), Duration::from_millis(800));
-    rig.send("move", &cmd.to_string());
-    let dup = rig.outcome("duplicate refused", |d| {
+    robot.twists_until_quiet(Duration::from_secs(2), Duration::from_millis(800));
+    robot.send("move", &cmd.to_string());
+    let dup = robot.outcome("duplicate refused", |d| {
         d["status"] == "rejected" && d["id"] == "job-1"
     });
-    assert!(
-        dup["reason"].as_str().unwrap_or("").contains("duplicate"),
-        "{dup}"
-    );
-    assert!(rig
+    assert!(reason(&dup).contains("duplicate"), "{dup}");
+    assert!(robot
         .twists
         .collect_for(Duration::from_millis(800))
         .iter()
@@ -405,8 +359,7 @@ fn stale_future_and_duplicate_commands() {
 
 #[test]
 fn malformed_commands_are_refused_and_never_move_the_robot() {
-    require_env();
-    let mut rig = Rig::start(20, "CMD20", "");
+    let mut robot = Robot::start("CMD20", "");
     let ts = now_rfc3339();
     let big = format!(
         "{{\"timestamp\":\"{ts}\",\"command\":\"move_forward\",\"pad\":\"{}\"}}",
@@ -454,112 +407,60 @@ fn malformed_commands_are_refused_and_never_move_the_robot() {
     ];
     assert!(cases.len() >= 30);
     for (action, payload) in &cases {
-        rig.send(action, payload);
+        robot.send(action, payload);
         let short: String = payload.chars().take(80).collect();
-        let r = rig.outcome(
+        let r = robot.outcome(
             &format!("a rejection for {action} {short}"),
             status_is("rejected"),
         );
-        let reason = r["reason"].as_str().unwrap_or("");
+        let reason = reason(&r);
         assert!(!reason.trim().is_empty(), "a reason for {short}: {r}");
     }
     // Invalid UTF-8 straight from a file.
-    let f = tempfile::NamedTempFile::new().expect("tmp");
-    std::fs::write(f.path(), [0x7b, 0xff, 0xfe, 0x7d]).expect("write");
-    let s = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &rig.broker.port.to_string(),
-            "-t",
-            "amr/CMD20/command/move",
-            "-q",
-            "2",
-            "-f",
-        ])
-        .arg(f.path())
-        .status()
-        .expect("mosquitto_pub");
-    assert!(s.success());
-    rig.outcome("a rejection for invalid UTF-8", status_is("rejected"));
-    let tw = rig.twists.collect_for(Duration::from_millis(500));
+    robot.send_file(&[0x7b, 0xff, 0xfe, 0x7d]);
+    robot.outcome("a rejection for invalid UTF-8", status_is("rejected"));
+    let tw = robot.twists.collect_for(Duration::from_millis(500));
     assert!(
         tw.iter().all(|(_, m)| lin(m) == 0.0 && ang(m) == 0.0),
         "no motion from bad input: {tw:?}"
     );
     // Still alive and obeying.
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
-    rig.outcome("a valid command afterwards", |d| d["status"] == "accepted");
-    let tw = rig.twists_until_quiet(Duration::from_secs(5), Duration::from_millis(1000));
-    assert!(
-        tw.iter().any(|s| s.1 > 0.0),
-        "moves on a valid command after all that"
+    robot.forward(20, 10);
+    robot.outcome("a valid command afterwards", |d| d["status"] == "accepted");
+    robot.moves(
+        Duration::from_millis(1000),
+        "moves on a valid command after all that",
     );
 }
 
 #[test]
 fn an_oversized_command_is_refused_without_losing_the_connection() {
-    require_env();
-    let mut rig = Rig::start(10, "CMD10", "");
+    let mut robot = Robot::start("CMD10", "");
     let huge = format!(
         "{{\"timestamp\":\"{}\",\"command\":\"move_forward\",\"parameters\":{{\"speed\":10,\"distance\":10}},\"pad\":\"{}\"}}",
         now_rfc3339(),
         "x".repeat(2 * 1024 * 1024)
     );
-    let f = tempfile::NamedTempFile::new().expect("tmp");
-    std::fs::write(f.path(), &huge).expect("write");
-    let s = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &rig.broker.port.to_string(),
-            "-t",
-            "amr/CMD10/command/move",
-            "-q",
-            "2",
-            "-f",
-        ])
-        .arg(f.path())
-        .status()
-        .expect("mosquitto_pub");
-    assert!(s.success());
-    let r = rig.outcome("oversized refused", status_is("rejected"));
-    assert!(!r["reason"].as_str().unwrap_or("").is_empty(), "{r}");
+    robot.send_file(huge.as_bytes());
+    let r = robot.outcome("oversized refused", status_is("rejected"));
+    assert!(!reason(&r).is_empty(), "{r}");
     assert!(
-        !rig._bridge.log_text().contains("lost"),
+        !robot.rig.bridge.log_text().contains("lost"),
         "the connection stayed up:\n{}",
-        rig._bridge.log_text()
+        robot.rig.bridge.log_text()
     );
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
-    rig.outcome("obeyed afterwards", |d| d["status"] == "accepted");
+    robot.forward(20, 10);
+    robot.outcome("obeyed afterwards", |d| d["status"] == "accepted");
 }
 
 #[test]
 fn a_stop_is_obeyed_in_the_middle_of_a_flood() {
-    require_env();
-    let mut rig = Rig::start(6, "CMD06", "");
-    rig.cmd(
-        "move",
-        "move_forward",
-        json!({"speed": 20, "distance": 300}),
-    );
-    rig.outcome("accepted", status_is("accepted"));
+    let mut robot = Robot::start("CMD06", "");
+    robot.start_moving(20, 300, "accepted", Duration::ZERO);
     // 5000 junk commands as fast as mosquitto_pub can send them, a stop in the middle.
     let junk: String = (0..5000).map(|i| format!("{{\"junk\": {i}}}\n")).collect();
-    let mut flood = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &rig.broker.port.to_string(),
-            "-t",
-            "amr/CMD06/command/move",
-            "-q",
-            "0",
-            "-l",
-        ])
+    let mut flood = mosquitto_pub(robot.rig.port(), &robot.rig.topic("command/move"), 0)
+        .arg("-l")
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("mosquitto_pub -l");
@@ -569,14 +470,11 @@ fn a_stop_is_obeyed_in_the_middle_of_a_flood() {
         let _ = stdin.write_all(junk.as_bytes());
     });
     std::thread::sleep(Duration::from_millis(100));
-    rig.send(
-        "stop",
-        &json!({"timestamp": now_rfc3339(), "command": "stop"}).to_string(),
-    );
+    robot.bare("stop", "stop");
     let stopped_at = now_unix();
     let _ = writer.join();
     let _ = flood.wait();
-    let tw = rig.twists.collect_for(Duration::from_secs(3));
+    let tw = robot.twists.collect_for(Duration::from_secs(3));
     let zero_after = tw
         .iter()
         .find(|(t, m)| *t >= stopped_at - 0.05 && lin(m) == 0.0 && ang(m) == 0.0)
@@ -592,10 +490,9 @@ fn a_stop_is_obeyed_in_the_middle_of_a_flood() {
         "no motion after the stop: {moving_later:?}"
     );
     // And the bridge still obeys afterwards.
-    rig.cmd("move", "move_forward", json!({"speed": 20, "distance": 10}));
-    let tw = rig.twists_until_quiet(Duration::from_secs(5), Duration::from_millis(1000));
-    assert!(
-        tw.iter().any(|s| s.1 > 0.0),
-        "moves on a valid command after the flood"
+    robot.forward(20, 10);
+    robot.moves(
+        Duration::from_millis(1000),
+        "moves on a valid command after the flood",
     );
 }

@@ -7,52 +7,23 @@ use std::time::Duration;
 
 #[test]
 fn counters_on_status_bridge_and_diagnostics() {
-    require_env();
-    let domain = 7;
-    let broker = Broker::start();
-    let yaml =
-        config("bridge: {diagnostics_period: 1.0}\nmappings:\n  - {name: imu, rate_limit_hz: 5}\n");
-    let _bridge = Bridge::start(domain, broker.port, "DIA07", &yaml, &[]);
-    let mut diag = RosSub::start(
-        domain,
-        "diagnostic_msgs/msg/DiagnosticArray",
-        "/diagnostics",
-        "reliable",
-    );
-    let mut sub = MqttSub::start(broker.port, "amr/DIA07/status/bridge");
-    ros_pub_wait(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &json!({}),
-        50.0,
-        40,
-        "reliable",
-    );
-    ros_pub_wait(
-        domain,
-        "sensor_msgs/msg/Imu",
-        "/imu",
-        &json!({}),
-        100.0,
-        100,
-        "reliable",
-    );
-    let m = sub.expect(
-        "amr/DIA07/status/bridge",
-        Duration::from_secs(10),
-        "counts",
-        |m| {
-            let d = &m.json()["data"];
-            let imu = &d["mappings"]["imu"];
-            // The held (latest) IMU message goes out one period after the burst.
-            let settled =
-                imu["published"].as_u64().unwrap_or(0) + imu["dropped"].as_u64().unwrap_or(0);
-            d["mappings"]["odom"]["received"].as_u64() == Some(40)
-                && imu["received"].as_u64() == Some(100)
-                && settled == 100
-        },
-    );
+    let extra = "bridge: {diagnostics_period: 1.0}\nmappings:\n  - {name: imu, rate_limit_hz: 5}\n";
+    let mut rig = Rig::start_with("DIA07", &config(extra), &[], "amr/DIA07/status/bridge");
+    let ros_odom = rig.ros(ros_type::ODOMETRY, "/odom");
+    let ros_imu = rig.ros(ros_type::IMU, "/imu");
+    let ros_diagnostics = rig.ros(ros_type::DIAGNOSTICS, "/diagnostics");
+    let mut diag = ros_diagnostics.subscribe("reliable");
+    ros_odom.publish_wait(&json!({}), 50.0, 40, "reliable");
+    ros_imu.publish_wait(&json!({}), 100.0, 100, "reliable");
+    let m = rig.expect("status/bridge", Duration::from_secs(10), "counts", |m| {
+        let d = &m.json()["data"];
+        let imu = &d["mappings"]["imu"];
+        // The held (latest) IMU message goes out one period after the burst.
+        let settled = imu["published"].as_u64().unwrap_or(0) + imu["dropped"].as_u64().unwrap_or(0);
+        d["mappings"]["odom"]["received"].as_u64() == Some(40)
+            && imu["received"].as_u64() == Some(100)
+            && settled == 100
+    });
     let d = m.json()["data"].clone();
     assert_eq!(d["connected"], true);
     assert_eq!(d["mappings"]["odom"]["published"].as_u64(), Some(40), "{d}");

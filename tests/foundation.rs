@@ -3,15 +3,11 @@
 
 mod common;
 use common::*;
+use std::path::Path;
 use std::time::Duration;
 
 #[test]
 fn odometry_reaches_status_position_in_the_seed_envelope() {
-    require_env();
-    let domain = 11;
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, "AMR001", &config(""), &[]);
-    let mut sub = MqttSub::start(broker.port, "amr/AMR001/status/position");
     let h = 45f64.to_radians() / 2.0;
     let odom = json!({
         "header": {"stamp": {"sec": 1704110400, "nanosec": 0}, "frame_id": "odom"},
@@ -20,17 +16,11 @@ fn odometry_reaches_status_position_in_the_seed_envelope() {
                           "orientation": {"x": 0.0, "y": 0.0, "z": h.sin(), "w": h.cos()}}},
         "twist": {"twist": {"linear": {"x": 0.25}, "angular": {"z": 0.1}}}
     });
-    let _p = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &odom,
-        5.0,
-        10,
-        "reliable",
-    );
-    let m = sub.expect(
-        "amr/AMR001/status/position",
+    let mut rig = Rig::start("AMR001", "");
+    let ros_odom = rig.ros(ros_type::ODOMETRY, "/odom");
+    let _p = ros_odom.publish(&odom, 5.0, 10, "reliable");
+    let m = rig.expect(
+        "status/position",
         Duration::from_secs(15),
         "odometry",
         |_| true,
@@ -53,23 +43,12 @@ fn odometry_reaches_status_position_in_the_seed_envelope() {
 
 #[test]
 fn unstamped_odometry_gets_the_bridge_clock() {
-    require_env();
-    let domain = 12;
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, "AMR002", &config(""), &[]);
-    let mut sub = MqttSub::start(broker.port, "amr/AMR002/status/position");
+    let mut rig = Rig::start("AMR002", "");
+    let ros_odom = rig.ros(ros_type::ODOMETRY, "/odom");
     let before = now_rfc3339();
-    let _p = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &json!({}),
-        5.0,
-        10,
-        "best_effort",
-    );
-    let m = sub.expect(
-        "amr/AMR002/status/position",
+    let _p = ros_odom.publish(&json!({}), 5.0, 10, "best_effort");
+    let m = rig.expect(
+        "status/position",
         Duration::from_secs(15),
         "odometry",
         |_| true,
@@ -89,21 +68,13 @@ fn unstamped_odometry_gets_the_bridge_clock() {
 
 #[test]
 fn move_command_drives_cmd_vel() {
-    require_env();
-    let domain = 13;
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, "AMR003", &config(""), &[]);
-    let mut twists = RosSub::start(domain, "geometry_msgs/msg/Twist", "/cmd_vel", "reliable");
+    let rig = Rig::start("AMR003", "");
+    let ros_cmd_vel = rig.ros(ros_type::TWIST, "/cmd_vel");
+    let mut twists = ros_cmd_vel.subscribe("reliable");
     std::thread::sleep(Duration::from_secs(1));
     let cmd = json!({"timestamp": now_rfc3339(), "command": "move_forward",
                      "parameters": {"speed": 20, "distance": 10}});
-    mqtt_pub(
-        broker.port,
-        "amr/AMR003/command/move",
-        &cmd.to_string(),
-        2,
-        false,
-    );
+    rig.send("move", &cmd.to_string());
     let (_, first) = twists
         .recv(Duration::from_secs(10))
         .expect("a Twist on cmd_vel");
@@ -131,8 +102,17 @@ fn ros_args(params: &[(&str, String)]) -> Vec<String> {
     out
 }
 
-fn start_expecting_failure(domain: u32, args: &[String]) -> (i32, String) {
-    let mut b = Bridge::spawn_raw(domain, tempfile::tempdir().expect("dir"), args);
+/// `--ros-args -p config_file:=<file> [-p robot_id:=<robot>]`.
+fn config_args(file: &Path, robot: Option<&str>) -> Vec<String> {
+    let mut params = vec![("config_file", file.display().to_string())];
+    params.extend(robot.map(|r| ("robot_id", r.to_owned())));
+    ros_args(&params)
+}
+
+/// Starts the bridge with `args`, which must make it fail: its exit code and its log.
+fn start_expecting_failure(args: &[String]) -> (i32, String) {
+    let domain = Domain::new();
+    let mut b = Bridge::spawn_raw(domain.id(), tempfile::tempdir().expect("dir"), args);
     let status = b
         .wait_exit(Duration::from_secs(20))
         .expect("the bridge must exit on a bad start");
@@ -141,32 +121,23 @@ fn start_expecting_failure(domain: u32, args: &[String]) -> (i32, String) {
 
 #[test]
 fn seed_config_loads_unchanged_and_runs() {
-    require_env();
-    let broker = Broker::start();
+    let site = Site::start();
     let seed = repo().join("config/mqtt_config.yaml");
+    let mut args = config_args(&seed, Some("AMR009"));
+    args.extend(["-p".into(), format!("port:={}", site.port())]);
+    let topic = "amr/AMR009/status/connection";
+    let mut sub = site.mqtt_sub(topic);
     let dir = tempfile::tempdir().expect("dir");
-    let args = ros_args(&[
-        ("config_file", seed.display().to_string()),
-        ("robot_id", "AMR009".into()),
-        ("port", broker.port.to_string()),
-    ]);
-    let mut sub = MqttSub::start(broker.port, "amr/AMR009/status/connection");
-    let b = Bridge::spawn_raw(14, dir, &args);
+    let b = Bridge::spawn_raw(site.domain.id(), dir, &args);
     b.wait_log("connected to", Duration::from_secs(20));
-    sub.expect(
-        "amr/AMR009/status/connection",
-        Duration::from_secs(10),
-        "online",
-        |m| m.payload.contains("online"),
-    );
+    sub.expect(topic, Duration::from_secs(10), "online", |m| {
+        m.payload.contains("online")
+    });
     // A subscriber that comes later gets it too: it is retained.
-    let mut late = MqttSub::start(broker.port, "amr/AMR009/status/connection");
-    let m = late.expect(
-        "amr/AMR009/status/connection",
-        Duration::from_secs(5),
-        "retained online",
-        |m| m.payload.contains("online"),
-    );
+    let mut late = site.mqtt_sub(topic);
+    let m = late.expect(topic, Duration::from_secs(5), "retained online", |m| {
+        m.payload.contains("online")
+    });
     assert!(m.retain, "presence is retained");
     assert_eq!(m.json()["data"]["state"], "online");
 }
@@ -186,11 +157,7 @@ fn unknown_key_and_wrong_type_name_the_key_and_the_file() {
     ] {
         let f = dir.path().join("bad.yaml");
         std::fs::write(&f, yaml).expect("write");
-        let args = ros_args(&[
-            ("config_file", f.display().to_string()),
-            ("robot_id", "R1".into()),
-        ]);
-        let (code, log) = start_expecting_failure(15, &args);
+        let (code, log) = start_expecting_failure(&config_args(&f, Some("R1")));
         assert_eq!(code, 2, "config error exit code for {key}:\n{log}");
         assert!(
             log.contains(&f.display().to_string()),
@@ -207,15 +174,14 @@ fn invalid_robot_ids_fail_at_start() {
     for id in ["a/b", "+", "#", "x y", "bad\\u0001id"] {
         let f = dir.path().join("id.yaml");
         std::fs::write(&f, format!("mqtt: {{}}\nrobot_id: \"{id}\"\n")).expect("write");
-        let args = ros_args(&[("config_file", f.display().to_string())]);
-        let (code, log) = start_expecting_failure(16, &args);
+        let (code, log) = start_expecting_failure(&config_args(&f, None));
         assert_eq!(code, 2, "robot id {id:?}:\n{log}");
         assert!(log.contains("robot_id"), "{log}");
     }
     // As a ROS parameter too; an empty one with no namespace leaves the bridge without an id.
     for arg in ["robot_id:='a/b'", "robot_id:='+'", "robot_id:=''"] {
         let args: Vec<String> = vec!["--ros-args".into(), "-p".into(), arg.into()];
-        let (code, log) = start_expecting_failure(16, &args);
+        let (code, log) = start_expecting_failure(&args);
         assert_eq!(code, 2, "{arg}:\n{log}");
         assert!(
             log.contains("robot id") || log.contains("robot_id"),
@@ -234,11 +200,7 @@ fn a_mapping_of_an_unknown_type_fails_at_start() {
         "mqtt: {}\nmappings:\n  - {name: mystery, ros_topic: x, ros_type: no_such_msgs/msg/Thing, mqtt_action: x}\n",
     )
     .expect("write");
-    let args = ros_args(&[
-        ("config_file", f.display().to_string()),
-        ("robot_id", "R1".into()),
-    ]);
-    let (code, log) = start_expecting_failure(15, &args);
+    let (code, log) = start_expecting_failure(&config_args(&f, Some("R1")));
     assert_eq!(code, 2, "{log}");
     assert!(
         log.contains("mystery") && log.contains("no_such_msgs/msg/Thing"),

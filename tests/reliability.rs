@@ -5,19 +5,26 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+/// The robot's presence on `amr/<robot>/status/connection` reaches `state` within `timeout`.
+fn presence(port: u16, robot: &str, timeout: Duration, state: &str) -> MqttMsg {
+    let topic = format!("amr/{robot}/status/connection");
+    MqttSub::start(port, &topic).expect(&topic, timeout, state, |m| {
+        m.json()["data"]["state"] == state
+    })
+}
+
 #[test]
 fn broker_outage_queues_qos1_and_reconnects() {
-    require_env();
-    let domain = 17;
+    let domain = Domain::new();
     let broker = Broker::start();
-    let mut bridge = Bridge::start(domain, broker.port, "REL17", &config(""), &[]);
+    let mut bridge = Bridge::start(domain.id(), broker.port, "REL17", &config(""), &[]);
     let (dir, port) = broker.stop();
     bridge.wait_log("connection to", Duration::from_secs(10));
     // Published while the broker is down: QoS 1 status, retained.
     let battery = json!({"percentage": 0.42, "voltage": 24.5, "power_supply_status": 2});
     ros_pub_wait(
-        domain,
-        "sensor_msgs/msg/BatteryState",
+        domain.id(),
+        ros_type::BATTERY,
         "/battery_state",
         &battery,
         5.0,
@@ -43,26 +50,16 @@ fn broker_outage_queues_qos1_and_reconnects() {
         },
     );
     assert!(m.retain, "delivered after the reconnect and retained");
-    let mut presence = MqttSub::start(port, "amr/REL17/status/connection");
-    presence.expect(
-        "amr/REL17/status/connection",
-        Duration::from_secs(5),
-        "online again",
-        |m| m.json()["data"]["state"] == "online",
-    );
+    presence(port, "REL17", Duration::from_secs(5), "online");
 }
 
 #[test]
 fn last_will_marks_the_robot_offline() {
-    require_env();
-    let domain = 18;
-    let broker = Broker::start();
-    let mut bridge = Bridge::start(domain, broker.port, "REL18", &config(""), &[]);
-    let mut sub = MqttSub::start(broker.port, "amr/REL18/status/connection");
+    let mut rig = Rig::start_with("REL18", &config(""), &[], "amr/REL18/status/connection");
     // A crash, not a clean stop: the broker publishes the will.
-    bridge.proc.child.kill().expect("kill");
-    let m = sub.expect(
-        "amr/REL18/status/connection",
+    rig.bridge.proc.child.kill().expect("kill");
+    let m = rig.expect(
+        "status/connection",
         Duration::from_secs(20),
         "offline will",
         |m| m.json()["data"]["state"] == "offline",
@@ -72,19 +69,12 @@ fn last_will_marks_the_robot_offline() {
 
 #[test]
 fn the_bridge_waits_for_a_broker_that_starts_later() {
-    require_env();
-    let domain = 8;
+    let domain = Domain::new();
     let port = free_port();
-    let b = Bridge::spawn(domain, port, "REL08", &config(""), &[]);
+    let b = Bridge::spawn(domain.id(), port, "REL08", &config(""), &[]);
     b.wait_log("cannot connect", Duration::from_secs(15));
     std::thread::sleep(Duration::from_secs(1));
     let _broker = Broker::start_on(tempfile::tempdir().expect("dir"), port, "");
     b.wait_log("connected to", Duration::from_secs(20));
-    let mut presence = MqttSub::start(port, "amr/REL08/status/connection");
-    presence.expect(
-        "amr/REL08/status/connection",
-        Duration::from_secs(5),
-        "online",
-        |m| m.json()["data"]["state"] == "online",
-    );
+    presence(port, "REL08", Duration::from_secs(5), "online");
 }

@@ -7,17 +7,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+/// The bridge reaches the broker by name, as the certificates say.
+const BY_NAME: &[&str] = &["-p", "broker:=localhost"];
+
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        Command::new("openssl").args(args).current_dir(dir),
+        &format!("openssl {args:?}"),
     );
+}
+
+/// Mosquitto drops to its own user when started as root: it must read these files.
+fn readable(dir: &Path, files: &[&str]) {
+    for f in files {
+        let _ = Command::new("chmod").arg("644").arg(dir.join(f)).status();
+    }
+    let _ = Command::new("chmod").arg("755").arg(dir).status();
 }
 
 /// A certificate `<name>.crt` (key `<name>.key`) for `cn`, signed by the test CA, X.509 v3
@@ -86,28 +91,26 @@ fn make_pki(dir: &Path) {
         "subjectAltName=DNS:localhost,IP:127.0.0.1",
     );
     issue(dir, "client", "robot", "extendedKeyUsage=clientAuth");
-    // Mosquitto drops to its own user when started as root: it must read the files.
-    for f in ["ca.crt", "server.crt", "server.key"] {
-        let _ = Command::new("chmod")
-            .args(["644", &dir.join(f).display().to_string()])
-            .status();
-    }
-    let _ = Command::new("chmod")
-        .args(["755", &dir.display().to_string()])
-        .status();
+    readable(dir, &["ca.crt", "server.crt", "server.key"]);
 }
 
-/// Odometry reaches status/position through this broker (an authenticated local listener
-/// lets the test's own subscriber in).
-fn bridges_odometry(domain: u32, broker: &Broker, sub_port: u16, yaml: &str, id: &str) {
-    let _bridge = Bridge::start(domain, broker.port, id, yaml, &["-p", "broker:=localhost"]);
+/// `config("")` with more keys under `mqtt:`.
+fn mqtt_config(keys: &str) -> String {
+    config("").replace("mqtt:\n", &format!("mqtt:\n{keys}"))
+}
+
+/// Odometry reaches status/position through this site's broker (an authenticated local
+/// listener on `sub_port` lets the test's own subscriber in).
+fn bridges_odometry(site: &Site, sub_port: u16, yaml: &str, id: &str) {
+    let _bridge = site.bridge(id, yaml, BY_NAME);
     let topic = format!("amr/{id}/status/position");
     let mut sub = MqttSub::start(sub_port, &topic);
+    let odom = json!({"pose": {"pose": {"position": {"x": 3.5}}}});
     let _p = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
+        site.domain.id(),
+        ros_type::ODOMETRY,
         "/odom",
-        &json!({"pose": {"pose": {"position": {"x": 3.5}}}}),
+        &odom,
         5.0,
         15,
         "reliable",
@@ -123,22 +126,17 @@ fn bridges_odometry(domain: u32, broker: &Broker, sub_port: u16, yaml: &str, id:
 
 #[test]
 fn username_and_password_from_a_file() {
-    require_env();
+    let domain = Domain::new();
     let dir = tempfile::tempdir().expect("dir");
     let pw = dir.path().join("passwd");
-    let s = Command::new("mosquitto_passwd")
-        .args(["-b", "-c"])
-        .arg(&pw)
-        .args(["robot", "s3cret"])
-        .status()
-        .expect("mosquitto_passwd");
-    assert!(s.success());
-    let _ = Command::new("chmod")
-        .args(["644", &pw.display().to_string()])
-        .status();
-    let _ = Command::new("chmod")
-        .args(["755", &dir.path().display().to_string()])
-        .status();
+    run(
+        Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&pw)
+            .args(["robot", "s3cret"]),
+        "mosquitto_passwd",
+    );
+    readable(dir.path(), &["passwd"]);
     let open_port = free_port();
     let broker = Broker::start_custom(|port| {
         format!(
@@ -147,20 +145,18 @@ fn username_and_password_from_a_file() {
             pw.display()
         )
     });
+    let site = Site::on(domain, broker);
     // The first listener (the broker's port) needs the password; the second is for the test.
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret\n").expect("secret");
-    let yaml = config("").replace(
-        "mqtt:\n",
-        &format!(
-            "mqtt:\n  username: robot\n  password_file: {}\n",
-            secret.display()
-        ),
-    );
-    bridges_odometry(51, &broker, open_port, &yaml, "SEC51");
+    let yaml = mqtt_config(&format!(
+        "  username: robot\n  password_file: {}\n",
+        secret.display()
+    ));
+    bridges_odometry(&site, open_port, &yaml, "SEC51");
     // A wrong password never connects.
-    let bad = config("").replace("mqtt:\n", "mqtt:\n  username: robot\n  password: wrong\n");
-    let b = Bridge::spawn(51, broker.port, "SEC52", &bad, &["-p", "broker:=localhost"]);
+    let bad = mqtt_config("  username: robot\n  password: wrong\n");
+    let b = site.spawn_bridge("SEC52", &bad, BY_NAME);
     std::thread::sleep(Duration::from_secs(3));
     let log = b.log_text();
     assert!(
@@ -172,7 +168,7 @@ fn username_and_password_from_a_file() {
 
 #[test]
 fn tls_with_a_ca_file_and_mutual_tls() {
-    require_env();
+    let domain = Domain::new();
     let pki = tempfile::tempdir().expect("dir");
     make_pki(pki.path());
     let p = |f: &str| pki.path().join(f).display().to_string();
@@ -187,31 +183,20 @@ fn tls_with_a_ca_file_and_mutual_tls() {
             p("server.key")
         )
     });
-    let yaml = config("").replace(
-        "mqtt:\n",
-        &format!(
-            "mqtt:\n  use_ssl: true\n  tls: {{ca_file: {}, cert_file: {}, key_file: {}}}\n",
-            p("ca.crt"),
-            p("client.crt"),
-            p("client.key")
-        ),
-    );
-    bridges_odometry(53, &broker, open_port, &yaml, "SEC53");
+    let site = Site::on(domain, broker);
+    let yaml = mqtt_config(&format!(
+        "  use_ssl: true\n  tls: {{ca_file: {}, cert_file: {}, key_file: {}}}\n",
+        p("ca.crt"),
+        p("client.crt"),
+        p("client.key")
+    ));
+    bridges_odometry(&site, open_port, &yaml, "SEC53");
     // Without the client certificate the broker refuses the robot.
-    let no_cert = config("").replace(
-        "mqtt:\n",
-        &format!(
-            "mqtt:\n  use_ssl: true\n  tls: {{ca_file: {}}}\n",
-            p("ca.crt")
-        ),
-    );
-    let b = Bridge::spawn(
-        54,
-        broker.port,
-        "SEC54",
-        &no_cert,
-        &["-p", "broker:=localhost"],
-    );
+    let no_cert = mqtt_config(&format!(
+        "  use_ssl: true\n  tls: {{ca_file: {}}}\n",
+        p("ca.crt")
+    ));
+    let b = site.spawn_bridge("SEC54", &no_cert, BY_NAME);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         !b.log_text().contains("connected to"),

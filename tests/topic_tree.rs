@@ -3,9 +3,10 @@
 //! JSON field against values computed here from the inputs. Also: rate limits, generic
 //! mappings both ways, QoS and topic overrides, namespaces, the derived state, disabling.
 //!
-//! Real Mosquitto, real DDS; every test has its own broker, bridge and ROS_DOMAIN_ID (30-59).
+//! Real Mosquitto, real DDS; every test has its own broker, bridge and ROS domain (`Rig`).
 
 mod common;
+use common::ros_type::{BATTERY, IMU, JOINTS, ODOMETRY, POSE, SCAN, STRING};
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -13,24 +14,6 @@ const STAMP_SEC: i64 = 1_704_110_400; // 2024-01-01T12:00:00Z
 
 // ---------------------------------------------------------------------------------------------
 // Expected values, computed here without the bridge's code.
-
-/// RFC 3339 UTC of a ROS stamp whose nanoseconds are whole milliseconds.
-fn rfc3339(sec: i64, nanosec: u32) -> String {
-    let (days, rem) = (sec.div_euclid(86400), sec.rem_euclid(86400));
-    let (y, m, d) = civil_from_days(days);
-    let hms = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    );
-    if nanosec == 0 {
-        format!("{hms}Z")
-    } else {
-        assert_eq!(nanosec % 1_000_000, 0, "whole milliseconds only");
-        format!("{hms}.{:03}Z", nanosec / 1_000_000)
-    }
-}
 
 /// The unit quaternion of roll, pitch, yaw (radians), ZYX convention as REP 103 / tf2.
 fn quat_from_rpy(roll: f64, pitch: f64, yaw: f64) -> [f64; 4] {
@@ -45,55 +28,17 @@ fn quat_from_rpy(roll: f64, pitch: f64, yaw: f64) -> [f64; 4] {
     ]
 }
 
-fn f(v: &Value, what: &str) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
-}
-
-fn close(v: &Value, want: f64, tol: f64, what: &str) {
-    let got = f(v, what);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: got {got}, want {want} (±{tol})"
-    );
-}
-
 /// An f32 field: the bridge keeps f32 precision, so compare with 1e-6 relative.
 fn close32(v: &Value, want: f32, what: &str) {
-    let got = f(v, what);
+    let got = number(v, what);
     let want = f64::from(want);
     let tol = 1e-6 * want.abs().max(1e-30);
     assert!((got - want).abs() <= tol, "{what}: got {got}, want {want}");
 }
 
-/// The keys of a JSON object, sorted.
-fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .cloned()
-        .collect();
-    k.sort();
-    k
-}
-
-fn sorted(k: &[&str]) -> Vec<String> {
-    let mut k: Vec<String> = k.iter().map(|s| s.to_string()).collect();
-    k.sort();
-    k
-}
-
-/// The envelope every status/sensor message has.
+/// The envelope every status/sensor message has, stamped `timestamp` when given.
 fn check_envelope(v: &Value, robot: &str, kind: &str, timestamp: Option<&str>) {
-    assert_eq!(
-        keys(v),
-        sorted(&["timestamp", "robot_id", "type", "data"]),
-        "{v}"
-    );
-    assert_eq!(v["robot_id"], robot);
-    assert_eq!(v["type"], kind);
-    let ts = v["timestamp"].as_str().expect("timestamp is a string");
+    let ts = common::check_envelope(v, robot, kind, "envelope");
     assert!(ts.ends_with('Z'), "UTC timestamp: {ts}");
     if let Some(want) = timestamp {
         assert_eq!(ts, want, "timestamp from the header stamp");
@@ -143,7 +88,7 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
     let d = &v["data"];
     assert_eq!(
         keys(d),
-        sorted(&[
+        set(&[
             "orientation",
             "angular_velocity",
             "linear_acceleration",
@@ -152,14 +97,11 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
     );
     assert_eq!(d["frame_id"], input["header"]["frame_id"]);
     let o = &d["orientation"];
-    assert_eq!(
-        keys(o),
-        sorted(&["x", "y", "z", "w", "roll", "pitch", "yaw"])
-    );
+    assert_eq!(keys(o), set(&["x", "y", "z", "w", "roll", "pitch", "yaw"]));
     for k in ["x", "y", "z", "w"] {
         close(
             &o[k],
-            f(&input["orientation"][k], k),
+            number(&input["orientation"][k], k),
             1e-12,
             &format!("orientation.{k}"),
         );
@@ -168,11 +110,11 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
     close(&o["pitch"], rpy_deg[1], 1e-6, "pitch");
     close(&o["yaw"], rpy_deg[2], 1e-6, "yaw");
     for part in ["angular_velocity", "linear_acceleration"] {
-        assert_eq!(keys(&d[part]), sorted(&["x", "y", "z"]));
+        assert_eq!(keys(&d[part]), set(&["x", "y", "z"]));
         for k in ["x", "y", "z"] {
             close(
                 &d[part][k],
-                f(&input[part][k], k),
+                number(&input[part][k], k),
                 1e-12,
                 &format!("{part}.{k}"),
             );
@@ -182,79 +124,36 @@ fn check_imu(m: &MqttMsg, robot: &str, input: &Value, rpy_deg: [f64; 3], nanosec
 
 #[test]
 fn imu_to_sensor_imu_with_best_effort_and_reliable_publishers() {
-    require_env();
-    let domain = 30;
     let robot = "AMR030";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(""), &[]);
-    let topic = format!("amr/{robot}/sensor/imu");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(robot, "");
 
     // Best effort, as IMU drivers publish (the sensor-data profile).
     let rpy = [10.0, -20.0, 135.0];
-    let be = imu_msg(
-        "imu_be",
-        rpy,
-        [0.01, -0.02, 0.35],
-        [0.12, -0.05, 9.81],
-        250_000_000,
-    );
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/Imu",
-        "/imu",
-        &be,
-        20.0,
-        30,
-        "best_effort",
-    );
-    let m = sub.expect(&topic, T, "IMU from a best-effort publisher", |m| {
+    let (gyro, acc) = ([0.01, -0.02, 0.35], [0.12, -0.05, 9.81]);
+    let be = imu_msg("imu_be", rpy, gyro, acc, 250_000_000);
+    let ros_imu = rig.ros(IMU, "/imu");
+    let _p = ros_imu.publish(&be, 20.0, 30, "best_effort");
+    let m = rig.expect("sensor/imu", T, "IMU from a best-effort publisher", |m| {
         m.payload.contains("imu_be")
     });
     check_imu(&m, robot, &be, rpy, 250_000_000);
 
     // Reliable: a best-effort reader matches a reliable writer too.
     let rpy = [-45.0, 5.5, -170.0];
-    let rel = imu_msg(
-        "imu_rel",
-        rpy,
-        [-0.5, 0.25, -1.0],
-        [-0.3, 0.2, 9.79],
-        500_000_000,
-    );
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/Imu",
-        "/imu",
-        &rel,
-        20.0,
-        30,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "IMU from a reliable publisher", |m| {
+    let (gyro, acc) = ([-0.5, 0.25, -1.0], [-0.3, 0.2, 9.79]);
+    let rel = imu_msg("imu_rel", rpy, gyro, acc, 500_000_000);
+    let _p = ros_imu.publish(&rel, 20.0, 30, "reliable");
+    let m = rig.expect("sensor/imu", T, "IMU from a reliable publisher", |m| {
         m.payload.contains("imu_rel")
     });
     check_imu(&m, robot, &rel, rpy, 500_000_000);
 
     // orientation_covariance[0] == -1: the driver has no orientation.
-    let mut none = imu_msg(
-        "imu_noorient",
-        [0.0, 0.0, 90.0],
-        [0.0, 0.0, 0.1],
-        [0.0, 0.0, 9.8],
-        0,
-    );
+    let (gyro, acc) = ([0.0, 0.0, 0.1], [0.0, 0.0, 9.8]);
+    let mut none = imu_msg("imu_noorient", [0.0, 0.0, 90.0], gyro, acc, 0);
     none["orientation_covariance"] = json!([-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/Imu",
-        "/imu",
-        &none,
-        20.0,
-        30,
-        "best_effort",
-    );
-    let m = sub.expect(&topic, T, "IMU without orientation", |m| {
+    let _p = ros_imu.publish(&none, 20.0, 30, "best_effort");
+    let m = rig.expect("sensor/imu", T, "IMU without orientation", |m| {
         m.payload.contains("imu_noorient")
     });
     let v = m.json();
@@ -262,20 +161,22 @@ fn imu_to_sensor_imu_with_best_effort_and_reliable_publishers() {
         v["data"]["orientation"].is_null(),
         "orientation must be null: {v}"
     );
+    let d = &v["data"];
     close(
-        &v["data"]["angular_velocity"]["z"],
+        &d["angular_velocity"]["z"],
         0.1,
         1e-12,
         "angular_velocity.z",
     );
     close(
-        &v["data"]["linear_acceleration"]["z"],
+        &d["linear_acceleration"]["z"],
         9.8,
         1e-12,
         "linear_acceleration.z",
     );
     assert_eq!(v["timestamp"], rfc3339(STAMP_SEC, 0));
-    assert_not_retained(broker.port, &topic);
+    let topic = rig.topic("sensor/imu");
+    assert_not_retained(rig.port(), &topic);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +211,7 @@ fn check_battery(m: &MqttMsg, robot: &str, input: &Value, percent: f64, status_w
         None => assert!(d["voltage"].is_null(), "NaN voltage must be null: {d}"),
     }
     for k in ["current", "charge", "capacity", "temperature"] {
-        close32(&d[k], f(&input[k], k) as f32, k);
+        close32(&d[k], number(&input[k], k) as f32, k);
     }
     assert_eq!(d["status"], status_word);
     assert_eq!(d["charging"], status_word == "charging");
@@ -319,32 +220,21 @@ fn check_battery(m: &MqttMsg, robot: &str, input: &Value, percent: f64, status_w
 
 #[test]
 fn battery_state_to_status_battery_retained_fraction_nan_and_charging() {
-    require_env();
-    let domain = 31;
     let robot = "AMR031";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(""), &[]);
-    let topic = format!("amr/{robot}/status/battery");
-    let mut live = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(robot, "");
 
     // 0.96 by the message definition (a fraction), voltage unknown, charging.
     let percentage = 0.96_f64;
     let input = battery_msg(json!(percentage), json!("nan"), 1);
-    ros_pub_wait(
-        domain,
-        "sensor_msgs/msg/BatteryState",
-        "/battery_state",
-        &input,
-        5.0,
-        3,
-        "reliable",
-    );
-    let m = live.expect(&topic, T, "battery", |_| true);
+    let ros_battery = rig.ros(BATTERY, "/battery_state");
+    ros_battery.publish_wait(&input, 5.0, 3, "reliable");
+    let m = rig.expect("status/battery", T, "battery", |_| true);
     // f32 0.96 read as a fraction: 96 % (to 1e-6).
     check_battery(&m, robot, &input, percentage * 100.0, "charging");
 
     // MQTT flags retain only on what is delivered at subscribe time: a late subscriber.
-    let mut late = MqttSub::start(broker.port, &topic);
+    let topic = rig.topic("status/battery");
+    let mut late = rig.mqtt_sub(&topic);
     let m = late.expect(&topic, Duration::from_secs(5), "retained battery", |_| true);
     assert!(m.retain, "status/battery is retained");
     check_battery(&m, robot, &input, percentage * 100.0, "charging");
@@ -352,41 +242,33 @@ fn battery_state_to_status_battery_retained_fraction_nan_and_charging() {
 
 #[test]
 fn battery_percentage_scale_percent_from_the_config() {
-    require_env();
-    let domain = 32;
     let robot = "AMR032";
-    let broker = Broker::start();
-    let yaml = config("mappings:\n  - {name: battery_state, percentage_scale: percent}\n");
-    let _bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-    let topic = format!("amr/{robot}/status/battery");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(
+        robot,
+        "mappings:\n  - {name: battery_state, percentage_scale: percent}\n",
+    );
     let percentage = 96.0_f64;
     let input = battery_msg(json!(percentage), json!(25.2), 2);
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/BatteryState",
-        "/battery_state",
-        &input,
-        5.0,
-        10,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "battery in percent", |_| true);
+    let ros_battery = rig.ros(BATTERY, "/battery_state");
+    let _p = ros_battery.publish(&input, 5.0, 10, "reliable");
+    let m = rig.expect("status/battery", T, "battery in percent", |_| true);
     check_battery(&m, robot, &input, percentage, "discharging");
 }
 
 // ---------------------------------------------------------------------------------------------
 // 3. joint_states -> status/motor
 
+/// The `motors` of a status/motor message, `n` of them.
+fn motors(v: &Value, n: usize) -> Vec<Value> {
+    let motors = v["data"]["motors"].as_array().expect("motors array");
+    assert_eq!(motors.len(), n, "{v}");
+    motors.clone()
+}
+
 #[test]
 fn joint_states_to_status_motor_with_unequal_lengths() {
-    require_env();
-    let domain = 33;
     let robot = "AMR033";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(""), &[]);
-    let topic = format!("amr/{robot}/status/motor");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(robot, "");
 
     let names = ["wheel_left_joint", "wheel_right_joint"];
     let pos = [12.5663, -3.25];
@@ -396,32 +278,18 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
         "header": {"stamp": {"sec": STAMP_SEC, "nanosec": 0}, "frame_id": ""},
         "name": names, "position": pos, "velocity": vel, "effort": eff
     });
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/JointState",
-        "/joint_states",
-        &input,
-        10.0,
-        20,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "two wheels", |m| {
+    let ros_joints = rig.ros(JOINTS, "/joint_states");
+    let _p = ros_joints.publish(&input, 10.0, 20, "reliable");
+    let m = rig.expect("status/motor", T, "two wheels", |m| {
         m.payload.contains("wheel_left_joint")
     });
     assert_eq!(m.qos, 1, "status category QoS");
-    assert_not_retained(broker.port, &topic);
+    let topic = rig.topic("status/motor");
+    assert_not_retained(rig.port(), &topic);
     let v = m.json();
     check_envelope(&v, robot, "status", Some(&rfc3339(STAMP_SEC, 0)));
-    let motors = v["data"]["motors"]
-        .as_array()
-        .expect("motors array")
-        .clone();
-    assert_eq!(motors.len(), 2, "{v}");
-    for (i, mo) in motors.iter().enumerate() {
-        assert_eq!(
-            keys(mo),
-            sorted(&["name", "position", "velocity", "effort"])
-        );
+    for (i, mo) in motors(&v, 2).iter().enumerate() {
+        assert_eq!(keys(mo), set(&["name", "position", "velocity", "effort"]));
         assert_eq!(mo["name"], names[i]);
         close(&mo["position"], pos[i], 1e-12, "position");
         close(&mo["velocity"], vel[i], 1e-12, "velocity");
@@ -432,23 +300,11 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
     let names3 = ["left", "right", "caster"];
     let vel2 = [1.5, -1.25];
     let input = json!({"name": names3, "velocity": vel2});
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/JointState",
-        "/joint_states",
-        &input,
-        10.0,
-        20,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "three joints", |m| m.payload.contains("caster"));
-    let v = m.json();
-    let motors = v["data"]["motors"]
-        .as_array()
-        .expect("motors array")
-        .clone();
-    assert_eq!(motors.len(), 3, "{v}");
-    for (i, mo) in motors.iter().enumerate() {
+    let _p = ros_joints.publish(&input, 10.0, 20, "reliable");
+    let m = rig.expect("status/motor", T, "three joints", |m| {
+        m.payload.contains("caster")
+    });
+    for (i, mo) in motors(&m.json(), 3).iter().enumerate() {
         assert_eq!(mo["name"], names3[i]);
         assert!(mo["position"].is_null(), "no positions: {mo}");
         assert!(mo["effort"].is_null(), "no efforts: {mo}");
@@ -464,13 +320,8 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
 
 #[test]
 fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
-    require_env();
-    let domain = 34;
     let robot = "AMR034";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(""), &[]);
-    let topic = format!("amr/{robot}/sensor/lidar");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(robot, "");
 
     let n = 360;
     let increment = (2.0 * std::f64::consts::PI / n as f64) as f32;
@@ -500,20 +351,14 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
     // 10 Hz for 3 s, the default limit is 2 Hz.
     let rate = 10.0;
     let count = 30;
-    let _p = ros_pub(
-        domain,
-        "sensor_msgs/msg/LaserScan",
-        "/scan",
-        &input,
-        rate,
-        count,
-        "best_effort",
-    );
-    let first = sub.expect(&topic, T, "a scan", |_| true);
-    let rest = sub.collect(&topic, Duration::from_secs(5));
+    let ros_scan = rig.ros(SCAN, "/scan");
+    let _p = ros_scan.publish(&input, rate, count, "best_effort");
+    let first = rig.expect("sensor/lidar", T, "a scan", |_| true);
+    let topic = rig.topic("sensor/lidar");
+    let rest = rig.sub.collect(&topic, Duration::from_secs(5));
 
     assert_eq!(first.qos, 0, "sensor category QoS");
-    assert_not_retained(broker.port, &topic);
+    assert_not_retained(rig.port(), &topic);
     let v = first.json();
     check_envelope(&v, robot, "sensor", Some(&rfc3339(STAMP_SEC, 100_000_000)));
     let d = &v["data"];
@@ -559,29 +404,16 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
 
 #[test]
 fn imu_rate_limited_to_10hz_keeps_the_latest_value() {
-    require_env();
-    let domain = 35;
-    let robot = "AMR035";
-    let broker = Broker::start();
-    let yaml = config("mappings:\n  - {name: imu, rate_limit_hz: 10}\n");
-    let _bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-    let topic = format!("amr/{robot}/sensor/imu");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start("AMR035", "mappings:\n  - {name: imu, rate_limit_hz: 10}\n");
     let input = imu_msg("imu", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 9.81], 0);
     let count = 1000; // 200 Hz for 5 s; linear_acceleration.x = index of the message
-    let mut p = ros_pub_args(
-        domain,
-        "sensor_msgs/msg/Imu",
-        "/imu",
-        &input,
-        200.0,
-        count,
-        "best_effort",
-        &["--counter", "linear_acceleration.x"],
-    );
-    let first = sub.expect(&topic, T, "rate-limited IMU", |_| true);
+    let counter = ["--counter", "linear_acceleration.x"];
+    let ros_imu = rig.ros(IMU, "/imu");
+    let mut p = ros_imu.publish_args(&input, 200.0, count, "best_effort", &counter);
+    let first = rig.expect("sensor/imu", T, "rate-limited IMU", |_| true);
     let mut msgs = vec![first];
-    msgs.extend(sub.collect(&topic, Duration::from_secs(7)));
+    let topic = rig.topic("sensor/imu");
+    msgs.extend(rig.sub.collect(&topic, Duration::from_secs(7)));
     let s = p.child.wait().expect("ros_tool pub");
     assert!(s.success(), "the publisher failed");
 
@@ -608,7 +440,7 @@ fn imu_rate_limited_to_10hz_keeps_the_latest_value() {
     // Values only go forward, and the last published one is the last received (latest wins).
     let values: Vec<f64> = msgs
         .iter()
-        .map(|m| f(&m.json()["data"]["linear_acceleration"]["x"], "counter"))
+        .map(|m| number(&m.json()["data"]["linear_acceleration"]["x"], "counter"))
         .collect();
     assert!(
         values.windows(2).all(|w| w[0] < w[1]),
@@ -632,48 +464,37 @@ const GENERIC: &str = "mappings:
 
 #[test]
 fn generic_pose_ros_to_mqtt_with_msg_field_names() {
-    require_env();
-    let domain = 36;
     let robot = "AMR036";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(GENERIC), &[]);
-    let topic = format!("amr/{robot}/status/pose");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(robot, GENERIC);
     let [qx, qy, qz, qw] = quat_from_rpy(0.0, 0.0, 1.2);
     let input = json!({
         "header": {"stamp": {"sec": STAMP_SEC, "nanosec": 500_000_000}, "frame_id": "map"},
         "pose": {"position": {"x": 3.5, "y": -1.25, "z": 0.0},
                  "orientation": {"x": qx, "y": qy, "z": qz, "w": qw}}
     });
-    let _p = ros_pub(
-        domain,
-        "geometry_msgs/msg/PoseStamped",
-        "/pose_out",
-        &input,
-        5.0,
-        10,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "generic PoseStamped", |_| true);
+    let ros_pose_out = rig.ros(POSE, "/pose_out");
+    let _p = ros_pose_out.publish(&input, 5.0, 10, "reliable");
+    let m = rig.expect("status/pose", T, "generic PoseStamped", |_| true);
     assert_eq!(m.qos, 1, "status category QoS");
-    assert_not_retained(broker.port, &topic);
+    let topic = rig.topic("status/pose");
+    assert_not_retained(rig.port(), &topic);
     let v = m.json();
     check_envelope(&v, robot, "status", Some(&rfc3339(STAMP_SEC, 500_000_000)));
     let d = &v["data"];
-    assert_eq!(keys(d), sorted(&["header", "pose"]));
-    assert_eq!(keys(&d["header"]), sorted(&["stamp", "frame_id"]));
+    assert_eq!(keys(d), set(&["header", "pose"]));
+    assert_eq!(keys(&d["header"]), set(&["stamp", "frame_id"]));
     assert_eq!(
         d["header"]["stamp"],
         json!({"sec": STAMP_SEC, "nanosec": 500_000_000})
     );
     assert_eq!(d["header"]["frame_id"], "map");
-    assert_eq!(keys(&d["pose"]), sorted(&["position", "orientation"]));
+    assert_eq!(keys(&d["pose"]), set(&["position", "orientation"]));
     for part in ["position", "orientation"] {
         assert_eq!(keys(&d["pose"][part]), keys(&input["pose"][part]), "{part}");
         for (k, want) in input["pose"][part].as_object().expect("object") {
             close(
                 &d["pose"][part][k],
-                f(want, k),
+                number(want, k),
                 1e-12,
                 &format!("pose.{part}.{k}"),
             );
@@ -683,39 +504,30 @@ fn generic_pose_ros_to_mqtt_with_msg_field_names() {
 
 #[test]
 fn generic_mqtt_to_ros_pose_and_string_refuses_a_wrong_field() {
-    require_env();
-    let domain = 37;
     let robot = "AMR037";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(GENERIC), &[]);
-    let mut alerts = MqttSub::start(broker.port, &format!("amr/{robot}/alert/#"));
+    let mut rig = Rig::start_with(
+        robot,
+        &config(GENERIC),
+        &[],
+        &format!("amr/{robot}/alert/#"),
+    );
 
     // std_msgs/String on chatter.
-    let mut chatter = RosSub::start(domain, "std_msgs/msg/String", "/chatter", "reliable");
-    mqtt_pub(
-        broker.port,
-        &format!("amr/{robot}/command/say"),
-        r#"{"data": "hello"}"#,
-        1,
-        false,
-    );
+    let ros_chatter = rig.ros(STRING, "/chatter");
+    let mut chatter = ros_chatter.subscribe("reliable");
+    rig.mqtt_pub(&rig.topic("command/say"), r#"{"data": "hello"}"#, 1, false);
     let (_, msg) = chatter.recv(T).expect("a String on /chatter");
     assert_eq!(msg, json!({"data": "hello"}));
 
     // PoseStamped on pose_in.
-    let mut poses = RosSub::start(
-        domain,
-        "geometry_msgs/msg/PoseStamped",
-        "/pose_in",
-        "reliable",
-    );
-    let pose_topic = format!("amr/{robot}/command/pose");
+    let ros_pose_in = rig.ros(POSE, "/pose_in");
+    let mut poses = ros_pose_in.subscribe("reliable");
     let good = |x: f64| {
         json!({"header": {"stamp": {"sec": STAMP_SEC, "nanosec": 0}, "frame_id": "map"},
                "pose": {"position": {"x": x, "y": -2.5, "z": 0.0},
                         "orientation": {"x": 0.0, "y": 0.0, "z": 0.6, "w": 0.8}}})
     };
-    mqtt_pub(broker.port, &pose_topic, &good(1.5).to_string(), 2, false);
+    rig.send("pose", &good(1.5).to_string());
     let (_, msg) = poses.recv(T).expect("a PoseStamped on /pose_in");
     assert_eq!(msg["header"]["frame_id"], "map");
     assert_eq!(
@@ -730,15 +542,8 @@ fn generic_mqtt_to_ros_pose_and_string_refuses_a_wrong_field() {
     }
 
     // A wrong field: refused, nothing on ROS, a warning naming the field.
-    mqtt_pub(
-        broker.port,
-        &pose_topic,
-        r#"{"pose": {"position": {"x": "far"}}}"#,
-        2,
-        false,
-    );
-    let warn_topic = format!("amr/{robot}/alert/warning");
-    let a = alerts.expect(&warn_topic, T, "refusal warning", |m| {
+    rig.send("pose", r#"{"pose": {"position": {"x": "far"}}}"#);
+    let a = rig.expect("alert/warning", T, "refusal warning", |m| {
         m.payload.contains("pose_in") || m.payload.contains("refused")
     });
     let v = a.json();
@@ -753,7 +558,7 @@ fn generic_mqtt_to_ros_pose_and_string_refuses_a_wrong_field() {
         "a refused message reached ROS"
     );
     // The mapping still works, and the next message on ROS is the next good one.
-    mqtt_pub(broker.port, &pose_topic, &good(3.0).to_string(), 2, false);
+    rig.send("pose", &good(3.0).to_string());
     let (_, msg) = poses.recv(T).expect("the next PoseStamped");
     close(&msg["pose"]["position"]["x"], 3.0, 1e-12, "x");
 }
@@ -774,56 +579,33 @@ fn odom_msg(x: f64, y: f64, yaw_deg: f64, vx: f64, wz: f64) -> Value {
 
 #[test]
 fn qos_and_topic_prefix_overrides() {
-    require_env();
-    let domain = 38;
     let robot = "AMR038";
-    let broker = Broker::start();
     let yaml = config(
         "  qos: {status: 0}\n  topics: {status: \"fleet/{robot_id}/st\"}\nmappings:\n  - {name: joint_states, qos: 2}\n",
     );
-    let _bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-    let mut sub = MqttSub::start(broker.port, "#");
-    let _o = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &odom_msg(1.0, 2.0, 0.0, 0.0, 0.0),
-        10.0,
-        40,
-        "reliable",
-    );
+    let mut rig = Rig::start_with(robot, &yaml, &[], "#");
+    let odom = odom_msg(1.0, 2.0, 0.0, 0.0, 0.0);
+    let ros_odom = rig.ros(ODOMETRY, "/odom");
+    let _o = ros_odom.publish(&odom, 10.0, 40, "reliable");
     let joints = json!({"name": ["l", "r"], "velocity": [1.0, 1.0]});
-    let _j = ros_pub(
-        domain,
-        "sensor_msgs/msg/JointState",
-        "/joint_states",
-        &joints,
-        10.0,
-        40,
-        "reliable",
-    );
+    let ros_joints = rig.ros(JOINTS, "/joint_states");
+    let _j = ros_joints.publish(&joints, 10.0, 40, "reliable");
+    let st = |what: &str| format!("fleet/{robot}/st/{what}");
+    let sub = &mut rig.sub;
     let pos = sub.expect(
-        &format!("fleet/{robot}/st/position"),
+        &st("position"),
         T,
         "position under the configured prefix",
         |_| true,
     );
     assert_eq!(pos.qos, 0, "mqtt.qos.status: 0");
-    assert_not_retained(broker.port, &format!("fleet/{robot}/st/position"));
+    assert_not_retained(rig.site.port(), &st("position"));
     close(&pos.json()["data"]["position"]["x"], 1.0, 1e-12, "x");
-    let motor = sub.expect(
-        &format!("fleet/{robot}/st/motor"),
-        T,
-        "motor under the configured prefix",
-        |_| true,
-    );
+    let motor = sub.expect(&st("motor"), T, "motor under the configured prefix", |_| {
+        true
+    });
     assert_eq!(motor.qos, 2, "per-mapping qos: 2");
-    let state = sub.expect(
-        &format!("fleet/{robot}/st/state"),
-        T,
-        "derived state under the prefix",
-        |_| true,
-    );
+    let state = sub.expect(&st("state"), T, "derived state under the prefix", |_| true);
     assert_eq!(state.qos, 0, "mqtt.qos.status: 0 for the derived state too");
     // Nothing of the status category under the default prefix; the other categories stay.
     let _ = sub.collect("", Duration::from_millis(500));
@@ -844,30 +626,14 @@ fn qos_and_topic_prefix_overrides() {
 
 #[test]
 fn robot_id_from_the_node_namespace() {
-    require_env();
-    let domain = 39;
-    let broker = Broker::start();
     // No robot_id parameter, none in the file: the namespace's last segment is the id.
-    let _bridge = Bridge::start(
-        domain,
-        broker.port,
-        "",
-        &config(""),
-        &["-r", "__ns:=/site_b/robot7"],
-    );
-    let mut sub = MqttSub::start(broker.port, "amr/#");
+    let ns = ["-r", "__ns:=/site_b/robot7"];
+    let mut rig = Rig::start_with("", &config(""), &ns, "amr/#");
     let input = odom_msg(4.0, -3.0, -60.0, 0.0, 0.0);
     // `odom` is relative: inside the namespace.
-    let _p = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/site_b/robot7/odom",
-        &input,
-        5.0,
-        20,
-        "reliable",
-    );
-    let m = sub.expect(
+    let ros_odom = rig.ros(ODOMETRY, "/site_b/robot7/odom");
+    let _p = ros_odom.publish(&input, 5.0, 20, "reliable");
+    let m = rig.sub.expect(
         "amr/robot7/status/position",
         T,
         "odometry of the namespaced robot",
@@ -885,25 +651,16 @@ fn robot_id_from_the_node_namespace() {
 
 #[test]
 fn derived_state_running_then_charging_retained() {
-    require_env();
-    let domain = 40;
     let robot = "AMR040";
-    let broker = Broker::start();
-    let _bridge = Bridge::start(domain, broker.port, robot, &config(""), &[]);
-    let topic = format!("amr/{robot}/status/state");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start(robot, "");
 
     let (x, y, yaw) = (5.25, -1.5, 30.0);
-    let _o = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &odom_msg(x, y, yaw, 0.4, 0.0),
-        10.0,
-        60,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "running", |m| m.payload.contains("\"running\""));
+    let odom = odom_msg(x, y, yaw, 0.4, 0.0);
+    let ros_odom = rig.ros(ODOMETRY, "/odom");
+    let o = ros_odom.publish(&odom, 10.0, 60, "reliable");
+    let m = rig.expect("status/state", T, "running", |m| {
+        m.payload.contains("\"running\"")
+    });
     assert_eq!(m.qos, 1);
     let v = m.json();
     check_envelope(&v, robot, "status", None);
@@ -915,27 +672,14 @@ fn derived_state_running_then_charging_retained() {
     assert!(d["battery"].is_null(), "no battery seen yet: {d}");
 
     // Docked: zero twist, battery charging at 0.55 (fraction).
-    drop(_o);
+    drop(o);
     let (x2, y2, yaw2) = (0.5, 0.25, -150.0);
-    let _o2 = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &odom_msg(x2, y2, yaw2, 0.0, 0.0),
-        10.0,
-        60,
-        "reliable",
-    );
-    let _b = ros_pub(
-        domain,
-        "sensor_msgs/msg/BatteryState",
-        "/battery_state",
-        &battery_msg(json!(0.55), json!(25.9), 1),
-        2.0,
-        12,
-        "reliable",
-    );
-    let m = sub.expect(&topic, T, "charging at the dock", |m| {
+    let docked = odom_msg(x2, y2, yaw2, 0.0, 0.0);
+    let _o2 = ros_odom.publish(&docked, 10.0, 60, "reliable");
+    let charging = battery_msg(json!(0.55), json!(25.9), 1);
+    let ros_battery = rig.ros(BATTERY, "/battery_state");
+    let _b = ros_battery.publish(&charging, 2.0, 12, "reliable");
+    let m = rig.expect("status/state", T, "charging at the dock", |m| {
         m.payload.contains("\"charging\"") && m.json()["data"]["position"]["x"].as_f64() == Some(x2)
     });
     let d = &m.json()["data"];
@@ -945,7 +689,8 @@ fn derived_state_running_then_charging_retained() {
     close(&d["position"]["angle"], yaw2, 1e-6, "angle");
 
     // Retained: a late subscriber gets the latest state with the retain flag.
-    let mut late = MqttSub::start(broker.port, &topic);
+    let topic = rig.topic("status/state");
+    let mut late = rig.mqtt_sub(&topic);
     let m = late.expect(&topic, Duration::from_secs(5), "retained state", |_| true);
     assert!(m.retain, "status/state is retained");
     let d = &m.json()["data"];
@@ -960,13 +705,7 @@ fn derived_state_running_then_charging_retained() {
 
 #[test]
 fn disabled_imu_mapping_publishes_nothing_while_odometry_flows() {
-    require_env();
-    let domain = 41;
-    let robot = "AMR041";
-    let broker = Broker::start();
-    let yaml = config("mappings:\n  - {name: imu, enabled: false}\n");
-    let _bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-    let mut sub = MqttSub::start(broker.port, &format!("amr/{robot}/#"));
+    let mut rig = Rig::start("AMR041", "mappings:\n  - {name: imu, enabled: false}\n");
     let imu = imu_msg(
         "imu",
         [0.0, 0.0, 10.0],
@@ -974,29 +713,16 @@ fn disabled_imu_mapping_publishes_nothing_while_odometry_flows() {
         [0.0, 0.0, 9.81],
         0,
     );
-    let _i = ros_pub(
-        domain,
-        "sensor_msgs/msg/Imu",
-        "/imu",
-        &imu,
-        50.0,
-        300,
-        "best_effort",
-    );
+    let ros_imu = rig.ros(IMU, "/imu");
+    let _i = ros_imu.publish(&imu, 50.0, 300, "best_effort");
     // Our own reader on /imu: the publisher starts at once, and we see that it does.
-    let mut imu_seen = RosSub::start(domain, "sensor_msgs/msg/Imu", "/imu", "best_effort");
-    let _o = ros_pub(
-        domain,
-        "nav_msgs/msg/Odometry",
-        "/odom",
-        &odom_msg(1.0, 1.0, 0.0, 0.0, 0.0),
-        10.0,
-        50,
-        "reliable",
-    );
-    let pos = format!("amr/{robot}/status/position");
-    sub.expect(&pos, T, "odometry still flows", |_| true);
-    let more = sub.collect(&pos, Duration::from_secs(3));
+    let mut imu_seen = ros_imu.subscribe("best_effort");
+    let odom = odom_msg(1.0, 1.0, 0.0, 0.0, 0.0);
+    let ros_odom = rig.ros(ODOMETRY, "/odom");
+    let _o = ros_odom.publish(&odom, 10.0, 50, "reliable");
+    let pos = rig.topic("status/position");
+    rig.sub.expect(&pos, T, "odometry still flows", |_| true);
+    let more = rig.sub.collect(&pos, Duration::from_secs(3));
     assert!(
         more.len() >= 10,
         "odometry kept flowing for 3 s: {} messages",
@@ -1007,8 +733,8 @@ fn disabled_imu_mapping_publishes_nothing_while_odometry_flows() {
         on_ros >= 100,
         "IMU messages were published meanwhile: {on_ros} seen on ROS"
     );
-    let imu_topic = format!("amr/{robot}/sensor/imu");
-    let n = sub.got.iter().filter(|m| m.topic == imu_topic).count();
+    let imu_topic = rig.topic("sensor/imu");
+    let n = rig.sub.got.iter().filter(|m| m.topic == imu_topic).count();
     assert_eq!(
         n, 0,
         "{n} messages on {imu_topic} with the imu mapping disabled"

@@ -12,6 +12,7 @@ JSON <-> message conversion is done here by walking the message's fields, so the
 independent of the bridge's own conversion code.
 """
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -81,6 +82,62 @@ def qos(kind):
     )
 
 
+@contextlib.contextmanager
+def ros_node(mode):
+    """A node of this process for the life of the block, and rclpy shut down after it."""
+    rclpy.init()
+    node = rclpy.create_node(f"ros_tool_{mode}_{int(time.time() * 1000) % 100000}")
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def publish(node, cls, a):
+    """`--count` messages at `--rate`, once a subscriber is matched (or after --wait-subscribers s)."""
+    pub = node.create_publisher(cls, a.topic, qos(a.qos))
+    deadline = time.time() + a.wait_subscribers
+    while pub.get_subscription_count() == 0 and time.time() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    time.sleep(0.3)  # let discovery settle on the reader side too
+    period = 1.0 / a.rate
+    start = time.monotonic()
+    for i in range(a.count):
+        m = cls()
+        fill(m, json.loads(a.data))
+        if a.stamp == "now" and hasattr(m, "header"):
+            m.header.stamp = node.get_clock().now().to_msg()
+        if a.counter:
+            set_path(m, a.counter, i)
+        pub.publish(m)
+        next_t = start + (i + 1) * period
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    time.sleep(0.5)
+
+
+def record(node, cls, a):
+    """One JSON line per message for `--duration` s, after a "ready" line."""
+    def on_msg(m, info):
+        # The middleware's reception time, not when this (possibly starved) process got
+        # round to it: arrival times are what a robot's controller would see.
+        received = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
+        t = received / 1e9 if received else time.time()
+        print(json.dumps({"t": t, "msg": to_dict(m)}), flush=True)
+    node.create_subscription(cls, a.topic, on_msg, qos(a.qos))
+    # Ready once a publisher is matched (or after --wait-subscribers s without one).
+    deadline = time.time() + a.wait_subscribers
+    while node.count_publishers(a.topic) == 0 and time.time() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    time.sleep(0.3)
+    print(json.dumps({"ready": True, "publishers": node.count_publishers(a.topic)}), flush=True)
+    end = time.time() + a.duration
+    while time.time() < end:
+        rclpy.spin_once(node, timeout_sec=0.05)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["pub", "sub"])
@@ -95,49 +152,8 @@ def main():
     ap.add_argument("--counter", default="")
     ap.add_argument("--wait-subscribers", type=float, default=5.0)
     a = ap.parse_args()
-    rclpy.init()
-    node = rclpy.create_node(f"ros_tool_{a.mode}_{int(time.time() * 1000) % 100000}")
-    cls = msg_class(a.type)
-    if a.mode == "pub":
-        pub = node.create_publisher(cls, a.topic, qos(a.qos))
-        deadline = time.time() + a.wait_subscribers
-        while pub.get_subscription_count() == 0 and time.time() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-        time.sleep(0.3)  # let discovery settle on the reader side too
-        period = 1.0 / a.rate
-        start = time.monotonic()
-        for i in range(a.count):
-            m = cls()
-            fill(m, json.loads(a.data))
-            if a.stamp == "now" and hasattr(m, "header"):
-                m.header.stamp = node.get_clock().now().to_msg()
-            if a.counter:
-                set_path(m, a.counter, i)
-            pub.publish(m)
-            next_t = start + (i + 1) * period
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        time.sleep(0.5)
-    else:
-        def on_msg(m, info):
-            # The middleware's reception time, not when this (possibly starved) process got
-            # round to it: arrival times are what a robot's controller would see.
-            received = info.get("received_timestamp", 0) if isinstance(info, dict) else 0
-            t = received / 1e9 if received else time.time()
-            print(json.dumps({"t": t, "msg": to_dict(m)}), flush=True)
-        node.create_subscription(cls, a.topic, on_msg, qos(a.qos))
-        # Ready once a publisher is matched (or after --wait-subscribers s without one).
-        deadline = time.time() + a.wait_subscribers
-        while node.count_publishers(a.topic) == 0 and time.time() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-        time.sleep(0.3)
-        print(json.dumps({"ready": True, "publishers": node.count_publishers(a.topic)}), flush=True)
-        end = time.time() + a.duration
-        while time.time() < end:
-            rclpy.spin_once(node, timeout_sec=0.05)
-    node.destroy_node()
-    rclpy.shutdown()
+    with ros_node(a.mode) as node:
+        (publish if a.mode == "pub" else record)(node, msg_class(a.type), a)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,122 @@
+//! The bridge under test: the real binary with a config file of the test's own, its output
+//! in a log file that failures print.
+
+use super::proc::Proc;
+use super::require_env;
+use super::ros::ros_env;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// A minimal configuration: the seed's keys plus whatever `extra` adds.
+pub fn config(extra: &str) -> String {
+    format!("mqtt:\n  broker: \"127.0.0.1\"\n  keepalive: 5\n  reconnect: {{enabled: true, max_attempts: 5, delay: 0.2}}\n{extra}")
+}
+
+/// Writes `yaml` as `dir/bridge.yaml`.
+pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
+    let p = dir.join("bridge.yaml");
+    std::fs::write(&p, yaml).expect("write config");
+    p
+}
+
+/// The bridge binary with its own config file.
+pub struct Bridge {
+    pub proc: Proc,
+    pub domain: u32,
+    pub log: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Bridge {
+    /// Starts the bridge for `robot_id` (none when empty) in `domain` on the broker at
+    /// 127.0.0.1:`port`: `yaml` is its config file (written to a temp dir); `args` are more
+    /// `--ros-args` arguments. Waits until it is connected to the broker.
+    pub fn start(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
+        let b = Bridge::spawn(domain, port, robot_id, yaml, args);
+        b.wait_log("connected to", Duration::from_secs(20));
+        // The ROS side is up before MQTT connects; let DDS discovery reach the peers.
+        std::thread::sleep(Duration::from_millis(500));
+        b
+    }
+
+    /// `start` without waiting for anything.
+    pub fn spawn(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = write_config(dir.path(), yaml);
+        let mut ros_args: Vec<String> = vec![
+            "--ros-args".into(),
+            "-p".into(),
+            format!("config_file:={}", cfg.display()),
+            "-p".into(),
+            format!("port:={port}"),
+            "-p".into(),
+            "broker:=127.0.0.1".into(),
+        ];
+        if !robot_id.is_empty() {
+            ros_args.push("-p".into());
+            ros_args.push(format!("robot_id:={robot_id}"));
+        }
+        ros_args.extend(args.iter().map(|s| s.to_string()));
+        Bridge::spawn_raw(domain, dir, &ros_args)
+    }
+
+    /// Starts the binary with exactly these arguments; its log goes to `dir/bridge.log`.
+    pub fn spawn_raw(domain: u32, dir: tempfile::TempDir, args: &[String]) -> Bridge {
+        require_env();
+        let log = dir.path().join("bridge.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_amr_mqtt_bridge"));
+        c.args(args)
+            .env("RCUTILS_COLORIZED_OUTPUT", "0")
+            .env("ROS_LOG_DIR", dir.path())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        ros_env(&mut c, domain);
+        Bridge {
+            proc: Proc::spawn(&mut c, "amr_mqtt_bridge"),
+            domain,
+            log,
+            dir,
+        }
+    }
+
+    /// Everything the bridge wrote so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; panics with the log otherwise.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "bridge log has no {needle:?} after {timeout:?}:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.proc.wait_exit(timeout)
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Not eprintln!: a failed write must not panic while panicking.
+            let _ = writeln!(
+                std::io::stderr(),
+                "---- bridge log ----\n{}",
+                self.log_text()
+            );
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Fixtures for the set-ups the tests repeat. A `Site` is a ROS domain and a broker of the
+//! test's own (`site.ros(ty, topic)` publishes or records in that domain); a `Rig` is a site
+//! with one bridge and a `mosquitto_sub` recording what it sends.
+
+use super::bridge::{config, Bridge};
+use super::broker::Broker;
+use super::domain::Domain;
+use super::mqtt::{mqtt_pub, MqttMsg, MqttSub};
+use super::ros::RosTopic;
+use std::ops::Deref;
+use std::time::Duration;
+
+/// A ROS domain and a broker of the test's own.
+pub struct Site {
+    pub broker: Broker,
+    /// Last: released after everything that runs in it.
+    pub domain: Domain,
+}
+
+impl Site {
+    /// A new domain and `Broker::start()`.
+    pub fn start() -> Site {
+        let domain = Domain::new();
+        Site::on(domain, Broker::start())
+    }
+
+    /// A site around a broker started otherwise (`Broker::start_custom`).
+    pub fn on(domain: Domain, broker: Broker) -> Site {
+        Site { broker, domain }
+    }
+
+    /// The broker's port.
+    pub fn port(&self) -> u16 {
+        self.broker.port
+    }
+
+    /// A bridge for `robot` in this domain on this broker, connected (`Bridge::start`).
+    pub fn bridge(&self, robot: &str, yaml: &str, args: &[&str]) -> Bridge {
+        Bridge::start(self.domain.id(), self.port(), robot, yaml, args)
+    }
+
+    /// A bridge started without waiting for it (`Bridge::spawn`).
+    pub fn spawn_bridge(&self, robot: &str, yaml: &str, args: &[&str]) -> Bridge {
+        Bridge::spawn(self.domain.id(), self.port(), robot, yaml, args)
+    }
+
+    /// The ROS topic `name` of type `ty` in this domain, to publish to or record.
+    pub fn ros(&self, ty: &str, name: &str) -> RosTopic {
+        RosTopic::new(self.domain.id(), ty, name)
+    }
+
+    /// `mosquitto_sub` on `filter` at this broker.
+    pub fn mqtt_sub(&self, filter: &str) -> MqttSub {
+        MqttSub::start(self.port(), filter)
+    }
+
+    /// `mosquitto_pub` once to this broker.
+    pub fn mqtt_pub(&self, topic: &str, payload: &str, qos: u8, retain: bool) {
+        mqtt_pub(self.port(), topic, payload, qos, retain);
+    }
+}
+
+/// One robot's bridge on a site of its own, and a subscriber on what it sends.
+pub struct Rig {
+    /// `mosquitto_sub` on `amr/<robot>/#` (or the filter given to `start_with`).
+    pub sub: MqttSub,
+    pub bridge: Bridge,
+    pub robot: String,
+    /// Last: the broker and the domain outlive the bridge.
+    pub site: Site,
+}
+
+impl Rig {
+    /// The usual robot: `config(extra)`, no more arguments, `sub` on `amr/<robot>/#`.
+    pub fn start(robot: &str, extra: &str) -> Rig {
+        Rig::start_with(robot, &config(extra), &[], &format!("amr/{robot}/#"))
+    }
+
+    /// A bridge with the whole config file `yaml` and more `--ros-args` `args`, `sub` on
+    /// `filter` (started once the bridge is connected).
+    pub fn start_with(robot: &str, yaml: &str, args: &[&str], filter: &str) -> Rig {
+        let site = Site::start();
+        let bridge = site.bridge(robot, yaml, args);
+        let sub = site.mqtt_sub(filter);
+        Rig {
+            sub,
+            bridge,
+            robot: robot.to_owned(),
+            site,
+        }
+    }
+
+    /// `amr/<robot>/<path>`.
+    pub fn topic(&self, path: &str) -> String {
+        format!("amr/{}/{path}", self.robot)
+    }
+
+    /// Sends `payload` to `amr/<robot>/command/<action>` at QoS 2, as a fleet does.
+    pub fn send(&self, action: &str, payload: &str) {
+        let topic = self.topic(&format!("command/{action}"));
+        self.site.mqtt_pub(&topic, payload, 2, false);
+    }
+
+    /// `sub.expect` on `amr/<robot>/<path>`.
+    pub fn expect(
+        &mut self,
+        path: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&MqttMsg) -> bool,
+    ) -> MqttMsg {
+        let topic = self.topic(path);
+        self.sub.expect(&topic, timeout, what, pred)
+    }
+}
+
+/// The site's fields and helpers on the rig: `rig.domain`, `rig.port()`, `rig.mqtt_sub(..)`.
+impl Deref for Rig {
+    type Target = Site;
+
+    fn deref(&self) -> &Site {
+        &self.site
+    }
+}
