@@ -10,17 +10,17 @@ use amr_mqtt_bridge::config::{Config, Overrides, Settings};
 #[test]
 fn a_bridge_started_in_process_runs_and_stops_cleanly() {
     require_env();
-    let domain = 73;
+    let site = Site::start();
     // Before the ROS context exists: this test binary holds this one test.
-    std::env::set_var("ROS_DOMAIN_ID", domain.to_string());
-    let broker = Broker::start();
-    let mut presence = MqttSub::start(broker.port, "amr/INP73/status/connection");
+    std::env::set_var("ROS_DOMAIN_ID", site.domain.id().to_string());
+    std::env::set_var("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
+    let mut presence = site.mqtt_sub("amr/INP/status/connection");
     let yaml = config("commands: {watchdog_timeout: 30}\n");
     let cfg = Config::parse(&yaml, "inline.yaml").expect("config");
     let overrides = Overrides {
-        robot_id: Some("INP73".into()),
+        robot_id: Some("INP".into()),
         broker: Some("127.0.0.1".into()),
-        port: Some(broker.port),
+        port: Some(site.port()),
         ..Default::default()
     };
     let settings = Settings::resolve(cfg, "inline.yaml".into(), &overrides, "/").expect("settings");
@@ -32,24 +32,14 @@ fn a_bridge_started_in_process_runs_and_stops_cleanly() {
     })
     .expect("start");
     let waiter = std::thread::spawn(move || running.wait());
-    presence.expect(
-        "amr/INP73/status/connection",
-        Duration::from_secs(10),
-        "online",
-        |m| m.json()["data"]["state"] == "online",
-    );
-    let mut twists = RosSub::start(domain, "geometry_msgs/msg/Twist", "/cmd_vel", "reliable");
+    let topic = "amr/INP/status/connection";
+    let state_is = |s: &'static str| move |m: &MqttMsg| m.json()["data"]["state"] == s;
+    presence.expect(topic, Duration::from_secs(10), "online", state_is("online"));
+    let mut twists = site.ros(ros_type::TWIST, "/cmd_vel").subscribe("reliable");
     let cmd =
         json!({"timestamp": now_rfc3339(), "command": "velocity", "parameters": {"linear": 10}});
-    mqtt_pub(
-        broker.port,
-        "amr/INP73/command/move",
-        &cmd.to_string(),
-        2,
-        false,
-    );
-    let moving = (0..200)
-        .filter_map(|_| twists.recv(Duration::from_secs(10)))
+    site.mqtt_pub("amr/INP/command/move", &cmd.to_string(), 2, false);
+    let moving = std::iter::from_fn(|| twists.recv(Duration::from_secs(10)))
         .any(|(_, t)| t["linear"]["x"].as_f64() == Some(0.1));
     assert!(moving, "the in-process bridge drives cmd_vel");
     stop.send(()).expect("signal");
@@ -62,9 +52,9 @@ fn a_bridge_started_in_process_runs_and_stops_cleanly() {
         .collect();
     assert_eq!(after.last().copied(), Some(0.0), "{after:?}");
     presence.expect(
-        "amr/INP73/status/connection",
+        topic,
         Duration::from_secs(5),
         "offline at the stop",
-        |m| m.json()["data"]["state"] == "offline",
+        state_is("offline"),
     );
 }
