@@ -255,6 +255,7 @@ impl<D: Dispatch> Link<D> {
     }
 
     fn on_connack(&mut self, session_present: bool) {
+        let first = !self.session.ever_connected();
         let restored = self.session.on_connected(Instant::now());
         self.stats.connected.store(true, Relaxed);
         match &restored {
@@ -265,8 +266,9 @@ impl<D: Dispatch> Link<D> {
             None => log::info!("mqtt: connected to {}", self.broker),
         }
         // A resumed session still holds the subscriptions; subscribing again would replay
-        // every retained message at each short outage.
-        if !session_present {
+        // every retained message at each short outage. A new process subscribes anyway: the
+        // session it finds may be an older configuration's.
+        if first || !session_present {
             for (topic, q) in &self.settings.subscriptions {
                 if let Err(e) = self.client.try_subscribe(topic, *q) {
                     log::error!("mqtt: cannot subscribe to {topic}: {e}");
