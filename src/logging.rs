@@ -214,6 +214,23 @@ mod tests {
     }
 
     #[test]
+    fn random_text_always_makes_a_safe_line() {
+        let mut rng = fastrand::Rng::with_seed(0x10_6e);
+        for i in 0..2000 {
+            let text: String = (0..rng.usize(0..3000))
+                .map(|_| match rng.u8(..4) {
+                    0 => rng.char('\u{0}'..='\u{9f}'),
+                    _ => rng.char(..),
+                })
+                .collect();
+            let line = printable(&text, MAX_LINE);
+            assert!(std::ffi::CString::new(line.as_bytes()).is_ok(), "case {i}");
+            assert!(!line.chars().any(char::is_control), "case {i}");
+            assert!(line.len() <= MAX_LINE + 64, "case {i}: {}", line.len());
+        }
+    }
+
+    #[test]
     fn long_lines_are_cut_on_a_character_boundary() {
         let long = "é".repeat(5000);
         let line = printable(&long, MAX_LINE);

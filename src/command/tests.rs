@@ -817,3 +817,110 @@ fn a_payload_too_large_to_keep_is_refused_by_its_size_and_still_stops() {
         "an oversized e-stop engages"
     );
 }
+
+/// Text a hostile fleet puts in a string: escaped NUL and controls, lone surrogates,
+/// direction marks, combining marks, emoji, BOM, non-characters, a lot of it.
+fn hostile_text(rng: &mut fastrand::Rng) -> String {
+    const PIECES: &[&str] = &[
+        "\\u0000",
+        "\\u001b[2J",
+        "\\r\\n",
+        "\\ud800",
+        "\\udfff",
+        "\\ud83d\\ude00",
+        "\u{202e}",
+        "e\u{301}",
+        "😀",
+        "\u{feff}",
+        "\u{ffff}",
+        "\u{85}",
+        "\\\"",
+        "\\\\",
+        "move_forward",
+        "release",
+        "stop",
+        "%s%n",
+        "{}",
+        "'",
+        "\t",
+    ];
+    let mut s = String::new();
+    for _ in 0..rng.usize(0..12) {
+        s.push_str(PIECES[rng.usize(..PIECES.len())]);
+    }
+    if rng.u8(..) < 8 {
+        s.push_str(&"x".repeat(rng.usize(0..40_000)));
+    }
+    s
+}
+
+/// A JSON value of any kind, hostile strings included.
+fn hostile_value(rng: &mut fastrand::Rng, depth: usize) -> String {
+    match rng.u8(..8) {
+        0 => format!("\"{}\"", hostile_text(rng)),
+        1 => ["1e309", "-0", "5e-324", "1e308", "NaN", "-1", "50", "0.3"][rng.usize(..8)].into(),
+        2 => ["true", "null", "false"][rng.usize(..3)].into(),
+        3 if depth < 4 => format!("[{}]", hostile_value(rng, depth + 1)),
+        4 | 5 if depth < 4 => hostile_object(rng, depth + 1),
+        _ => format!("\"{}\"", hostile_text(rng)),
+    }
+}
+
+fn hostile_object(rng: &mut fastrand::Rng, depth: usize) -> String {
+    const KEYS: &[&str] = &[
+        "timestamp",
+        "command",
+        "parameters",
+        "id",
+        "speed",
+        "distance",
+    ];
+    let fields: Vec<String> = (0..rng.usize(0..5))
+        .map(|_| {
+            let key = if rng.bool() {
+                KEYS[rng.usize(..KEYS.len())].to_owned()
+            } else {
+                hostile_text(rng)
+            };
+            format!("\"{key}\":{}", hostile_value(rng, depth))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+/// Randomized: any bytes on any action are answered with exactly the outcomes the rules
+/// allow, never move the robot, never panic, and every text the core logs or reports is one
+/// that logging can take. Seeded, so a failure names its case.
+#[test]
+fn hostile_commands_never_move_the_robot_nor_break_the_core() {
+    let seed = 0x5eed_2026;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut r = Rig::new();
+    for i in 0..3000 {
+        let action = ["move", "stop", "emergency", "junk", "\u{0}"][rng.usize(..5)];
+        let mut payload = hostile_object(&mut rng, 0).into_bytes();
+        if rng.u8(..) < 20 {
+            payload.insert(rng.usize(..=payload.len()), 0xff);
+        }
+        let fx = r.send_bytes(action, &payload);
+        let case = format!("seed {seed:#x} case {i} on {action:?}");
+        assert!(!fx.outcomes.is_empty(), "{case}: every message is answered");
+        assert!(!moving(&fx), "{case}: {fx:?}");
+        for o in &fx.outcomes {
+            for text in [&o.reason, &o.id, &o.command].into_iter().flatten() {
+                let line = crate::logging::printable(text, crate::logging::MAX_LINE);
+                assert!(std::ffi::CString::new(line.as_bytes()).is_ok(), "{case}");
+            }
+            assert!(serde_json::to_string(o).is_ok(), "{case}");
+        }
+        if r.core.mode() == Mode::Emergency {
+            r.core.on_ros_estop(false, r.now);
+        }
+        assert!(!moving(&r.tick()), "{case}");
+    }
+    // Still obeys after all of it (a hostile engage may hold the latch: release it).
+    let release = format!(r#"{{"timestamp":"{}","command":"release"}}"#, r.ts(0.0));
+    r.send("emergency", &release);
+    r.accepted("move_forward", r#"{"speed":50,"distance":100}"#, None);
+    assert!(moving(&r.tick()));
+}
