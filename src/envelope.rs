@@ -98,7 +98,7 @@ pub fn status<D: Serialize>(robot_id: &str, data: &D) -> Vec<u8> {
     to_json(&Envelope {
         timestamp: now_rfc3339(),
         robot_id,
-        kind: "status",
+        category: "status",
         data,
     })
 }
@@ -119,8 +119,9 @@ pub fn alert<D: Serialize>(robot_id: &str, level: AlertLevel, message: &str, dat
 pub struct Envelope<'a, D: Serialize> {
     pub timestamp: String,
     pub robot_id: &'a str,
+    /// The MQTT category (`status`, `sensor`): the seed calls it `type`.
     #[serde(rename = "type")]
-    pub kind: &'a str,
+    pub category: &'a str,
     pub data: D,
 }
 
@@ -173,7 +174,7 @@ mod tests {
         let e = Envelope {
             timestamp: "t".into(),
             robot_id: "R",
-            kind: "status",
+            category: "status",
             data: [f64::NAN, f64::INFINITY, 1.5],
         };
         let text = String::from_utf8(to_json(&e)).expect("utf8");

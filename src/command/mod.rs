@@ -300,7 +300,7 @@ impl CommandCore {
         });
         let fx = if m.retained && !m.action.obeys_retained() {
             // A retained command is an old command: it is never obeyed.
-            let (id, name) = parse::echo(&m.payload, cfg);
+            let (id, name) = parse::id_and_name(&m.payload, cfg);
             refused(id, name, Refusal::Retained)
         } else {
             match &m.action {
@@ -318,7 +318,7 @@ impl CommandCore {
                     self.mqtt_emergency(parsed)
                 }
                 Action::Other(other) => {
-                    let (id, name) = parse::echo(&m.payload, cfg);
+                    let (id, name) = parse::id_and_name(&m.payload, cfg);
                     let topic = Refusal::UnknownTopic(other.chars().take(64).collect());
                     refused(id, name, too_large.map_or(topic, |r| r.refusal))
                 }

@@ -230,7 +230,7 @@ pub fn parse_emergency(
 
 /// The `id` and `command` of a payload when they are readable, for the outcome of a message
 /// refused before its fields are checked (e.g. on an unknown topic).
-pub fn echo(payload: &[u8], cfg: &CommandConfig) -> (Option<String>, Option<String>) {
+pub fn id_and_name(payload: &[u8], cfg: &CommandConfig) -> (Option<String>, Option<String>) {
     match Message::decode(payload, cfg) {
         Ok(m) => (m.echo_id, m.echo_name),
         Err(_) => (None, None),
@@ -335,7 +335,7 @@ pub fn decode(payload: &[u8], max_payload: usize) -> Result<Map<String, Value>, 
     check_depth(text.as_bytes(), MAX_DEPTH)?;
     match serde_json::from_str::<Strict>(text).map(|s| s.0) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(Refusal::NotObject(kind(&other))),
+        Ok(other) => Err(Refusal::NotObject(json_type(&other))),
         Err(e) => Err(Refusal::NotJson(e.to_string())),
     }
 }
@@ -442,7 +442,7 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn kind(v: &Value) -> &'static str {
+fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
