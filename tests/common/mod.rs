@@ -4,6 +4,8 @@
 //! ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and the test's own ROS_DOMAIN_ID.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
