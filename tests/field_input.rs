@@ -149,6 +149,11 @@ fn hostile_text_in_every_command_field_is_refused() {
         ("stop", "stop", "{}"),
     ];
     for (action, command, params) in &phases {
+        // Nothing left over from the previous phase.
+        rig.outcomes.collect(
+            &format!("amr/{}/status/command", rig.id),
+            Duration::from_millis(300),
+        );
         let (f0, b0) = (p.failures.len(), p.broken);
         let mut n = 0;
         for (fname, frag) in &frags {
@@ -254,6 +259,16 @@ fn hostile_text_in_every_command_field_is_refused() {
                 "stop with a hostile id ({fname}) did not cancel the running move"
             ));
         }
+        // The stop's own outcome (so that the next probe is not judged by it).
+        let own = rig.outcome_within(Duration::from_secs(3), |d| {
+            d["command"] != "move_forward"
+                && matches!(d["status"].as_str(), Some("rejected" | "completed"))
+        });
+        if own.as_ref().is_none_or(|d| d["status"] != "rejected") {
+            p.failures.push(format!(
+                "stop with a hostile id ({fname}): outcome {own:?}, expected rejected (stopped anyway)"
+            ));
+        }
         rig.twists_for(Duration::from_millis(600));
         if rig.seen_twists.last().is_some_and(|(_, m)| moving(m)) {
             p.failures.push(format!(
@@ -268,6 +283,11 @@ fn hostile_text_in_every_command_field_is_refused() {
         }
     }
 
+    // Nothing left over from before: every probe is judged by its own outcome.
+    rig.outcomes.collect(
+        &format!("amr/{}/status/command", rig.id),
+        Duration::from_millis(500),
+    );
     // Emergency: engages by design; every outcome rejected; a hostile release never releases.
     let (f0, b0) = (p.failures.len(), p.broken);
     let mut n = 0;
@@ -424,6 +444,8 @@ fn hostile_text_in_a_generic_mqtt_to_ros_mapping() {
             splice("{\"data\":\"x\",\"", &frag, "\":1}"),
         ));
     }
+    let mut reports = MqttSub::start(rig.broker.port, "amr/FLD91/status/bridge");
+    let (mut alerts_seen, mut counter_seen, mut attributed) = (0u64, 0u64, 0u64);
     let mut broken = 0;
     let mut skipped = 0;
     for (what, template) in &cases {
@@ -446,6 +468,9 @@ fn hostile_text_in_a_generic_mqtt_to_ros_mapping() {
                     (obj.len() == 1).then(|| obj.get("data")?.as_str().map(str::to_owned))?
                 });
         pub_bytes(rig.broker.port, topic, &payload, 1, false);
+        // Published: the ROS message. Refused: an alert or the mapping's `refused` counter
+        // (either may come late or be throttled: both are cumulative, compared with the
+        // refusals already accounted for since the bridge started).
         let t0 = Instant::now();
         let mut outcome = None;
         while t0.elapsed() < Duration::from_secs(4) && outcome.is_none() {
@@ -454,12 +479,21 @@ fn hostile_text_in_a_generic_mqtt_to_ros_mapping() {
                     .as_str()
                     .unwrap_or("<not a string>")
                     .to_owned()));
-            } else if let Some(w) =
-                warnings.wait_for("amr/FLD91/alert/warning", Duration::from_millis(40), |_| {
-                    true
-                })
-            {
-                outcome = Some(Err(w.payload));
+                break;
+            }
+            alerts_seen += warnings
+                .collect("amr/FLD91/alert/warning", Duration::from_millis(20))
+                .iter()
+                .filter(|m| m.payload.contains("MQTT message refused"))
+                .count() as u64;
+            for r in reports.collect("amr/FLD91/status/bridge", Duration::from_millis(20)) {
+                if let Ok(v) = serde_json::from_str::<Value>(&r.payload) {
+                    counter_seen = counter_seen.max(counter(&v["data"], "note.refused"));
+                }
+            }
+            if alerts_seen.max(counter_seen) > attributed {
+                attributed += 1;
+                outcome = Some(Err(()));
             } else if rig.panicked() || !rig.bridge.proc.alive() {
                 break;
             }
@@ -468,6 +502,7 @@ fn hostile_text_in_a_generic_mqtt_to_ros_mapping() {
             broken += 1;
             let alive = rig.bridge.proc.alive();
             let why = rig.restart_bridge();
+            (alerts_seen, counter_seen, attributed) = (0, 0, 0);
             failures.push(format!(
                 "BROKEN by {what} ({} bytes; process alive: {alive}): {why}",
                 payload.len()
