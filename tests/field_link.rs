@@ -423,7 +423,7 @@ fn odometry_from_publishers_of_every_qos_reaches_status_position() {
         ("best_effort", 2.0),
         ("reliable_transient_local", 3.0),
     ];
-    let pubs: Vec<Proc> = kinds
+    let pubs: Vec<_> = kinds
         .iter()
         .map(|(q, y)| ros_pub(domain, ODOM, "/odom", &odom_msg(*y), 10.0, 50, q))
         .collect();
