@@ -10,6 +10,7 @@
 //! - `ros`: the rclpy peer and Python with the ROS environment.
 //! - `rig`: fixtures: `Site` (domain + broker), `Rig` (site + bridge + subscriber).
 //! - `proc`: child processes killed on drop, their output line by line.
+//! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
 //!
 //! Each test file has `mod common;` and uses what it needs.
@@ -21,6 +22,7 @@ mod check;
 mod domain;
 mod mqtt;
 mod proc;
+pub mod proxy;
 mod rig;
 mod ros;
 mod time;

@@ -2,6 +2,8 @@
 """A small rclpy peer for the tests and the demo: publishes or records any message type.
 
   ros_tool.py pub <pkg/msg/Type> <topic> <json> [--rate HZ] [--count N] [--qos reliable|best_effort]
+      (--qos reliable_transient_local / best_effort_transient_local: a latched topic)
+      [--linger S]    (stays in the graph S seconds after the last message, default 0.5)
       [--stamp now]   (fills header.stamp with the clock when the message has a header)
       [--counter a.b.c]  (sets that numeric field to the message's index 0, 1, 2, ... so that a
                           receiver can tell which message it got; the last one has count - 1)
@@ -74,11 +76,16 @@ def to_dict(msg):
 
 
 def qos(kind):
+    # reliable | best_effort, optionally with _transient_local (a latched topic).
+    transient = kind.endswith("_transient_local")
+    kind = kind[: -len("_transient_local")] if transient else kind
+    if kind not in ("reliable", "best_effort"):
+        raise SystemExit(f"ros_tool.py: unknown --qos {kind}")
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
         depth=100,
         reliability=ReliabilityPolicy.RELIABLE if kind == "reliable" else ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.VOLATILE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if transient else DurabilityPolicy.VOLATILE,
     )
 
 
@@ -115,7 +122,10 @@ def publish(node, cls, a):
         delay = next_t - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-    time.sleep(0.5)
+    # Stay in the graph after the last message (a latched publisher keeps serving it).
+    end = time.time() + a.linger
+    while time.time() < end:
+        rclpy.spin_once(node, timeout_sec=min(0.1, max(0.0, end - time.time())))
 
 
 def record(node, cls, a):
@@ -151,6 +161,7 @@ def main():
     ap.add_argument("--stamp", default="")
     ap.add_argument("--counter", default="")
     ap.add_argument("--wait-subscribers", type=float, default=5.0)
+    ap.add_argument("--linger", type=float, default=0.5)
     a = ap.parse_args()
     with ros_node(a.mode) as node:
         (publish if a.mode == "pub" else record)(node, msg_class(a.type), a)
