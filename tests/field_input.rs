@@ -21,7 +21,7 @@ enum Probe {
 
 /// Sends one hostile command and waits for its own outcome. A command that is wrongly obeyed
 /// is stopped again so the next probe starts from rest.
-fn probe(rig: &mut Rig, action: &str, what: &str, payload: &[u8]) -> Probe {
+fn probe(rig: &mut FieldRig, action: &str, what: &str, payload: &[u8]) -> Probe {
     rig.send(action, payload);
     let own = |d: &Value| {
         matches!(
@@ -78,7 +78,7 @@ struct Prober {
 const MAX_RESTARTS: usize = 12;
 
 impl Prober {
-    fn run(&mut self, rig: &mut Rig, action: &str, what: &str, payload: &[u8]) {
+    fn run(&mut self, rig: &mut FieldRig, action: &str, what: &str, payload: &[u8]) {
         if rig.restarts >= MAX_RESTARTS && payload.windows(6).any(|w| w == br"\u0000") {
             self.skipped += 1;
             return;
@@ -127,7 +127,7 @@ fn whole_payload_cases(valid: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn hostile_text_in_every_command_field_is_refused() {
     require_env();
-    let mut rig = Rig::start(90, "FLD90", "");
+    let mut rig = FieldRig::start(90, "FLD90", "");
     let mut alerts = MqttSub::start(rig.broker.port, "amr/FLD90/alert/#");
     let frags = hostile_fragments();
     let mut p = Prober {
@@ -411,7 +411,7 @@ fn hostile_text_in_a_generic_mqtt_to_ros_mapping() {
     require_env();
     let domain = 91;
     let extra = "alerts: {enabled: true}\nbridge: {diagnostics_period: 1}\nmappings:\n  - {name: note, direction: mqtt_to_ros, ros_topic: note, ros_type: std_msgs/msg/String, mqtt_action: note}\n";
-    let mut rig = Rig::start(domain, "FLD91", extra);
+    let mut rig = FieldRig::start(domain, "FLD91", extra);
     let mut notes = RosSub::start(domain, STRING, "/note", "reliable");
     let mut warnings = MqttSub::start(rig.broker.port, "amr/FLD91/alert/warning");
     let topic = "amr/FLD91/command/note";
@@ -637,7 +637,7 @@ fn fuzzed_hostile_commands_never_move_the_robot() {
         .unwrap_or(0x00F1_E1D5_EED0_0010);
     eprintln!("fuzz: seed {seed} (FIELD_FUZZ_SEED={seed} replays it)");
     let mut rng = Rng(seed);
-    let mut rig = Rig::start(92, "FLD92", "");
+    let mut rig = FieldRig::start(92, "FLD92", "");
     let mut alerts = MqttSub::start(rig.broker.port, "amr/FLD92/alert/info");
     // Fragments for lines: no NUL byte, nothing over 10 kB.
     let frags: Vec<(&'static str, Vec<u8>)> = hostile_fragments()
@@ -759,7 +759,7 @@ fn fuzzed_hostile_commands_never_move_the_robot() {
 #[test]
 fn a_flood_of_refused_commands_does_not_flood_the_log() {
     require_env();
-    let mut rig = Rig::start(93, "FLD93", "bridge: {diagnostics_period: 1}\n");
+    let mut rig = FieldRig::start(93, "FLD93", "bridge: {diagnostics_period: 1}\n");
     let mut reports = MqttSub::start(rig.broker.port, "amr/FLD93/status/bridge");
     let before = bridge_report(&mut reports, "FLD93", Duration::from_secs(5))
         .expect("a status/bridge report");
@@ -855,7 +855,7 @@ fn a_flood_of_refused_commands_does_not_flood_the_log() {
 fn estop_from_a_best_effort_publisher_latches() {
     require_env();
     let domain = 94;
-    let mut rig = Rig::start(domain, "FLD94", "");
+    let mut rig = FieldRig::start(domain, "FLD94", "");
     let _estop = ros_pub(
         domain,
         BOOL,
@@ -889,7 +889,7 @@ fn estop_from_a_latched_publisher_started_before_the_bridge_latches() {
     );
     std::thread::sleep(Duration::from_secs(3));
     let bridge = Bridge::start(domain, broker.port, "FLD95", &config(""), &[]);
-    let mut rig = Rig::with(broker, bridge, domain, "FLD95", &config(""));
+    let mut rig = FieldRig::with(broker, bridge, domain, "FLD95", &config(""));
     estop_refuses_a_move(
         &mut rig,
         "latched publisher started before the bridge",
@@ -903,7 +903,7 @@ fn estop_from_a_latched_publisher_started_before_the_bridge_latches() {
 fn estop_from_a_reliable_publisher_latches() {
     require_env();
     let domain = 96;
-    let mut rig = Rig::start(domain, "FLD96", "");
+    let mut rig = FieldRig::start(domain, "FLD96", "");
     let _estop = ros_pub(
         domain,
         BOOL,
@@ -918,7 +918,7 @@ fn estop_from_a_reliable_publisher_latches() {
 
 /// Waits until an rclpy witness with `witness_qos` sees the e-stop message (so the publisher
 /// is up and publishing), gives the bridge a second, then sends a valid move.
-fn estop_refuses_a_move(rig: &mut Rig, what: &str, witness_qos: &str) {
+fn estop_refuses_a_move(rig: &mut FieldRig, what: &str, witness_qos: &str) {
     let mut witness = RosSub::start(rig.domain, BOOL, "/emergency_stop", witness_qos);
     let seen = witness.recv(Duration::from_secs(20));
     assert!(

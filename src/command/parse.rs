@@ -478,13 +478,31 @@ fn closed(map: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<()
 
 fn valid_id(v: &Value) -> Result<Option<String>, Refusal> {
     match v {
-        Value::String(s) if !s.is_empty() && s.chars().count() <= MAX_ID_LEN => Ok(Some(s.clone())),
+        Value::String(s)
+            if !s.is_empty() && s.chars().count() <= MAX_ID_LEN && s.chars().all(shown_as_is) =>
+        {
+            Ok(Some(s.clone()))
+        }
         other => Err(Refusal::Invalid {
             field: "id".into(),
-            expected: "a non-empty string of at most 128 characters",
+            expected: "a non-empty string of at most 128 printable characters",
             got: quote(other),
         }),
     }
+}
+
+/// Whether a character of an `id` means what it shows. An id is echoed in outcomes, alerts
+/// and logs that people and fleet software read: control characters (NUL, escape sequences,
+/// C1), invisible format characters (direction overrides, zero-width, BOM) and
+/// non-characters could make two ids look alike or a log line say something else. Letters of
+/// any script, combining marks and emoji are fine.
+pub fn shown_as_is(c: char) -> bool {
+    let format = matches!(c,
+        '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
+        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
+        | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}');
+    let noncharacter = matches!(c, '\u{fdd0}'..='\u{fdef}') || (c as u32 & 0xfffe) == 0xfffe;
+    !(c.is_control() || format || noncharacter)
 }
 
 fn check_timestamp(
@@ -877,6 +895,34 @@ mod tests {
             admit(Some(&stale), false, false, true, wall(), &cfg),
             Ok(())
         );
+    }
+
+    #[test]
+    fn ids_are_printable_text_of_any_script() {
+        let with_id = |id: &str| {
+            let payload = serde_json::json!({"timestamp": "2024-01-01T12:00:00Z",
+                "command": "velocity", "id": id});
+            mv(&payload.to_string())
+        };
+        for ok in ["job-17", "작업-1", "🤖-2", "e\u{301}", "a b"] {
+            assert!(with_id(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "a\u{0}b",
+            "\u{1b}[2J",
+            "\u{85}",
+            "\u{202e}x",
+            "x\u{200b}",
+            "\u{feff}",
+            "\u{ffff}",
+        ] {
+            let e = with_id(bad).expect_err(bad);
+            assert!(
+                e.refusal.to_string().starts_with("id must be"),
+                "{bad:?}: {}",
+                e.refusal
+            );
+        }
     }
 
     #[test]

@@ -33,7 +33,27 @@ pub fn unwrap_envelope(v: Value) -> (Option<Value>, Value) {
 
 /// Checks `input` against the message's skeleton; the error names the first wrong field.
 pub fn check(input: &Value, skeleton: &Value) -> Result<(), String> {
+    if let Some(path) = nul_at(input, "") {
+        // A ROS string is a C string: it cannot hold a NUL (r2r would panic on it).
+        return Err(format!(
+            "`{path}` contains a NUL character, which a ROS string cannot hold"
+        ));
+    }
     check_at(input, skeleton, &mut String::new())
+}
+
+/// The path of the first string that holds a NUL, anywhere (sequences included, whose
+/// element type the skeleton does not show).
+fn nul_at(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, x)| nul_at(x, &join(path, k))),
+        _ => None,
+    }
 }
 
 fn check_at(input: &Value, shape: &Value, path: &mut String) -> Result<(), String> {
@@ -130,6 +150,17 @@ mod tests {
             e.contains("header.stamp.sec") && e.contains("integer"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn strings_with_nul_are_refused_anywhere() {
+        let s = skeleton("std_msgs/msg/String").expect("type known");
+        let e = check(&json!({"data": "a\u{0}b"}), &s).unwrap_err();
+        assert!(e.contains("`data` contains a NUL"), "{e}");
+        let s = skeleton("sensor_msgs/msg/JointState").expect("type known");
+        let e = check(&json!({"name": ["ok", "\u{0}"]}), &s).unwrap_err();
+        assert!(e.contains("`name[1]` contains a NUL"), "{e}");
+        assert_eq!(check(&json!({"name": ["é😀\u{202e}"]}), &s), Ok(()));
     }
 
     #[test]

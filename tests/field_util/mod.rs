@@ -54,13 +54,6 @@ fn civil(z: i64) -> (i64, u32, u32) {
     )
 }
 
-pub fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64()
-}
-
 /// `mosquitto_pub -s`: the payload is exactly these bytes (NUL, invalid UTF-8, anything).
 pub fn pub_bytes(port: u16, topic: &str, payload: &[u8], qos: u8, retain: bool) {
     let mut c = Command::new("mosquitto_pub");
@@ -143,7 +136,7 @@ pub fn moving(m: &Value) -> bool {
 }
 
 /// Broker, bridge, a reliable `/cmd_vel` recorder and a subscriber on the outcomes.
-pub struct Rig {
+pub struct FieldRig {
     pub broker: Broker,
     pub bridge: Bridge,
     pub twists: RosSub,
@@ -158,19 +151,19 @@ pub struct Rig {
     pub restarts: usize,
 }
 
-impl Rig {
-    pub fn start(domain: u32, robot: &str, extra: &str) -> Rig {
+impl FieldRig {
+    pub fn start(domain: u32, robot: &str, extra: &str) -> FieldRig {
         let broker = Broker::start();
         let yaml = config(extra);
         let bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-        Rig::with(broker, bridge, domain, robot, &yaml)
+        FieldRig::with(broker, bridge, domain, robot, &yaml)
     }
 
     /// A rig around a bridge started with `yaml`.
-    pub fn with(broker: Broker, bridge: Bridge, domain: u32, robot: &str, yaml: &str) -> Rig {
+    pub fn with(broker: Broker, bridge: Bridge, domain: u32, robot: &str, yaml: &str) -> FieldRig {
         let twists = RosSub::start(domain, TWIST, "/cmd_vel", "reliable");
         let outcomes = MqttSub::start(broker.port, &format!("amr/{robot}/status/command"));
-        Rig {
+        FieldRig {
             broker,
             bridge,
             twists,
