@@ -1,123 +1,9 @@
 //! Fleet commands to `cmd_vel` end to end: `mosquitto_pub` -> Mosquitto -> bridge -> DDS ->
-//! an rclpy subscriber that records every Twist with its arrival time.
+//! an rclpy subscriber that records every Twist with its arrival time (`common::Robot`).
 
 mod common;
 use common::*;
 use std::time::{Duration, Instant};
-
-/// A robot's bridge with a recorder on `cmd_vel`; `rig.sub` records `amr/<robot>/#`.
-struct Robot {
-    twists: RosSub,
-    rig: Rig,
-}
-
-impl Robot {
-    fn start(robot: &str, extra: &str) -> Robot {
-        let rig = Rig::start(robot, extra);
-        let domain = rig.domain.id();
-        let twists = RosSub::start(domain, ros_type::TWIST, "/cmd_vel", "reliable");
-        Robot { twists, rig }
-    }
-
-    fn send(&self, action: &str, payload: &str) {
-        self.rig.send(action, payload);
-    }
-
-    /// A fresh command with `parameters` to `command/<action>`.
-    fn cmd(&self, action: &str, command: &str, params: Value) {
-        let p = json!({"timestamp": now_rfc3339(), "command": command, "parameters": params});
-        self.send(action, &p.to_string());
-    }
-
-    /// `move_forward` at `speed` cm/s for `distance` cm.
-    fn forward(&self, speed: u32, distance: u32) {
-        let params = json!({"speed": speed, "distance": distance});
-        self.cmd("move", "move_forward", params);
-    }
-
-    /// Starts a long `forward` motion and lets it run for `run` once it is accepted.
-    fn start_moving(&mut self, speed: u32, distance: u32, what: &str, run: Duration) {
-        self.forward(speed, distance);
-        self.outcome(what, status_is("accepted"));
-        std::thread::sleep(run);
-    }
-
-    /// A fresh command without parameters (stop, engage, release).
-    fn bare(&self, action: &str, command: &str) {
-        let p = json!({"timestamp": now_rfc3339(), "command": command});
-        self.send(action, &p.to_string());
-    }
-
-    /// The next `status/command` whose data satisfies `pred`: its data.
-    fn outcome(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let m = self
-            .rig
-            .expect("status/command", Duration::from_secs(10), what, |m| {
-                pred(&m.json()["data"])
-            });
-        m.json()["data"].clone()
-    }
-
-    /// The e-stop engaged or released from ROS, on `/emergency_stop`.
-    fn ros_estop(&self, engaged: bool) {
-        let (domain, data) = (self.rig.domain.id(), json!({"data": engaged}));
-        ros_pub_wait(
-            domain,
-            ros_type::BOOL,
-            "/emergency_stop",
-            &data,
-            10.0,
-            1,
-            "reliable",
-        );
-    }
-
-    /// The next outcome with this `status` for this `command`.
-    fn outcome_of(&mut self, what: &str, status: &str, command: &str) -> Value {
-        self.outcome(what, |d| d["status"] == status && d["command"] == command)
-    }
-
-    /// A payload of any bytes (the file's) to `command/move`, as a fleet's broken client sends.
-    fn send_file(&self, bytes: &[u8]) {
-        let f = tempfile::NamedTempFile::new().expect("tmp");
-        std::fs::write(f.path(), bytes).expect("write");
-        mqtt_pub_file(
-            self.rig.port(),
-            &self.rig.topic("command/move"),
-            f.path(),
-            2,
-        );
-    }
-
-    /// The robot moves forward within 5 s, until `quiet` passes without a Twist.
-    fn moves(&mut self, quiet: Duration, what: &str) {
-        let tw = self.twists_until_quiet(Duration::from_secs(5), quiet);
-        assert!(tw.iter().any(|s| s.1 > 0.0), "{what}");
-    }
-
-    /// Twists until `quiet` passes without one (the motion is over).
-    fn twists_until_quiet(
-        &mut self,
-        first_wait: Duration,
-        quiet: Duration,
-    ) -> Vec<(f64, f64, f64)> {
-        let mut out = Vec::new();
-        let mut wait = first_wait;
-        while let Some((t, m)) = self.twists.recv(wait) {
-            out.push((t, lin(&m), ang(&m)));
-            wait = quiet;
-        }
-        out
-    }
-}
-
-fn lin(m: &Value) -> f64 {
-    m["linear"]["x"].as_f64().expect("linear.x")
-}
-
-fn ang(m: &Value) -> f64 {
-    m["angular"]["z"].as_f64().expect("angular.z")
-}
 
 /// Integral of a held-until-next velocity stream over arrival times (the robot's view).
 fn integrate(samples: &[(f64, f64, f64)], pick: impl Fn(&(f64, f64, f64)) -> f64) -> f64 {
@@ -125,15 +11,6 @@ fn integrate(samples: &[(f64, f64, f64)], pick: impl Fn(&(f64, f64, f64)) -> f64
         .windows(2)
         .map(|w| pick(&w[0]) * (w[1].0 - w[0].0))
         .sum()
-}
-
-/// The reason an outcome gives ("" when none).
-fn reason(outcome: &Value) -> &str {
-    outcome["reason"].as_str().unwrap_or("")
-}
-
-fn status_is(s: &'static str) -> impl Fn(&Value) -> bool {
-    move |d: &Value| d["status"] == s
 }
 
 #[test]
@@ -291,7 +168,7 @@ fn emergency_latch_holds_until_released() {
     // A stale release is refused; a fresh one releases.
     robot.send(
         "emergency",
-        &json!({"timestamp": "2020-01-01T00:00:00Z", "command": "release"}).to_string(),
+        json!({"timestamp": "2020-01-01T00:00:00Z", "command": "release"}).to_string(),
     );
     robot.outcome("stale release refused", |d| d["status"] == "rejected");
     robot.bare("emergency", "release");
@@ -323,12 +200,12 @@ fn stale_future_and_duplicate_commands() {
     let mut robot = Robot::start("CMD29", "");
     let stale = json!({"timestamp": "2024-01-01T12:00:00Z", "command": "move_forward",
                        "parameters": {"speed": 20, "distance": 10}});
-    robot.send("move", &stale.to_string());
+    robot.send("move", stale.to_string());
     let r = robot.outcome("stale refused", status_is("rejected"));
     assert!(!reason(&r).is_empty());
     let future = json!({"timestamp": "2099-01-01T00:00:00Z", "command": "move_forward",
                         "parameters": {"speed": 20, "distance": 10}});
-    robot.send("move", &future.to_string());
+    robot.send("move", future.to_string());
     robot.outcome("future refused", status_is("rejected"));
     assert!(robot
         .twists
@@ -337,7 +214,7 @@ fn stale_future_and_duplicate_commands() {
         .all(|(_, m)| lin(m) == 0.0));
     let cmd = json!({"timestamp": now_rfc3339(), "id": "job-1", "command": "move_forward",
                      "parameters": {"speed": 20, "distance": 10}});
-    robot.send("move", &cmd.to_string());
+    robot.send("move", cmd.to_string());
     robot.outcome("first accepted", |d| {
         d["status"] == "accepted" && d["id"] == "job-1"
     });
@@ -345,7 +222,7 @@ fn stale_future_and_duplicate_commands() {
         d["status"] == "completed" && d["id"] == "job-1"
     });
     robot.twists_until_quiet(Duration::from_secs(2), Duration::from_millis(800));
-    robot.send("move", &cmd.to_string());
+    robot.send("move", cmd.to_string());
     let dup = robot.outcome("duplicate refused", |d| {
         d["status"] == "rejected" && d["id"] == "job-1"
     });
@@ -417,7 +294,7 @@ fn malformed_commands_are_refused_and_never_move_the_robot() {
         assert!(!reason.trim().is_empty(), "a reason for {short}: {r}");
     }
     // Invalid UTF-8 straight from a file.
-    robot.send_file(&[0x7b, 0xff, 0xfe, 0x7d]);
+    robot.send("move", [0x7b, 0xff, 0xfe, 0x7d]);
     robot.outcome("a rejection for invalid UTF-8", status_is("rejected"));
     let tw = robot.twists.collect_for(Duration::from_millis(500));
     assert!(
@@ -441,7 +318,7 @@ fn an_oversized_command_is_refused_without_losing_the_connection() {
         now_rfc3339(),
         "x".repeat(2 * 1024 * 1024)
     );
-    robot.send_file(huge.as_bytes());
+    robot.send("move", &huge);
     let r = robot.outcome("oversized refused", status_is("rejected"));
     assert!(!reason(&r).is_empty(), "{r}");
     assert!(
@@ -458,22 +335,12 @@ fn a_stop_is_obeyed_in_the_middle_of_a_flood() {
     let mut robot = Robot::start("CMD06", "");
     robot.start_moving(20, 300, "accepted", Duration::ZERO);
     // 5000 junk commands as fast as mosquitto_pub can send them, a stop in the middle.
-    let junk: String = (0..5000).map(|i| format!("{{\"junk\": {i}}}\n")).collect();
-    let mut flood = mosquitto_pub(robot.rig.port(), &robot.rig.topic("command/move"), 0)
-        .arg("-l")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_pub -l");
-    let mut stdin = flood.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(junk.as_bytes());
-    });
+    let junk = (0..5000).map(|i| format!("{{\"junk\": {i}}}").into_bytes());
+    let flood = mqtt_pub_lines(robot.rig.port(), &robot.command_topic("move"), 0, junk);
     std::thread::sleep(Duration::from_millis(100));
     robot.bare("stop", "stop");
     let stopped_at = now_unix();
-    let _ = writer.join();
-    let _ = flood.wait();
+    flood.wait();
     let tw = robot.twists.collect_for(Duration::from_secs(3));
     let zero_after = tw
         .iter()

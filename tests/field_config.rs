@@ -2,14 +2,12 @@
 //! refused at start (exit code 2, the file and the key named), and generic MQTT to ROS
 //! mappings must not replay retained or stale messages unless the mapping opts out.
 //!
-//! Real Mosquitto, real DDS; ROS_DOMAIN_ID 90-92, one per test.
+//! Real Mosquitto, real DDS, each test in a ROS domain of its own (`tests/common`).
 
 mod common;
-mod field_util;
 use common::proxy::*;
 use common::*;
-use field_util::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MQTT_HEAD: &str = "mqtt:\n  broker: \"127.0.0.1\"\n  keepalive: 5\n";
 
@@ -22,8 +20,7 @@ const MQTT_HEAD: &str = "mqtt:\n  broker: \"127.0.0.1\"\n  keepalive: 5\n";
 /// run with it and never crash on it.
 #[test]
 fn risky_configurations_are_refused_at_start() {
-    require_env();
-    let domain = 90;
+    let domain = Domain::new();
     let mapping = |m: &str| config(&format!("mappings:\n  - {m}\n"));
     let cases: Vec<(&str, String, &[&str])> = vec![
         (
@@ -123,7 +120,7 @@ fn risky_configurations_are_refused_at_start() {
             "robot_id:=FLDCFG".into(),
         ]
         .into();
-        let mut b = Bridge::spawn_raw(domain, dir, &args);
+        let mut b = Bridge::spawn_raw(domain.id(), dir, &args);
         let status = b.wait_exit(Duration::from_secs(6));
         let log = b.log_text();
         let first = log
@@ -136,19 +133,12 @@ fn risky_configurations_are_refused_at_start() {
         let verdict = match status {
             None => {
                 b.proc.terminate(Duration::from_secs(3));
-                let panicked = log
-                    .lines()
-                    .find(|l| l.contains("panicked at"))
-                    .map(|l| {
-                        let i = log.find(l).unwrap_or(0);
-                        let two: String = log[i..].lines().take(2).collect::<Vec<_>>().join(" ");
-                        format!(
-                            " (half alive: {})",
-                            two.chars().take(200).collect::<String>()
-                        )
-                    })
-                    .unwrap_or_default();
-                format!("NOT refused: still running after 6 s{panicked}")
+                let half_alive = if b.panicked() {
+                    format!(" (half alive: {})", b.last_words())
+                } else {
+                    String::new()
+                };
+                format!("NOT refused: still running after 6 s{half_alive}")
             }
             Some(s) if s.code() != Some(2) => {
                 format!("exit {:?} (not 2): {first}", s.code())
@@ -185,26 +175,6 @@ fn risky_configurations_are_refused_at_start() {
     );
 }
 
-/// Starts a bridge through `proxy`; fails at once (with the log) if it exits instead.
-fn start_bridge(domain: u32, proxy: &Proxy, robot: &str, yaml: &str) -> Bridge {
-    let mut b = Bridge::spawn(domain, proxy.port, robot, yaml, &[]);
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        if b.log_text().contains("connected to") {
-            std::thread::sleep(Duration::from_millis(500));
-            return b;
-        }
-        if let Some(s) = b.wait_exit(Duration::from_millis(100)) {
-            panic!(
-                "the bridge exited ({:?}) with this configuration:\n{yaml}\n--- log ---\n{}",
-                s.code(),
-                b.log_text()
-            );
-        }
-    }
-    panic!("the bridge did not connect:\n{}", b.log_text());
-}
-
 /// The `data` of every message on a String topic within `d`.
 fn texts(sub: &mut RosSub, d: Duration) -> Vec<String> {
     sub.collect_for(d)
@@ -213,37 +183,56 @@ fn texts(sub: &mut RosSub, d: Duration) -> Vec<String> {
         .collect()
 }
 
-/// Cuts the bridge's connection and waits until it is back (it then subscribes again, and the
-/// broker hands it the retained messages with the retain flag set).
-fn resubscribe(proxy: &Proxy, bridge: &Bridge) {
-    let before = log_count(bridge, "restored");
-    proxy.cut();
+/// The broker dies and a new one starts on its port holding the `retained` messages
+/// (topic, payload); only then does the proxy let the bridge in. The new broker has no session
+/// for the robot, so the bridge subscribes again and the broker hands it the retained
+/// messages with the retain flag set. (After a short outage where the broker kept the
+/// session, the bridge does not subscribe again, and nothing is replayed.) Returns the new
+/// broker once the bridge says `restored`.
+fn new_broker_with_retained(
+    broker: Broker,
+    proxy: &Proxy,
+    bridge: &Bridge,
+    retained: &[(&str, &str)],
+) -> Broker {
+    let before = bridge.log_count("restored");
+    proxy.refuse(true);
+    let (dir, port) = broker.stop();
+    let broker = Broker::start_on(dir, port, "");
+    for (topic, payload) in retained {
+        mqtt_pub(port, topic, payload, 1, true);
+    }
+    proxy.refuse(false);
     assert!(
-        wait_log_count(bridge, "restored", before + 1, Duration::from_secs(15)).is_some(),
-        "the bridge reconnects after the cut:\n{}",
+        bridge
+            .wait_log_count("restored", before + 1, Duration::from_secs(20))
+            .is_some(),
+        "the bridge reconnects to the new broker:\n{}",
         bridge.log_text()
     );
+    broker
 }
 
 /// Field condition: a generic MQTT to ROS mapping (e.g. a goal or a note topic) on a broker
 /// that holds a RETAINED message from hours ago, and a message in the bridge's envelope whose
 /// timestamp is 10 s old (queued in a client while the link was down). By default neither may
-/// reach ROS (at boot, or when the bridge subscribes again after a reconnect); a plain message
-/// and a fresh enveloped one do.
+/// reach ROS (at boot, or when the bridge subscribes again after a reconnect to a broker that
+/// lost its session and holds the retained message); a plain message and a fresh enveloped
+/// one do.
 #[test]
 fn generic_mqtt_to_ros_ignores_retained_and_stale_by_default() {
-    require_env();
-    let domain = 91;
+    let domain = Domain::new();
     let robot = "FLD91";
     let topic = format!("amr/{robot}/command/note");
     let broker = Broker::start();
     let proxy = Proxy::start(broker.port);
-    mqtt_pub(broker.port, &topic, r#"{"data": "retained-old"}"#, 1, true);
-    let mut notes = RosSub::start(domain, STRING, "/note", "reliable");
+    let retained = r#"{"data": "retained-old"}"#;
+    mqtt_pub(broker.port, &topic, retained, 1, true);
+    let mut notes = RosSub::start(domain.id(), ros_type::STRING, "/note", "reliable");
     let yaml = config("mappings:\n  - {name: note, direction: mqtt_to_ros, ros_topic: note, ros_type: std_msgs/msg/String, mqtt_action: note}\n");
-    let bridge = start_bridge(domain, &proxy, robot, &yaml);
+    let bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
     let at_boot = texts(&mut notes, Duration::from_secs(1));
-    resubscribe(&proxy, &bridge);
+    let broker = new_broker_with_retained(broker, &proxy, &bridge, &[(&topic, retained)]);
     let after_reconnect = texts(&mut notes, Duration::from_secs(2));
     let stale = json!({"timestamp": rfc3339_in(-10.0), "data": {"data": "stale-enveloped"}});
     mqtt_pub(broker.port, &topic, &stale.to_string(), 1, false);
@@ -259,6 +248,8 @@ fn generic_mqtt_to_ros_ignores_retained_and_stale_by_default() {
         .chain(&after_reconnect)
         .chain(&later)
         .collect();
+    // Carried by the new broker, which knows only what the bridge subscribed to after the
+    // reconnect: the re-subscription happened.
     assert!(
         later.iter().any(|t| t == "fresh-plain") && later.iter().any(|t| t == "fresh-enveloped"),
         "fresh messages are carried: {later:?}"
@@ -274,26 +265,28 @@ fn generic_mqtt_to_ros_ignores_retained_and_stale_by_default() {
 }
 
 /// Field condition: a mapping whose ROS side wants the last known value (a map name, a
-/// parameter) opts out: `obey_retained: true` publishes the retained message, `obey_stale:
-/// true` the stale enveloped one; each option only lifts its own rule.
+/// parameter) opts out: `obey_retained: true` publishes the retained message (here when the
+/// bridge subscribes again to a new broker that holds it, its ROS subscribers already
+/// there), `obey_stale: true` the stale enveloped one; each option only lifts its own rule.
 #[test]
 fn generic_mqtt_to_ros_obeys_retained_and_stale_when_the_mapping_says_so() {
-    require_env();
-    let domain = 92;
+    let domain = Domain::new();
     let robot = "FLD92";
     let topic_r = format!("amr/{robot}/command/note_r");
     let topic_s = format!("amr/{robot}/command/note_s");
     let broker = Broker::start();
     let proxy = Proxy::start(broker.port);
-    mqtt_pub(broker.port, &topic_r, r#"{"data": "retained-r"}"#, 1, true);
-    mqtt_pub(broker.port, &topic_s, r#"{"data": "retained-s"}"#, 1, true);
     let yaml = config(
         "mappings:\n  - {name: note_r, direction: mqtt_to_ros, ros_topic: note_r, ros_type: std_msgs/msg/String, mqtt_action: note_r, obey_retained: true}\n  - {name: note_s, direction: mqtt_to_ros, ros_topic: note_s, ros_type: std_msgs/msg/String, mqtt_action: note_s, obey_stale: true}\n",
     );
-    let bridge = start_bridge(domain, &proxy, robot, &yaml);
-    let mut sub_r = RosSub::start(domain, STRING, "/note_r", "reliable");
-    let mut sub_s = RosSub::start(domain, STRING, "/note_s", "reliable");
-    resubscribe(&proxy, &bridge);
+    let bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    let mut sub_r = RosSub::start(domain.id(), ros_type::STRING, "/note_r", "reliable");
+    let mut sub_s = RosSub::start(domain.id(), ros_type::STRING, "/note_s", "reliable");
+    let retained = [
+        (topic_r.as_str(), r#"{"data": "retained-r"}"#),
+        (topic_s.as_str(), r#"{"data": "retained-s"}"#),
+    ];
+    let broker = new_broker_with_retained(broker, &proxy, &bridge, &retained);
     std::thread::sleep(Duration::from_secs(1));
     for (t, what) in [(&topic_r, "stale-r"), (&topic_s, "stale-s")] {
         let stale = json!({"timestamp": rfc3339_in(-10.0), "data": {"data": what}});

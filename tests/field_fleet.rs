@@ -1,51 +1,28 @@
 //! Field failure of a fleet (issue 10, "Field-ready"): 20 robots lose the broker at the same
 //! moment and must come back without reconnecting in lockstep.
 //!
-//! 20 real bridges (namespaces /flt00../flt19, one ROS domain: 97) -> fault-injection proxy ->
-//! one real Mosquitto. Numbers are printed with `eprintln!` (`--nocapture`).
+//! 20 real bridges (namespaces /flt00../flt19, in one ROS domain from the harness) ->
+//! fault-injection proxy -> one real Mosquitto. Numbers are printed with `eprintln!`
+//! (`--nocapture`).
 
 mod common;
-mod field_util;
 use common::proxy::*;
 use common::*;
-use field_util::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// `2024-01-01T12:00:00.123Z` to Unix seconds.
-fn unix_of(ts: &str) -> Option<f64> {
-    let (date, time) = ts.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':');
-    let (h, mi, s) = (
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-    );
-    Some(days_from_civil(y, m, dd) as f64 * 86400.0 + h * 3600.0 + mi * 60.0 + s)
-}
 
 /// Field condition: a fleet of 20 robots on one broker; the broker crashes and comes back on
 /// the same port. Every robot must be back within 15 s (`online` on `status/connection`),
 /// and the reconnects must be spread by jitter, not in lockstep (a thundering herd that
 /// brings a recovering broker down again): the 20 `online` moments spread over more than
-/// 500 ms, no more than 5 within any 20 ms. The seed's reconnect settings (delay 1 s).
+/// 500 ms, no more than 5 within any 20 ms. The seed's reconnect settings (`delay: 1.0`,
+/// `max_attempts: 5`): the first attempt after the loss waits a random time in [0, 1 s), each
+/// later one 1 s x [0.5, 1.5), so the attempts that find the new broker are spread over about
+/// a second. Without jitter the bridges, which all lost the broker within a few ms of each
+/// other (checked), would all come back within a few ms.
 #[test]
 fn a_fleet_of_20_reconnects_spread_by_jitter() {
-    require_env();
-    let domain = 97;
+    let domain = Domain::new();
     let n = 20;
     let broker = Broker::start();
     let proxy = Proxy::start(broker.port);
@@ -57,7 +34,7 @@ fn a_fleet_of_20_reconnects_spread_by_jitter() {
         .enumerate()
         .map(|(i, id)| {
             let ns = format!("__ns:=/flt{i:02}");
-            Bridge::spawn(domain, proxy.port, id, yaml, &["-r", &ns])
+            Bridge::spawn(domain.id(), proxy.port, id, yaml, &["-r", &ns])
         })
         .collect();
     for b in &bridges {
@@ -68,20 +45,29 @@ fn a_fleet_of_20_reconnects_spread_by_jitter() {
         t0.elapsed().as_secs_f64()
     );
     std::thread::sleep(Duration::from_secs(3));
-    let rss_before: Vec<u64> = bridges
-        .iter()
-        .filter_map(|b| rss_kib(bridge_pid(b)))
-        .collect();
+    let rss_before: Vec<u64> = bridges.iter().filter_map(|b| rss_kib(b.pid())).collect();
     // The crash: every connection drops at the same moment.
-    let restored_before: Vec<usize> = bridges.iter().map(|b| log_count(b, "restored")).collect();
+    let restored_before: Vec<usize> = bridges.iter().map(|b| b.log_count("restored")).collect();
     proxy.refuse(true);
-    let pid = broker_pid(&broker);
-    signal(pid, "KILL");
+    let kill_unix = now_unix();
+    signal(broker.pid(), "KILL");
     let t_kill = Instant::now();
     let (dir, port) = broker.stop();
     for b in &bridges {
         b.wait_log("lost", Duration::from_secs(15));
     }
+    // When each bridge saw the loss, by its log: the herd that jitter must spread.
+    let mut losses: Vec<f64> = bridges
+        .iter()
+        .filter_map(|b| {
+            let lines = b.log_lines();
+            let lost = lines
+                .iter()
+                .find(|l| l.t >= kill_unix - 0.5 && l.text.contains("lost"));
+            lost.map(|l| l.t)
+        })
+        .collect();
+    losses.sort_by(f64::total_cmp);
     let _broker2 = Broker::start_on(dir, port, "");
     let mut sub = MqttSub::start(port, "amr/+/status/connection");
     std::thread::sleep(Duration::from_millis(200));
@@ -99,7 +85,7 @@ fn a_fleet_of_20_reconnects_spread_by_jitter() {
             };
             if v["data"]["state"] == "online" {
                 let robot = v["robot_id"].as_str().unwrap_or("?").to_owned();
-                let stamped = v["timestamp"].as_str().and_then(unix_of).unwrap_or(0.0);
+                let stamped = unix_of(v["timestamp"].as_str().unwrap_or(""));
                 back.entry(robot)
                     .or_insert((m.at.duration_since(t_open).as_secs_f64(), stamped));
             }
@@ -108,12 +94,9 @@ fn a_fleet_of_20_reconnects_spread_by_jitter() {
     let restored = bridges
         .iter()
         .zip(&restored_before)
-        .filter(|(b, n)| log_count(b, "restored") > **n)
+        .filter(|(b, n)| b.log_count("restored") > **n)
         .count();
-    let rss_after: Vec<u64> = bridges
-        .iter()
-        .filter_map(|b| rss_kib(bridge_pid(b)))
-        .collect();
+    let rss_after: Vec<u64> = bridges.iter().filter_map(|b| rss_kib(b.pid())).collect();
     let mut arrivals: Vec<f64> = back.values().map(|v| v.0).collect();
     arrivals.sort_by(f64::total_cmp);
     let mut stamps: Vec<f64> = back.values().map(|v| v.1).collect();
@@ -141,6 +124,11 @@ fn a_fleet_of_20_reconnects_spread_by_jitter() {
             .unwrap_or("never".into())
     );
     eprintln!(
+        "fleet: the {} bridges saw the loss within {:.0} ms of each other (by their logs)",
+        losses.len(),
+        spread(&losses) * 1000.0
+    );
+    eprintln!(
         "fleet: spread of the `online` moments: {:.0} ms by the bridges' timestamps, {:.0} ms by arrival; \
          most within 20 ms: {} (timestamps), {} (arrival)",
         spread(&stamps) * 1000.0,
@@ -164,6 +152,12 @@ fn a_fleet_of_20_reconnects_spread_by_jitter() {
     assert!(
         all_back.is_some_and(|t| t <= 15.0),
         "all back within 15 s: {all_back:?}"
+    );
+    assert_eq!(losses.len(), n, "every bridge logged the loss");
+    assert!(
+        spread(&losses) < 0.25,
+        "the crash hit the fleet at once (within 250 ms), as a herd: {:.0} ms",
+        spread(&losses) * 1000.0
     );
     assert!(
         spread(&stamps) > 0.5,

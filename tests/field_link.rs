@@ -3,18 +3,14 @@
 //! flows, a 17 MB retained message on the robot's command subtree, and sensor publishers of
 //! every QoS.
 //!
-//! Bridge -> fault-injection proxy (`tests/common/proxy.rs`) -> real Mosquitto; rclpy peers.
-//! ROS_DOMAIN_ID 90-95, one per test. Numbers are printed with `eprintln!` (`--nocapture`).
+//! Bridge -> fault-injection proxy (`tests/common/proxy.rs`) -> real Mosquitto; rclpy peers;
+//! each test in a ROS domain of its own. Numbers are printed with `eprintln!` (`--nocapture`).
 
 mod common;
-mod field_util;
 use common::proxy::*;
 use common::*;
-use field_util::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-const IMU: &str = "sensor_msgs/msg/Imu";
 
 fn odom_msg(y: f64) -> Value {
     json!({"header": {"frame_id": "odom"}, "child_frame_id": "base_link",
@@ -28,28 +24,22 @@ fn imu_msg() -> Value {
 
 /// Bridge -> proxy (`one_way` each way) -> broker with odometry at 50 Hz and IMU at 200 Hz
 /// flowing; the broker is killed and a new one started on the same port 1 s later.
-fn far_broker_crash_and_restart(domain: u32, robot: &str, one_way: Duration) {
-    require_env();
+fn far_broker_crash_and_restart(robot: &str, one_way: Duration) {
+    let domain = Domain::new();
     let rtt_ms = 2.0 * one_way.as_secs_f64() * 1000.0;
     let broker = Broker::start();
     let proxy = Proxy::with_latency(broker.port, one_way);
     let t0 = Instant::now();
-    let bridge = Bridge::start(domain, proxy.port, robot, &config(""), &[]);
+    let bridge = Bridge::start(domain.id(), proxy.port, robot, &config(""), &[]);
     let first_connect = t0.elapsed().saturating_sub(Duration::from_millis(500));
-    let _odom = ros_pub_args(
-        domain,
-        ODOM,
-        "/odom",
+    let _odom = RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
         &odom_msg(0.0),
         50.0,
         50 * 120,
         "reliable",
         &["--stamp", "now"],
     );
-    let _imu = ros_pub(
-        domain,
-        IMU,
-        "/imu",
+    let _imu = RosTopic::new(domain.id(), ros_type::IMU, "/imu").publish(
         &imu_msg(),
         200.0,
         200 * 120,
@@ -62,15 +52,13 @@ fn far_broker_crash_and_restart(domain: u32, robot: &str, one_way: Duration) {
     });
     let before = sub.collect(&topic, Duration::from_secs(2)).len();
     // The crash. (Counted from here: the log may already hold `lost`/`restored` lines.)
-    let (lost_before, restored_before) =
-        (log_count(&bridge, "lost"), log_count(&bridge, "restored"));
+    let (lost_before, restored_before) = (bridge.log_count("lost"), bridge.log_count("restored"));
     let accepted_at_crash = proxy.accepted();
-    let pid = broker_pid(&broker);
-    signal(pid, "KILL");
+    signal(broker.pid(), "KILL");
     let t_kill = Instant::now();
     let (dir, port) = broker.stop();
     drop(sub);
-    let lost = wait_log_count(&bridge, "lost", lost_before + 1, Duration::from_secs(15));
+    let lost = bridge.wait_log_count("lost", lost_before + 1, Duration::from_secs(15));
     let restart_at = t_kill + Duration::from_secs(1);
     if let Some(d) = restart_at.checked_duration_since(Instant::now()) {
         std::thread::sleep(d);
@@ -79,12 +67,7 @@ fn far_broker_crash_and_restart(domain: u32, robot: &str, one_way: Duration) {
     let _broker2 = Broker::start_on(dir, port, "");
     let t_up = Instant::now();
     // Waited for up to 30 s so that a slow reconnect still gets a number; the bound is 10 s.
-    let restored = wait_log_count(
-        &bridge,
-        "restored",
-        restored_before + 1,
-        Duration::from_secs(30),
-    );
+    let restored = bridge.wait_log_count("restored", restored_before + 1, Duration::from_secs(30));
     let mut sub2 = MqttSub::start(port, &topic);
     let flowing = sub2.wait_for(&topic, Duration::from_secs(5), |_| true);
     let after = sub2.collect(&topic, Duration::from_secs(2)).len();
@@ -132,14 +115,14 @@ fn far_broker_crash_and_restart(domain: u32, robot: &str, one_way: Duration) {
 /// port 1 s later. The bridge must be `restored` within 10 s and positions must flow again.
 #[test]
 fn far_broker_25ms_rtt_crash_and_restart() {
-    far_broker_crash_and_restart(90, "FLD90", Duration::from_micros(12_500));
+    far_broker_crash_and_restart("FLD90", Duration::from_micros(12_500));
 }
 
 /// Field condition: as above with a broker 100 ms RTT away (50 ms each way: another region,
 /// a cellular uplink).
 #[test]
 fn far_broker_100ms_rtt_crash_and_restart() {
-    far_broker_crash_and_restart(91, "FLD91", Duration::from_millis(50));
+    far_broker_crash_and_restart("FLD91", Duration::from_millis(50));
 }
 
 /// Field condition: the broker hangs (SIGSTOP: the process is frozen, its sockets stay open,
@@ -151,21 +134,17 @@ fn far_broker_100ms_rtt_crash_and_restart() {
 /// dropped must show in its `status/bridge` counters (no silent loss).
 #[test]
 fn qos1_survives_a_hung_then_crashed_broker() {
-    require_env();
-    let domain = 92;
+    let domain = Domain::new();
     let robot = "FLD92";
     let n: u32 = 50 * 24;
     let extra = "bridge: {diagnostics_period: 1}\nmappings:\n  - {name: odom, ros_qos: {reliability: reliable, depth: 100}}\n";
     let broker = Broker::start();
     let proxy = Proxy::start(broker.port);
-    let mut bridge = Bridge::start(domain, proxy.port, robot, &config(extra), &[]);
+    let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &config(extra), &[]);
     let topic = format!("amr/{robot}/status/position");
     let report_topic = format!("amr/{robot}/status/bridge");
     let mut sub1 = MqttSub::start(broker.port, &topic);
-    let mut publisher = ros_pub_args(
-        domain,
-        ODOM,
-        "/odom",
+    let mut publisher = RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
         &odom_msg(0.0),
         50.0,
         n,
@@ -175,11 +154,11 @@ fn qos1_survives_a_hung_then_crashed_broker() {
     sub1.expect(&topic, Duration::from_secs(15), "first position", |_| true);
     std::thread::sleep(Duration::from_secs(3));
     // Hang.
-    let pid = broker_pid(&broker);
+    let pid = broker.pid();
     signal(pid, "STOP");
     let t_stop = Instant::now();
     std::thread::sleep(Duration::from_secs(8));
-    let lost_while_hung = log_count(&bridge, "lost");
+    let lost_while_hung = bridge.log_count("lost");
     // Crash; the new broker and its subscribers come first, then the bridge may reconnect.
     proxy.refuse(true);
     signal(pid, "KILL");
@@ -190,7 +169,7 @@ fn qos1_survives_a_hung_then_crashed_broker() {
     std::thread::sleep(Duration::from_millis(200));
     proxy.refuse(false);
     let t_open = Instant::now();
-    let restored = wait_log_count(&bridge, "restored", 1, Duration::from_secs(20));
+    let restored = bridge.wait_log_count("restored", 1, Duration::from_secs(20));
     let _ = publisher.child.wait();
     // Wait for the last one, then a little more for stragglers.
     let last = (n - 1) as f64;
@@ -198,7 +177,7 @@ fn qos1_survives_a_hung_then_crashed_broker() {
         m.json()["data"]["position"]["x"].as_f64() == Some(last)
     });
     sub2.collect(&topic, Duration::from_secs(3));
-    let report = bridge_report(&mut reports, robot, Duration::from_secs(5));
+    let report = reports.bridge_report(robot, Duration::from_secs(5));
     sub1.collect(&topic, Duration::from_millis(300));
     let seqs = |s: &MqttSub| -> Vec<u32> {
         s.got
@@ -285,9 +264,8 @@ fn qos1_survives_a_hung_then_crashed_broker() {
 
 /// A 17 MB retained message on `amr/<id>/command/<action>`, published before the bridge
 /// connects or while it is connected.
-fn oversized_retained(domain: u32, robot: &str, action: &str, before_connect: bool) {
-    require_env();
-    let broker = Broker::start();
+fn oversized_retained(robot: &str, action: &str, before_connect: bool) {
+    let site = Site::start();
     let size = 17 * 1024 * 1024;
     let file = tempfile::NamedTempFile::new().expect("tmp");
     let head = format!(
@@ -300,33 +278,29 @@ fn oversized_retained(domain: u32, robot: &str, action: &str, before_connect: bo
     std::fs::write(file.path(), &body).expect("write 17 MB");
     let topic = format!("amr/{robot}/command/{action}");
     // Everything of the robot's status, from before the bridge starts.
-    let mut status = MqttSub::start(broker.port, &format!("amr/{robot}/status/#"));
-    let twists_sub;
-    let bridge;
+    let mut status = site.mqtt_sub(&format!("amr/{robot}/status/#"));
+    let cmd_vel = site.ros(ros_type::TWIST, "/cmd_vel");
     let yaml = config("bridge: {diagnostics_period: 1}\n");
+    let publish = || mqtt_pub_file(site.port(), &topic, file.path(), 1, true);
     if before_connect {
-        pub_file(broker.port, &topic, file.path(), 1, true);
-        bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-        twists_sub = RosSub::start(domain, TWIST, "/cmd_vel", "reliable");
-    } else {
-        bridge = Bridge::start(domain, broker.port, robot, &yaml, &[]);
-        twists_sub = RosSub::start(domain, TWIST, "/cmd_vel", "reliable");
-        pub_file(broker.port, &topic, file.path(), 1, true);
+        publish();
     }
-    let mut twists = twists_sub;
+    let bridge = site.bridge(robot, &yaml, &[]);
+    let mut twists = cmd_vel.subscribe("reliable");
+    if !before_connect {
+        publish();
+    }
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(10).saturating_sub(t0.elapsed()));
-    let lost_lines = log_lines(&bridge.log_text())
-        .iter()
+    let lost_lines = (bridge.log_lines().iter())
         .filter(|l| l.text.contains("connection to") && l.text.contains("lost"))
         .count();
-    let report = bridge_report(&mut status, robot, Duration::from_secs(3));
+    let report = status.bridge_report(robot, Duration::from_secs(3));
     let reconnects = report.as_ref().map(|r| counter(r, "reconnects"));
     // A stop afterwards.
     twists.collect_for(Duration::from_millis(100));
     let stop = json!({"timestamp": now_rfc3339(), "command": "stop", "id": "stop-after-17MB"});
-    mqtt_pub(
-        broker.port,
+    site.mqtt_pub(
         &format!("amr/{robot}/command/stop"),
         &stop.to_string(),
         2,
@@ -345,7 +319,9 @@ fn oversized_retained(domain: u32, robot: &str, action: &str, before_connect: bo
             && m.payload.contains("\"rejected\"")
             && !m.payload.contains("stop-after-17MB")
     });
-    let latest = bridge_report(&mut status, robot, Duration::from_secs(3)).or(report);
+    let latest = status
+        .bridge_report(robot, Duration::from_secs(3))
+        .or(report);
     let counted = latest.as_ref().is_some_and(|r| {
         counter(r, "commands.refused") > 0
             || r.as_object().is_some_and(|o| {
@@ -355,7 +331,7 @@ fn oversized_retained(domain: u32, robot: &str, action: &str, before_connect: bo
                 })
             })
     });
-    let rss = rss_kib(bridge_pid(&bridge));
+    let rss = rss_kib(bridge.pid());
     eprintln!(
         "17 MB retained on command/{action} ({}): `connection ... lost` lines in 10 s: {lost_lines}; reconnects: {reconnects:?}; \
          stop outcome: {}; zero Twist after the stop: {zero}; oversized reported: rejected outcome {rejected}, counted {counted}; \
@@ -397,27 +373,24 @@ fn oversized_retained(domain: u32, robot: &str, action: &str, before_connect: bo
 /// <= 1 in 10 s), must obey a `stop` afterwards, and must report the oversized message.
 #[test]
 fn oversized_retained_junk_before_connect_does_not_cost_the_link() {
-    oversized_retained(93, "FLD93", "junk", true);
+    oversized_retained("FLD93", "junk", true);
 }
 
 /// Field condition: as above, 17 MB retained on `amr/<id>/command/move` while the bridge is
 /// connected.
 #[test]
 fn oversized_retained_move_while_connected_does_not_cost_the_link() {
-    oversized_retained(94, "FLD94", "move", false);
+    oversized_retained("FLD94", "move", false);
 }
 
 /// Field condition: odometry drivers publish with every QoS (reliable, best effort, transient
 /// local); each of them must reach `status/position`.
 #[test]
 fn odometry_from_publishers_of_every_qos_reaches_status_position() {
-    require_env();
-    let domain = 95;
     let robot = "FLD95";
-    let broker = Broker::start();
-    let bridge = Bridge::start(domain, broker.port, robot, &config(""), &[]);
     let topic = format!("amr/{robot}/status/position");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut rig = Rig::start_with(robot, &config(""), &[], &topic);
+    let odom = rig.ros(ros_type::ODOMETRY, "/odom");
     let kinds = [
         ("reliable", 1.0),
         ("best_effort", 2.0),
@@ -425,9 +398,9 @@ fn odometry_from_publishers_of_every_qos_reaches_status_position() {
     ];
     let pubs: Vec<_> = kinds
         .iter()
-        .map(|(q, y)| ros_pub(domain, ODOM, "/odom", &odom_msg(*y), 10.0, 50, q))
+        .map(|(q, y)| odom.publish(&odom_msg(*y), 10.0, 50, q))
         .collect();
-    let got = sub.collect(&topic, Duration::from_secs(8));
+    let got = rig.sub.collect(&topic, Duration::from_secs(8));
     drop(pubs);
     let mut per_kind = Vec::new();
     for (q, y) in kinds {
@@ -438,8 +411,7 @@ fn odometry_from_publishers_of_every_qos_reaches_status_position() {
         per_kind.push((q, n));
     }
     eprintln!("odometry by publisher QoS -> status/position: {per_kind:?}");
-    let mut b = bridge;
-    assert!(b.proc.alive());
+    assert!(rig.bridge.proc.alive());
     for (q, n) in per_kind {
         assert!(
             n > 0,

@@ -5,41 +5,34 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// A rig whose robot is moving: one velocity command, held for 30 s by the watchdog.
+/// A robot that is moving: one velocity command, held for 30 s by the watchdog.
 struct Moving {
-    rig: Rig,
-    twists: RosSub,
+    robot: Robot,
 }
 
 impl Moving {
-    fn start(robot: &str) -> Moving {
-        let rig = Rig::start(robot, "commands: {watchdog_timeout: 30}\n");
-        let twists = rig.ros(ros_type::TWIST, "/cmd_vel").subscribe("reliable");
-        let cmd = json!({"timestamp": now_rfc3339(), "command": "velocity",
-                         "parameters": {"linear": 20, "angular": 0}});
-        rig.send("move", &cmd.to_string());
-        let mut m = Moving { rig, twists };
-        let moving = std::iter::from_fn(|| m.twists.recv(Duration::from_secs(10)))
-            .any(|(_, t)| t["linear"]["x"].as_f64().unwrap_or(0.0) > 0.0);
+    fn start(id: &str) -> Moving {
+        let mut robot = Robot::start(id, "commands: {watchdog_timeout: 30}\n");
+        robot.cmd("move", "velocity", json!({"linear": 20, "angular": 0}));
+        let moving = std::iter::from_fn(|| robot.twists.recv(Duration::from_secs(10)))
+            .any(|(_, t)| lin(&t) > 0.0);
         assert!(
             moving,
             "the robot never moved:\n{}",
-            m.rig.bridge.log_text()
+            robot.rig.bridge.log_text()
         );
-        m
+        Moving { robot }
     }
 
     /// The linear.x of every Twist that arrives within `d`.
     fn twists_for(&mut self, d: Duration) -> Vec<f64> {
-        let got = self.twists.collect_for(d);
-        got.iter()
-            .map(|(_, t)| t["linear"]["x"].as_f64().expect("linear.x"))
-            .collect()
+        let got = self.robot.twists_for(d);
+        got.iter().map(|(_, t)| lin(t)).collect()
     }
 
     fn offline(&mut self) -> Value {
         let offline = |m: &MqttMsg| m.json()["data"]["state"] == "offline";
-        let m = self.rig.expect(
+        let m = self.robot.rig.expect(
             "status/connection",
             Duration::from_secs(10),
             "offline",
@@ -54,8 +47,8 @@ fn sigterm_stops_the_robot_says_offline_and_exits_zero() {
     require_env();
     let mut m = Moving::start("LIFE1");
     let stopped_at = now_unix();
-    let status = m.rig.bridge.proc.terminate(Duration::from_secs(10));
-    let log = m.rig.bridge.log_text();
+    let status = m.robot.rig.bridge.proc.terminate(Duration::from_secs(10));
+    let log = m.robot.rig.bridge.log_text();
     assert_eq!(
         status.and_then(|s| s.code()),
         Some(0),
@@ -74,8 +67,8 @@ fn sigterm_stops_the_robot_says_offline_and_exits_zero() {
         said >= stopped_at - 0.5,
         "{offline} said before the stop at {stopped_at}"
     );
-    let topic = m.rig.topic("status/connection");
-    let mut late = m.rig.mqtt_sub(&topic);
+    let topic = m.robot.rig.topic("status/connection");
+    let mut late = m.robot.rig.mqtt_sub(&topic);
     let kept = late.expect(&topic, Duration::from_secs(5), "retained", |msg| msg.retain);
     assert_eq!(kept.json()["data"]["state"], "offline");
 }
@@ -86,9 +79,9 @@ fn a_panic_stops_the_robot_and_exits_non_zero() {
     // Honoured by debug builds only (the tests run one).
     std::env::set_var("AMR_BRIDGE_FAULT_INJECTION", "1");
     let mut m = Moving::start("LIFE2");
-    m.rig.send("__panic__", "{}");
-    let status = m.rig.bridge.wait_exit(Duration::from_secs(10));
-    let log = m.rig.bridge.log_text();
+    m.robot.rig.send("__panic__", "{}");
+    let status = m.robot.rig.bridge.wait_exit(Duration::from_secs(10));
+    let log = m.robot.rig.bridge.log_text();
     assert_eq!(
         status.and_then(|s| s.code()),
         Some(70),

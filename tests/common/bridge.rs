@@ -34,11 +34,26 @@ impl Bridge {
     /// 127.0.0.1:`port`: `yaml` is its config file (written to a temp dir); `args` are more
     /// `--ros-args` arguments. Waits until it is connected to the broker.
     pub fn start(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
-        let b = Bridge::spawn(domain, port, robot_id, yaml, args);
-        b.wait_log("connected to", Duration::from_secs(20));
+        let mut b = Bridge::spawn(domain, port, robot_id, yaml, args);
+        b.wait_connected(Duration::from_secs(20));
         // The ROS side is up before MQTT connects; let DDS discovery reach the peers.
         std::thread::sleep(Duration::from_millis(500));
         b
+    }
+
+    /// Waits until the bridge says it is connected; panics at once (with its exit code and
+    /// log) if it exits instead, or after `timeout`.
+    pub fn wait_connected(&mut self, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.log_text().contains("connected to") {
+                return;
+            }
+            if let Some(s) = self.proc.wait_exit(Duration::from_millis(50)) {
+                panic!("the bridge exited ({s}) instead of connecting");
+            }
+        }
+        panic!("the bridge did not connect within {timeout:?}");
     }
 
     /// `start` without waiting for anything.
@@ -87,6 +102,53 @@ impl Bridge {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The bridge's process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.child.id()
+    }
+
+    /// The lines of the log, each with its level and time.
+    pub fn log_lines(&self) -> Vec<LogLine> {
+        self.log_text().lines().filter_map(LogLine::parse).collect()
+    }
+
+    /// How often `needle` occurs in the log.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text().matches(needle).count()
+    }
+
+    /// Waits until the log holds `needle` at least `n` times: the time that took, or `None`
+    /// after `timeout`.
+    pub fn wait_log_count(&self, needle: &str, n: usize, timeout: Duration) -> Option<Duration> {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if self.log_count(needle) >= n {
+                return Some(t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Whether a thread of the bridge panicked (the process may live on, half alive).
+    pub fn panicked(&self) -> bool {
+        self.log_text().contains("panicked at")
+    }
+
+    /// The panic (its line and the next) or else the last lines of the log, at most 400
+    /// characters: why a bridge died, for a failure message.
+    pub fn last_words(&self) -> String {
+        let text = self.log_text();
+        let words = match text.find("panicked at") {
+            Some(i) => {
+                let start = text[..i].rfind('\n').map_or(0, |j| j + 1);
+                text[start..].lines().take(2).collect::<Vec<_>>().join(" ")
+            }
+            None => text.lines().rev().take(3).collect::<Vec<_>>().join(" | "),
+        };
+        words.chars().take(400).collect()
+    }
+
     /// Waits until the log contains `needle`; panics with the log otherwise.
     pub fn wait_log(&self, needle: &str, timeout: Duration) {
         let end = Instant::now() + timeout;
@@ -118,5 +180,27 @@ impl Drop for Bridge {
                 self.log_text()
             );
         }
+    }
+}
+
+/// One line of the bridge's ROS log: `[WARN] [1712345678.123456789] [amr_mqtt_bridge]: ...`.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub level: String,
+    /// Unix seconds, as the line says.
+    pub t: f64,
+    /// The rest of the line.
+    pub text: String,
+}
+
+impl LogLine {
+    fn parse(l: &str) -> Option<LogLine> {
+        let (level, rest) = l.strip_prefix('[')?.split_once("] [")?;
+        let (t, rest) = rest.split_once(']')?;
+        Some(LogLine {
+            level: level.trim().to_owned(),
+            t: t.trim().parse().ok()?,
+            text: rest.to_owned(),
+        })
     }
 }

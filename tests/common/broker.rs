@@ -92,6 +92,11 @@ impl Broker {
         b
     }
 
+    /// The broker's process id: to hang it (`signal(pid, "STOP")`) or crash it ("KILL").
+    pub fn pid(&self) -> u32 {
+        self.proc.child.id()
+    }
+
     /// Stops the broker and hands back its directory and port, so a test can restart it.
     pub fn stop(mut self) -> (tempfile::TempDir, u16) {
         self.proc.terminate(Duration::from_secs(3));

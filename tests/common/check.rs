@@ -1,4 +1,5 @@
-//! Comparisons of the JSON the bridge sends with values computed by the test.
+//! Comparisons of the JSON the bridge sends with values computed by the test, and its
+//! counters.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -45,4 +46,13 @@ pub fn check_envelope<'a>(v: &'a Value, robot: &str, kind: &str, what: &str) -> 
     v["timestamp"]
         .as_str()
         .unwrap_or_else(|| panic!("{what}: the timestamp is not a string: {v}"))
+}
+
+/// A counter of a `status/bridge` report (`MqttSub::bridge_report`): a top-level one
+/// (`reconnects`) or a mapping's (`commands.refused`); 0 when absent.
+pub fn counter(report: &Value, path: &str) -> u64 {
+    match path.split_once('.') {
+        Some((mapping, c)) => report["mappings"][mapping][c].as_u64().unwrap_or(0),
+        None => report[path].as_u64().unwrap_or(0),
+    }
 }

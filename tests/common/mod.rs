@@ -5,11 +5,13 @@
 //!
 //! - `domain`: ROS domain ids, unique across threads and processes.
 //! - `broker`: Mosquitto for one test; free ports.
-//! - `bridge`: the bridge binary with a config of the test's own.
-//! - `mqtt`: `mosquitto_sub` recording, `mosquitto_pub` sending.
+//! - `bridge`: the bridge binary with a config of the test's own; its log, lines with times.
+//! - `mqtt`: `mosquitto_sub` recording, `mosquitto_pub` sending (text, bytes, files, lines);
+//!   the `status/bridge` report.
 //! - `ros`: the rclpy peer and Python with the ROS environment.
 //! - `rig`: fixtures: `Site` (domain + broker), `Rig` (site + bridge + subscriber).
-//! - `proc`: child processes killed on drop, their output line by line.
+//! - `robot`: `Robot` (a rig + a `cmd_vel` recorder): commands, outcomes, Twists.
+//! - `proc`: child processes killed on drop, their output line by line; signals, RSS.
 //! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
 //!
@@ -24,6 +26,7 @@ mod mqtt;
 mod proc;
 pub mod proxy;
 mod rig;
+mod robot;
 mod ros;
 mod time;
 
@@ -34,6 +37,7 @@ pub use domain::*;
 pub use mqtt::*;
 pub use proc::*;
 pub use rig::*;
+pub use robot::*;
 pub use ros::*;
 pub use serde_json::{json, Value};
 pub use time::*;

@@ -1,11 +1,14 @@
 //! The MQTT side as a fleet server sees it: `mosquitto_sub` recording every message with its
-//! topic, QoS, retain flag and arrival time, and `mosquitto_pub` sending one.
+//! topic, QoS, retain flag and arrival time, and `mosquitto_pub` sending one (text, any bytes,
+//! a file) or a stream of them (one a line).
 
 use super::broker::free_port;
-use super::proc::{run, Lines, Proc};
+use super::proc::{run, show, Lines, Proc};
 use serde_json::Value;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// One MQTT message as `mosquitto_sub` printed it.
@@ -147,6 +150,24 @@ impl MqttSub {
         }
         out
     }
+
+    /// The newest message on `topic`: waits up to `timeout` for one, then takes whatever
+    /// else is already there.
+    pub fn latest(&mut self, topic: &str, timeout: Duration) -> Option<MqttMsg> {
+        let first = self.wait_for(topic, timeout, |_| true)?;
+        Some(
+            self.collect(topic, Duration::from_millis(50))
+                .pop()
+                .unwrap_or(first),
+        )
+    }
+
+    /// The `data` of the newest `amr/<robot>/status/bridge` report (the bridge's counters;
+    /// read them with `counter`). The subscriber must be on that topic.
+    pub fn bridge_report(&mut self, robot: &str, timeout: Duration) -> Option<Value> {
+        let topic = format!("amr/{robot}/status/bridge");
+        Some(self.latest(&topic, timeout)?.json()["data"].clone())
+    }
 }
 
 /// `mosquitto_pub` to `topic` at `qos`, for the payload options still to add (`-m`, `-f`, `-l`).
@@ -167,10 +188,91 @@ pub fn mqtt_pub(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) {
     run(&mut c, "mosquitto_pub");
 }
 
-/// `mosquitto_pub` once, the payload being the bytes of `file` (any size, any bytes).
-pub fn mqtt_pub_file(port: u16, topic: &str, file: &Path, qos: u8) {
-    run(
-        mosquitto_pub(port, topic, qos).arg("-f").arg(file),
-        "mosquitto_pub -f",
+/// `mosquitto_pub` once, the payload being exactly these bytes (NUL, invalid UTF-8, empty,
+/// megabytes: anything a broken fleet client may send).
+pub fn mqtt_pub_bytes(port: u16, topic: &str, payload: &[u8], qos: u8, retain: bool) {
+    let mut c = mosquitto_pub(port, topic, qos);
+    // `-s` refuses an empty stdin; `-n` is the zero-length message.
+    c.arg(if payload.is_empty() { "-n" } else { "-s" });
+    if retain {
+        c.arg("-r");
+    }
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub -s");
+    let mut stdin = child.stdin.take().expect("mosquitto_pub stdin");
+    // A writer of its own: mosquitto_pub reads while it runs.
+    let data = payload.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let o = child.wait_with_output().expect("mosquitto_pub -s");
+    let _ = writer.join();
+    assert!(
+        o.status.success(),
+        "mosquitto_pub -s on {topic} failed: {}",
+        show(&o)
     );
+}
+
+/// `mosquitto_pub` once, the payload being the bytes of `file` (any size, any bytes).
+pub fn mqtt_pub_file(port: u16, topic: &str, file: &Path, qos: u8, retain: bool) {
+    let mut c = mosquitto_pub(port, topic, qos);
+    c.arg("-f").arg(file);
+    if retain {
+        c.arg("-r");
+    }
+    run(&mut c, "mosquitto_pub -f");
+}
+
+/// `mosquitto_pub -l`: one message per line of `lines`, as fast as the client goes (an
+/// iterator that sleeps paces it). A line must hold neither `\n` nor NUL (the client ends a
+/// message there). The lines are written on a thread; `wait` for the end.
+pub struct LinePublisher {
+    proc: Proc,
+    writer: Option<JoinHandle<()>>,
+}
+
+pub fn mqtt_pub_lines<I>(port: u16, topic: &str, qos: u8, lines: I) -> LinePublisher
+where
+    I: IntoIterator<Item = Vec<u8>> + Send + 'static,
+{
+    let mut proc = Proc::spawn(
+        mosquitto_pub(port, topic, qos)
+            .arg("-l")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::inherit()),
+        "mosquitto_pub -l",
+    );
+    let mut stdin = proc.child.stdin.take().expect("mosquitto_pub stdin");
+    let writer = std::thread::spawn(move || {
+        for mut l in lines {
+            assert!(
+                !l.contains(&b'\n') && !l.contains(&0),
+                "a line for mosquitto_pub -l"
+            );
+            l.push(b'\n');
+            if stdin.write_all(&l).is_err() {
+                break;
+            }
+        }
+    });
+    LinePublisher {
+        proc,
+        writer: Some(writer),
+    }
+}
+
+impl LinePublisher {
+    /// Waits until every line is written and the client has sent them and ended.
+    pub fn wait(mut self) {
+        if let Some(w) = self.writer.take() {
+            w.join().expect("the line writer");
+        }
+        let s = self.proc.child.wait().expect("mosquitto_pub -l");
+        assert!(s.success(), "mosquitto_pub -l failed: {s}");
+    }
 }

@@ -16,9 +16,6 @@
 //!
 //! A connection whose other side closes is closed too, after the data still in flight was
 //! delivered (a broker that dies behind the proxy looks dead to the bridge one latency later).
-//!
-//! Also here: the broker's process (pid, SIGSTOP/SIGCONT/SIGKILL) and a process's resident
-//! memory, for the field tests.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -316,75 +313,4 @@ fn pump(mut from: TcpStream, mut to: TcpStream, dir: Dir, conn: Arc<Conn>, s: Ar
             }
             conn.kill();
         });
-}
-
-/// The pid of a harness broker: the process that listens on its port (found through
-/// /proc/net/tcp and the processes' socket descriptors, so nothing of the harness's
-/// internals is needed).
-pub fn broker_pid(broker: &super::Broker) -> u32 {
-    pid_listening_on(broker.port)
-        .unwrap_or_else(|| panic!("no process listens on 127.0.0.1:{}", broker.port))
-}
-
-/// The process with a listening TCP socket on `port`, if any (of this user's processes).
-pub fn pid_listening_on(port: u16) -> Option<u32> {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // local_address is ADDR:PORT in hex; state 0A is LISTEN; inode is field 9.
-            if f.len() > 9 && f[3] == "0A" {
-                let local_port = f[1]
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| u16::from_str_radix(p, 16).ok());
-                if local_port == Some(port) {
-                    inodes.push(format!("socket:[{}]", f[9]));
-                }
-            }
-        }
-    }
-    if inodes.is_empty() {
-        return None;
-    }
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(target) = std::fs::read_link(fd.path()) {
-                if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
-                    return Some(pid);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Sends `sig` (e.g. "STOP", "CONT", "KILL") to `pid`.
-pub fn signal(pid: u32, sig: &str) {
-    let s = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(s.success(), "kill -{sig} {pid}");
-}
-
-/// Resident memory of a process in KiB (`VmRSS` of /proc/<pid>/status).
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }

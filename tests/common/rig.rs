@@ -1,17 +1,21 @@
 //! Fixtures for the set-ups the tests repeat. A `Site` is a ROS domain and a broker of the
 //! test's own (`site.ros(ty, topic)` publishes or records in that domain); a `Rig` is a site
-//! with one bridge and a `mosquitto_sub` recording what it sends.
+//! with one bridge and a `mosquitto_sub` recording what it sends; a `Robot` (robot.rs) is a
+//! rig with a `cmd_vel` recorder.
 
 use super::bridge::{config, Bridge};
 use super::broker::Broker;
 use super::domain::Domain;
 use super::mqtt::{mqtt_pub, MqttMsg, MqttSub};
+use super::proc::Proc;
 use super::ros::RosTopic;
 use std::ops::Deref;
 use std::time::Duration;
 
 /// A ROS domain and a broker of the test's own.
 pub struct Site {
+    /// Peers that must outlive a bridge (`keep`): stopped before the broker and the domain.
+    peers: Vec<Proc>,
     pub broker: Broker,
     /// Last: released after everything that runs in it.
     pub domain: Domain,
@@ -26,7 +30,17 @@ impl Site {
 
     /// A site around a broker started otherwise (`Broker::start_custom`).
     pub fn on(domain: Domain, broker: Broker) -> Site {
-        Site { broker, domain }
+        Site {
+            peers: Vec::new(),
+            broker,
+            domain,
+        }
+    }
+
+    /// Keeps `peer` (a ROS publisher started before the bridge) running as long as the site,
+    /// so that it stops before the domain is given back.
+    pub fn keep(&mut self, peer: Proc) {
+        self.peers.push(peer);
     }
 
     /// The broker's port.
@@ -66,6 +80,9 @@ pub struct Rig {
     pub sub: MqttSub,
     pub bridge: Bridge,
     pub robot: String,
+    /// The bridge's config file and more `--ros-args`, for `respawn`.
+    pub yaml: String,
+    args: Vec<String>,
     /// Last: the broker and the domain outlive the bridge.
     pub site: Site,
 }
@@ -79,15 +96,31 @@ impl Rig {
     /// A bridge with the whole config file `yaml` and more `--ros-args` `args`, `sub` on
     /// `filter` (started once the bridge is connected).
     pub fn start_with(robot: &str, yaml: &str, args: &[&str], filter: &str) -> Rig {
-        let site = Site::start();
+        Rig::on(Site::start(), robot, yaml, args, filter)
+    }
+
+    /// `start_with` on a site the test prepared (a peer already running, a broker of its own).
+    pub fn on(site: Site, robot: &str, yaml: &str, args: &[&str], filter: &str) -> Rig {
         let bridge = site.bridge(robot, yaml, args);
         let sub = site.mqtt_sub(filter);
         Rig {
             sub,
             bridge,
             robot: robot.to_owned(),
+            yaml: yaml.to_owned(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             site,
         }
+    }
+
+    /// Kills the bridge and starts a new one with the same configuration, as a supervisor
+    /// respawns a node that died.
+    pub fn respawn(&mut self) {
+        // The old one first: two bridges with one client id would take the session in turns.
+        let _ = self.bridge.proc.child.kill();
+        let _ = self.bridge.proc.child.wait();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.bridge = self.site.bridge(&self.robot, &self.yaml, &args);
     }
 
     /// `amr/<robot>/<path>`.

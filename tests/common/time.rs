@@ -13,12 +13,20 @@ pub fn now_unix() -> f64 {
 
 /// A fresh RFC 3339 UTC timestamp to the millisecond, as a fleet would stamp a command.
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
+    rfc3339_in(0.0)
+}
+
+/// An RFC 3339 UTC timestamp to the millisecond, `offset` seconds from now (negative: in the
+/// past): a command queued somewhere for a while, or stamped ahead.
+pub fn rfc3339_in(offset: f64) -> String {
+    let ms = ((now_unix() + offset) * 1000.0).floor() as i64;
     // Always three digits, so that the strings order like the times.
-    let whole = rfc3339(d.as_secs() as i64, 0);
-    format!("{}.{:03}Z", whole.trim_end_matches('Z'), d.subsec_millis())
+    let whole = rfc3339(ms.div_euclid(1000), 0);
+    format!(
+        "{}.{:03}Z",
+        whole.trim_end_matches('Z'),
+        ms.rem_euclid(1000)
+    )
 }
 
 /// RFC 3339 UTC of a ROS stamp, with exactly the sub-second digits the stamp has (none, 3, 6
