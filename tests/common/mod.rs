@@ -11,6 +11,7 @@
 //! - `rig`: fixtures: `Site` (domain + broker), `Rig` (site + bridge + subscriber).
 //! - `proc`: child processes killed on drop, their output line by line.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
+//! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
 //!
 //! Each test file has `mod common;` and uses what it needs.
 #![allow(dead_code, unused_imports)]
@@ -23,6 +24,7 @@ mod mqtt;
 mod proc;
 mod rig;
 mod ros;
+mod schema;
 mod time;
 
 pub use bridge::*;
@@ -33,6 +35,7 @@ pub use mqtt::*;
 pub use proc::*;
 pub use rig::*;
 pub use ros::*;
+pub use schema::*;
 pub use serde_json::{json, Value};
 pub use time::*;
 
