@@ -66,7 +66,11 @@ pub fn execute(command: Command) -> ExitCode {
                 print!("{report}");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(2, &e.to_string()),
+            // Every error names the file, even those about a parameter or the robot id.
+            Err(e) => match e.to_string() {
+                text if text.contains(&request.file) => fail(2, &text),
+                text => fail(2, &format!("{}: {text}", request.file)),
+            },
         },
         Command::WriteSchemas(dir) => match crate::schema::write(&dir) {
             Ok(files) => {
