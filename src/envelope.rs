@@ -5,6 +5,8 @@
 //! `timestamp` is RFC 3339 UTC (`Z`) from the ROS header stamp when the message has one (a zero
 //! stamp means "not stamped"), else the bridge's clock. NaN and infinities never reach the
 //! wire: serde_json writes every non-finite float as `null`, which is the documented encoding.
+//! The JSON Schemas of `schemas/` are generated from these types (`crate::schema`): a field's
+//! type and doc comment are its contract.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;

@@ -142,72 +142,58 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// An RFC 3339 date-time (`2024-01-01T12:00:00Z`): the command is refused when it is older
-/// than `commands.max_age` or further ahead than `commands.max_future`.
-#[derive(Debug)]
-pub struct Timestamp(pub String);
+/// A newtype over `$inner` whose schema is `$schema` and that deserializes only what `$valid`
+/// accepts, as the schema says.
+macro_rules! checked {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $schema:tt, $valid:expr, $why:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name(pub $inner);
 
-impl JsonSchema for Timestamp {
-    fn schema_name() -> Cow<'static, str> {
-        "Timestamp".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({"type": "string", "format": "date-time"})
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match crate::envelope::parse_rfc3339(&s) {
-            Some(_) => Ok(Timestamp(s)),
-            None => Err(serde::de::Error::custom("not an RFC 3339 date-time")),
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                schemars::json_schema!($schema)
+            }
         }
-    }
-}
 
-/// Echoed in every outcome of the command; a command with the id of one already executed
-/// is refused ("duplicate id").
-#[derive(Debug)]
-pub struct CommandId(pub String);
-
-impl JsonSchema for CommandId {
-    fn schema_name() -> Cow<'static, str> {
-        "CommandId".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN})
-    }
-}
-
-impl<'de> Deserialize<'de> for CommandId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.chars().count() {
-            1..=MAX_ID_LEN => Ok(CommandId(s)),
-            _ => Err(serde::de::Error::custom("not 1 to 128 characters")),
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let v = <$inner>::deserialize(d)?;
+                let valid: fn(&$inner) -> bool = $valid;
+                match valid(&v) {
+                    true => Ok($name(v)),
+                    false => Err(serde::de::Error::custom($why)),
+                }
+            }
         }
-    }
+    };
 }
 
-/// A number above zero.
-#[derive(Debug)]
-pub struct Positive(pub f64);
+checked!(
+    /// An RFC 3339 date-time (`2024-01-01T12:00:00Z`): the command is refused when it is older
+    /// than `commands.max_age` or further ahead than `commands.max_future`.
+    Timestamp(String),
+    {"type": "string", "format": "date-time"},
+    |s| crate::envelope::parse_rfc3339(s).is_some(),
+    "not an RFC 3339 date-time"
+);
 
-impl JsonSchema for Positive {
-    fn schema_name() -> Cow<'static, str> {
-        "Positive".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({"type": "number", "exclusiveMinimum": 0})
-    }
-}
+checked!(
+    /// Echoed in every outcome of the command; a command with the id of one already executed
+    /// is refused ("duplicate id").
+    CommandId(String),
+    {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN},
+    |s| (1..=MAX_ID_LEN).contains(&s.chars().count()),
+    "not 1 to 128 characters"
+);
 
-impl<'de> Deserialize<'de> for Positive {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match f64::deserialize(d)? {
-            x if x > 0.0 => Ok(Positive(x)),
-            _ => Err(serde::de::Error::custom("not above zero")),
-        }
-    }
-}
+checked!(
+    /// A number above zero.
+    Positive(f64),
+    {"type": "number", "exclusiveMinimum": 0},
+    |x| *x > 0.0,
+    "not above zero"
+);

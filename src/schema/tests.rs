@@ -123,6 +123,7 @@ fn expressible() -> Vec<(&'static str, String, bool)> {
             r#""command":"move_forward","parameters":{params}"#
         ))
     };
+    let vel = |rest: &str| with_ts(&format!(r#""command":"velocity"{rest}"#));
     let long_id = "x".repeat(128);
     let mut cases = vec![
         ("move", fwd(r#"{"speed":50,"distance":100}"#), true),
@@ -140,20 +141,12 @@ fn expressible() -> Vec<(&'static str, String, bool)> {
         ),
         (
             "move",
-            with_ts(r#""command":"velocity","parameters":{"linear":-10,"angular":5}"#),
+            vel(r#","parameters":{"linear":-10,"angular":5}"#),
             true,
         ),
-        (
-            "move",
-            with_ts(r#""command":"velocity","parameters":{"angular":5}"#),
-            true,
-        ),
-        (
-            "move",
-            with_ts(r#""command":"velocity","parameters":{}"#),
-            true,
-        ),
-        ("move", with_ts(r#""command":"velocity""#), true),
+        ("move", vel(r#","parameters":{"angular":5}"#), true),
+        ("move", vel(r#","parameters":{}"#), true),
+        ("move", vel(""), true),
         (
             "move",
             r#"{"timestamp":"2024-01-01T13:59:59+02:00","command":"velocity"}"#.into(),
@@ -205,30 +198,14 @@ fn expressible() -> Vec<(&'static str, String, bool)> {
             false,
         ),
         ("move", r#"{"command":"velocity"}"#.into(), false),
-        ("move", with_ts(r#""command":"velocity","id":5"#), false),
-        ("move", with_ts(r#""command":"velocity","id":"""#), false),
-        ("move", with_ts(r#""command":"velocity","id":null"#), false),
-        (
-            "move",
-            with_ts(&format!(r#""command":"velocity","id":"{long_id}x""#)),
-            false,
-        ),
-        (
-            "move",
-            with_ts(r#""command":"velocity","parameters":{"linear":"1"}"#),
-            false,
-        ),
-        (
-            "move",
-            with_ts(r#""command":"velocity","parameters":{"linear":null}"#),
-            false,
-        ),
-        (
-            "move",
-            with_ts(r#""command":"velocity","parameters":null"#),
-            false,
-        ),
-        ("move", with_ts(r#""command":"velocity","pad":"x""#), false),
+        ("move", vel(r#","id":5"#), false),
+        ("move", vel(r#","id":"""#), false),
+        ("move", vel(r#","id":null"#), false),
+        ("move", vel(&format!(r#","id":"{long_id}x""#)), false),
+        ("move", vel(r#","parameters":{"linear":"1"}"#), false),
+        ("move", vel(r#","parameters":{"linear":null}"#), false),
+        ("move", vel(r#","parameters":null"#), false),
+        ("move", vel(r#","pad":"x""#), false),
         ("stop", with_ts(""), true),
         (
             "stop",
