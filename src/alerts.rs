@@ -178,9 +178,9 @@ fn stale(herald: &Herald, s: &mut Stream, now: Instant) {
     let silent = last
         .map(|t| now.saturating_duration_since(t).as_secs_f64())
         .unwrap_or(0.0);
-    let word = match change {
-        Staleness::Stale => "stale",
-        Staleness::Resumed => "resumed",
+    let (word, event): (_, fn(StreamSilence) -> AlertEvent) = match change {
+        Staleness::Stale => ("stale", AlertEvent::StreamStale),
+        Staleness::Resumed => ("resumed", AlertEvent::StreamResumed),
     };
     log::warn!(
         "mapping `{}`: sensor stream {word} ({} silent for {silent:.1} s)",
@@ -192,10 +192,7 @@ fn stale(herald: &Herald, s: &mut Stream, now: Instant) {
         ros_topic: s.ros_topic.clone(),
         silent_seconds: (silent * 10.0).round() / 10.0,
     };
-    herald.alert(&match change {
-        Staleness::Stale => AlertEvent::StreamStale(data),
-        Staleness::Resumed => AlertEvent::StreamResumed(data),
-    });
+    herald.alert(&event(data));
 }
 
 /// After the fact: the connection was lost (warning) and is back (info).

@@ -37,27 +37,29 @@ impl Request {
             params: Vec::new(),
             namespace: "/".into(),
         };
-        while let [flag, value, tail @ ..] = rest {
-            match *flag {
-                "-p" => match value.split_once(":=") {
-                    Some((name, v)) if PARAMS.contains(&name) => {
-                        r.params.push((name.into(), v.into()))
+        loop {
+            rest = match rest {
+                [] => return Ok(r),
+                ["-p", value, tail @ ..] => {
+                    match value.split_once(":=") {
+                        Some((name, v)) if PARAMS.contains(&name) => {
+                            r.params.push((name.into(), v.into()))
+                        }
+                        _ => {
+                            return usage(format!(
+                                "-p {value}: expected robot_id, broker or port as name:=value"
+                            ))
+                        }
                     }
-                    _ => {
-                        return usage(format!(
-                            "-p {value}: expected one of robot_id, broker, port as name:=value"
-                        ))
-                    }
-                },
-                "--namespace" => r.namespace = absolute(value),
-                other => return usage(format!("unknown argument `{other}`")),
-            }
-            rest = tail;
-        }
-        match rest {
-            [] => Ok(r),
-            [last] => usage(format!("`{last}` needs a value")),
-            _ => unreachable!("pairs are consumed above"),
+                    tail
+                }
+                ["--namespace", ns, tail @ ..] => {
+                    r.namespace = absolute(ns);
+                    tail
+                }
+                [flag @ ("-p" | "--namespace")] => return usage(format!("`{flag}` needs a value")),
+                [other, ..] => return usage(format!("unknown argument `{other}`")),
+            };
         }
     }
 }
