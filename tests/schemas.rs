@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use std::time::Duration;
+use Wrong::*;
 
 const T: Duration = Duration::from_secs(15);
 
@@ -17,62 +18,22 @@ mappings:
   - {name: note, converter: generic, ros_topic: note, ros_type: std_msgs/msg/String, mqtt_category: status, mqtt_action: note}
 ";
 
-/// Every kind of payload: its topic under `amr/<robot>/`, its schema, and a field (a JSON
-/// pointer) given a value of the wrong type.
-const KINDS: &[(&str, &str, &str, Wrong)] = &[
-    (
-        "status/position",
-        "status_position",
-        "/data/position/x",
-        Wrong::Text,
-    ),
-    (
-        "status/battery",
-        "status_battery",
-        "/data/charging",
-        Wrong::Text,
-    ),
-    (
-        "status/motor",
-        "status_motor",
-        "/data/motors/0/name",
-        Wrong::Number,
-    ),
-    (
-        "status/state",
-        "status_state",
-        "/data/status",
-        Wrong::Number,
-    ),
-    (
-        "status/connection",
-        "status_connection",
-        "/data/state",
-        Wrong::Bool,
-    ),
-    (
-        "status/command",
-        "status_command",
-        "/data/id",
-        Wrong::Number,
-    ),
-    (
-        "status/bridge",
-        "status_bridge",
-        "/data/reconnects",
-        Wrong::Text,
-    ),
-    ("status/note", "envelope", "/robot_id", Wrong::Number),
-    ("sensor/imu", "batch", "/0/robot_id", Wrong::Number),
-    (
-        "sensor/lidar",
-        "sensor_lidar",
-        "/data/ranges/0",
-        Wrong::Text,
-    ),
-    ("alert/warning", "alert", "/data/battery_level", Wrong::Text),
-    ("alert/error", "alert", "/data/source", Wrong::Number),
-    ("alert/info", "alert", "/data/id", Wrong::Bool),
+/// Every kind of payload: its topic under `amr/<robot>/` (which gives its schema) and a field
+/// (a JSON pointer) given a value of the wrong type.
+const KINDS: &[(&str, &str, Wrong)] = &[
+    ("status/position", "/data/position/x", Text),
+    ("status/battery", "/data/charging", Text),
+    ("status/motor", "/data/motors/0/name", Number),
+    ("status/state", "/data/status", Number),
+    ("status/connection", "/data/state", Bool),
+    ("status/command", "/data/id", Number),
+    ("status/bridge", "/data/reconnects", Text),
+    ("status/note", "/robot_id", Number),
+    ("sensor/imu", "/0/robot_id", Number),
+    ("sensor/lidar", "/data/ranges/0", Text),
+    ("alert/warning", "/data/battery_level", Text),
+    ("alert/error", "/data/source", Number),
+    ("alert/info", "/data/id", Bool),
 ];
 
 /// A value of another JSON type than the field's.
@@ -86,9 +47,9 @@ enum Wrong {
 impl Wrong {
     fn value(self) -> Value {
         match self {
-            Wrong::Text => json!("12.5"),
-            Wrong::Number => json!(7),
-            Wrong::Bool => json!(true),
+            Text => json!("12.5"),
+            Number => json!(7),
+            Bool => json!(true),
         }
     }
 }
@@ -157,40 +118,8 @@ fn every_payload_kind_of_a_live_run_is_valid_and_a_wrong_type_is_not() {
     });
     rig.expect("status/bridge", T, "a report", |_| true);
 
-    for (path, schema, pointer, wrong) in KINDS {
-        let topic = rig.topic(path);
-        let seen: Vec<&MqttMsg> = rig.sub.got.iter().filter(|m| m.topic == topic).collect();
-        assert!(
-            !seen.is_empty(),
-            "no {path} in the run:\n{}",
-            rig.sub.recent(30)
-        );
-        for m in &seen {
-            m.json(); // valid under the topic's schema, or a panic saying why
-        }
-        // One with the field to change (a battery alert for alert/warning, a motor entry ...).
-        let v = seen
-            .iter()
-            .map(|m| m.json())
-            .find(|v| v.pointer(pointer).is_some())
-            .unwrap_or_else(|| panic!("no {path} payload has {pointer}"));
-        validate_value(schema, &v).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let bad = with(&v, pointer, wrong.value());
-        assert!(
-            validate_value(schema, &bad).is_err(),
-            "{path} with {pointer} = {} is valid under {schema}: {bad}",
-            wrong.value()
-        );
-        let stamp = if *schema == "batch" {
-            "/0/timestamp"
-        } else {
-            "/timestamp"
-        };
-        let bad = with(&v, stamp, json!(1704110400));
-        assert!(
-            validate_value(schema, &bad).is_err(),
-            "{path}: a numeric timestamp"
-        );
+    for (path, pointer, wrong) in KINDS {
+        check_kind(&rig, path, pointer, *wrong);
     }
     // A batch's items are checked under their topic's schema too.
     let imu = last(&rig, "sensor/imu");
@@ -205,6 +134,49 @@ fn every_payload_kind_of_a_live_run_is_valid_and_a_wrong_type_is_not() {
     assert_eq!(
         motors[1],
         json!({"name": "right", "position": null, "velocity": null, "effort": null})
+    );
+}
+
+/// Every payload of the run on `amr/<robot>/<path>` is valid under its schema; one of them with
+/// the field at `pointer` (or its timestamp) of the wrong type is not.
+fn check_kind(rig: &Rig, path: &str, pointer: &str, wrong: Wrong) {
+    let topic = rig.topic(path);
+    let seen: Vec<&MqttMsg> = rig.sub.got.iter().filter(|m| m.topic == topic).collect();
+    assert!(
+        !seen.is_empty(),
+        "no {path} in the run:\n{}",
+        rig.sub.recent(30)
+    );
+    for m in &seen {
+        m.json(); // valid under the topic's schema, or a panic saying why
+    }
+    // One with the field to change (a battery alert for alert/warning, a motor entry ...).
+    let v = seen
+        .iter()
+        .map(|m| m.json())
+        .find(|v| v.pointer(pointer).is_some())
+        .unwrap_or_else(|| panic!("no {path} payload has {pointer}"));
+    // The whole payload: a batch (an array) under `batch`, its items under the topic's.
+    let schema = match v.is_array() {
+        true => "batch",
+        false => schema_for_topic(&topic).expect("a published topic"),
+    };
+    validate_value(schema, &v).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let bad = with(&v, pointer, wrong.value());
+    assert!(
+        validate_value(schema, &bad).is_err(),
+        "{path} with {pointer} = {} is valid under {schema}: {bad}",
+        wrong.value()
+    );
+    let stamp = if schema == "batch" {
+        "/0/timestamp"
+    } else {
+        "/timestamp"
+    };
+    let bad = with(&v, stamp, json!(1704110400));
+    assert!(
+        validate_value(schema, &bad).is_err(),
+        "{path}: a numeric timestamp"
     );
 }
 
