@@ -51,6 +51,7 @@ _amr_env_main() {
   else
     _amr_env_wheels "$cache" || return 1
   fi
+  _amr_env_jsonschema "$cache" || return 1
 
   # 3. colcon for `colcon build` of this ament_cargo package (docs/robot.md).
   _amr_env_colcon
@@ -66,7 +67,9 @@ _amr_env_main() {
 _amr_env_wheels() {
   local cache=$1 venv py py_libdir stamp d ldp
   venv=$cache/ros-jazzy
-  stamp=$venv/.amr_provisioned_v1
+  # v2: jsonschema (the tests validate every payload against schemas/). A cache provisioned
+  # by an older version keeps its venv and gets what the list added.
+  stamp=$venv/.amr_provisioned_v2
   py=${AMR_BRIDGE_SYSTEM_PY:-python3}
   if [ ! -f "$stamp" ]; then
     if ! "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
@@ -76,7 +79,9 @@ _amr_env_wheels() {
     fi
     echo "env.sh: provisioning ROS 2 Jazzy from PyPI into $venv (once, about a minute)" >&2
     mkdir -p "$cache"
-    if ! "$py" -m venv "$venv" >&2; then
+    if [ -x "$venv/bin/python" ]; then
+      :
+    elif ! "$py" -m venv "$venv" >&2; then
       # Debian's python3 keeps venv in its own package.
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2 || true
@@ -84,10 +89,12 @@ _amr_env_wheels() {
       fi
       "$py" -m venv "$venv" >&2 || { echo "env.sh: python3 -m venv failed (apt-get install python3-venv)" >&2; return 1; }
     fi
+    # shellcheck disable=SC2086
     "$venv/bin/pip" install -q --disable-pip-version-check \
       ros-jazzy-rclpy ros-jazzy-rmw-fastrtps-cpp ros-jazzy-std-msgs ros-jazzy-geometry-msgs \
       ros-jazzy-nav-msgs ros-jazzy-sensor-msgs ros-jazzy-diagnostic-msgs ros-jazzy-std-srvs \
-      rosbags pyyaml colcon-common-extensions colcon-ros-cargo cargo-ament-build >&2 ||
+      rosbags pyyaml colcon-common-extensions colcon-ros-cargo cargo-ament-build \
+      $_AMR_SCHEMA_PIP >&2 ||
       { echo "env.sh: pip install of the ROS 2 wheels failed" >&2; return 1; }
     # The wheels link rcl to one RMW directly; r2r links librmw_implementation.
     [ -e "$venv/lib/librmw_implementation.so" ] ||
@@ -109,6 +116,29 @@ _amr_env_wheels() {
   export AMR_BRIDGE_LD_PRELOAD=$py_libdir/libpython3.11.so.1.0
   case ":${LD_PRELOAD:-}:" in *":$AMR_BRIDGE_LD_PRELOAD:"*) ;; *) export LD_PRELOAD="$AMR_BRIDGE_LD_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}" ;; esac
   return 0
+}
+
+# The independent JSON Schema validator of the tests (tests/common/schema.rs): Python jsonschema,
+# with rfc3339-validator so that `format: date-time` is checked. AMR_BRIDGE_SCHEMA_PY is a Python
+# that has them: the ROS Python when it does (the wheel venv always), else a small venv in the
+# cache (a sourced ROS 2's system Python may not take pip installs).
+_AMR_SCHEMA_PIP="jsonschema>=4.18 rfc3339-validator"
+_amr_env_jsonschema() {
+  local cache=$1 venv=$1/jsonschema
+  local check='import jsonschema, rfc3339_validator'
+  if "$AMR_BRIDGE_PY" -c "$check" >/dev/null 2>&1; then
+    export AMR_BRIDGE_SCHEMA_PY=$AMR_BRIDGE_PY
+    return 0
+  fi
+  if ! "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
+    echo "env.sh: installing Python jsonschema into $venv (once)" >&2
+    mkdir -p "$cache"
+    { [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2; } &&
+      # shellcheck disable=SC2086
+      "$venv/bin/pip" install -q --disable-pip-version-check $_AMR_SCHEMA_PIP >&2 ||
+      { echo "env.sh: cannot install jsonschema (python3 -m venv needs python3-venv)" >&2; return 1; }
+  fi
+  export AMR_BRIDGE_SCHEMA_PY=$venv/bin/python
 }
 
 # colcon-ros-cargo runs `cargo ament-build`. The wheel venv has colcon, colcon-ros-cargo and

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use crate::diagnostics::Counters;
-use crate::envelope::AlertLevel;
+use crate::envelope::{AlertEvent, BatteryLevel, Outage, StreamSilence};
 use crate::herald::Herald;
 use crate::mqtt::LinkEvent;
 use crate::shutdown::Shutdown;
@@ -33,9 +33,6 @@ pub struct BatteryAlarm {
     band: Band,
 }
 
-/// What to raise: (level, message).
-pub type Raised = (AlertLevel, &'static str);
-
 impl BatteryAlarm {
     pub fn new(low: f64, critical: f64, hysteresis: f64) -> Self {
         BatteryAlarm {
@@ -46,8 +43,12 @@ impl BatteryAlarm {
         }
     }
 
-    pub fn update(&mut self, percent: f64) -> Option<Raised> {
-        use AlertLevel::*;
+    /// The alert to raise at `percent`, if any.
+    pub fn update(&mut self, percent: f64) -> Option<AlertEvent> {
+        use AlertEvent::*;
+        let level = BatteryLevel {
+            battery_level: percent,
+        };
         let entered = if percent < self.critical {
             Band::Critical
         } else if percent < self.low {
@@ -58,8 +59,8 @@ impl BatteryAlarm {
         if entered < self.band {
             self.band = entered;
             return Some(match entered {
-                Band::Critical => (Error, "Battery level critical"),
-                _ => (Warning, "Battery level low"),
+                Band::Critical => BatteryCritical(level),
+                _ => BatteryLow(level),
             });
         }
         // Recovering needs the margin above the threshold of the current band.
@@ -71,11 +72,18 @@ impl BatteryAlarm {
         match recovered {
             Some(b) if b > self.band => {
                 self.band = b;
-                Some((Info, "Battery level recovered"))
+                Some(BatteryRecovered(level))
             }
             _ => None,
         }
     }
+}
+
+/// A change of a watched stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staleness {
+    Stale,
+    Resumed,
 }
 
 /// Watches one ROS to MQTT stream: stale once it has been silent for `after` (only a stream
@@ -94,9 +102,8 @@ impl StaleWatch {
         }
     }
 
-    /// `last`: when the stream last delivered. Returns the alert to raise, if any.
-    pub fn update(&mut self, last: Option<Instant>, now: Instant) -> Option<Raised> {
-        use AlertLevel::*;
+    /// `last`: when the stream last delivered. Returns the change to tell, if any.
+    pub fn update(&mut self, last: Option<Instant>, now: Instant) -> Option<Staleness> {
         let last = last?;
         if self.after.is_zero() {
             return None;
@@ -105,11 +112,11 @@ impl StaleWatch {
         match (self.stale, silent) {
             (false, true) => {
                 self.stale = true;
-                Some((Warning, "Sensor stream stale"))
+                Some(Staleness::Stale)
             }
             (true, false) => {
                 self.stale = false;
-                Some((Info, "Sensor stream resumed"))
+                Some(Staleness::Resumed)
             }
             _ => None,
         }
@@ -152,10 +159,8 @@ pub async fn watch(
             _ = tick.tick() => {
                 let now = Instant::now();
                 let percent = sources.battery.borrow().and_then(|b| b.percent);
-                if let Some(p) = percent {
-                    if let Some((level, message)) = battery.update(p) {
-                        herald.alert(level, message, &serde_json::json!({"battery_level": p}));
-                    }
+                if let Some(event) = percent.and_then(|p| battery.update(p)) {
+                    herald.alert(&event);
                 }
                 for s in &mut sources.streams {
                     stale(&herald, s, now);
@@ -167,25 +172,27 @@ pub async fn watch(
 
 fn stale(herald: &Herald, s: &mut Stream, now: Instant) {
     let last = s.counters.last_seen();
-    let Some((level, message)) = s.watch.update(last, now) else {
+    let Some(change) = s.watch.update(last, now) else {
         return;
     };
     let silent = last
         .map(|t| now.saturating_duration_since(t).as_secs_f64())
         .unwrap_or(0.0);
+    let (word, event): (_, fn(StreamSilence) -> AlertEvent) = match change {
+        Staleness::Stale => ("stale", AlertEvent::StreamStale),
+        Staleness::Resumed => ("resumed", AlertEvent::StreamResumed),
+    };
     log::warn!(
-        "mapping `{}`: {message} ({} silent for {silent:.1} s)",
+        "mapping `{}`: sensor stream {word} ({} silent for {silent:.1} s)",
         s.mapping,
         s.ros_topic
     );
-    herald.alert(
-        level,
-        message,
-        &serde_json::json!({
-            "mapping": s.mapping, "ros_topic": s.ros_topic,
-            "silent_seconds": (silent * 10.0).round() / 10.0,
-        }),
-    );
+    let data = StreamSilence {
+        mapping: s.mapping.clone(),
+        ros_topic: s.ros_topic.clone(),
+        silent_seconds: (silent * 10.0).round() / 10.0,
+    };
+    herald.alert(&event(data));
 }
 
 /// After the fact: the connection was lost (warning) and is back (info).
@@ -195,31 +202,50 @@ fn outage(herald: &Herald, event: LinkEvent) {
         down_seconds,
         error,
     } = event;
-    let data =
-        serde_json::json!({"lost_at": lost_at, "down_seconds": down_seconds, "error": error});
-    herald.alert(AlertLevel::Warning, "Broker connection lost", &data);
-    herald.alert(AlertLevel::Info, "Broker connection restored", &data);
+    let data = Outage {
+        lost_at,
+        down_seconds,
+        error,
+    };
+    herald.alert(&AlertEvent::BrokerLost(data.clone()));
+    herald.alert(&AlertEvent::BrokerRestored(data));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use AlertLevel::*;
+    use crate::envelope::AlertLevel::{self, *};
+
+    /// The level and the message of what `update` raised.
+    fn raised(e: Option<AlertEvent>) -> Option<(AlertLevel, String)> {
+        let e = e?;
+        let v = serde_json::to_value(&e).expect("json");
+        Some((e.level(), v["message"].as_str().unwrap_or("").to_owned()))
+    }
 
     #[test]
     fn thresholds_with_hysteresis() {
         let mut a = BatteryAlarm::new(20.0, 10.0, 2.0);
-        assert_eq!(a.update(50.0), None);
-        assert_eq!(a.update(19.9), Some((Warning, "Battery level low")));
+        let mut at = |p| raised(a.update(p));
+        let said = |l, m: &str| Some((l, m.to_owned()));
+        assert_eq!(at(50.0), None);
+        assert_eq!(at(19.9), said(Warning, "Battery level low"));
         // Hovering around the threshold does not flap.
-        assert_eq!(a.update(20.5), None);
-        assert_eq!(a.update(19.5), None);
-        assert_eq!(a.update(9.0), Some((Error, "Battery level critical")));
-        assert_eq!(a.update(10.5), None);
-        assert_eq!(a.update(12.5), Some((Info, "Battery level recovered")));
-        assert_eq!(a.update(15.0), None);
-        assert_eq!(a.update(22.0), Some((Info, "Battery level recovered")));
-        assert_eq!(a.update(19.0), Some((Warning, "Battery level low")));
+        assert_eq!(at(20.5), None);
+        assert_eq!(at(19.5), None);
+        assert_eq!(at(9.0), said(Error, "Battery level critical"));
+        assert_eq!(at(10.5), None);
+        assert_eq!(at(12.5), said(Info, "Battery level recovered"));
+        assert_eq!(at(15.0), None);
+        assert_eq!(at(22.0), said(Info, "Battery level recovered"));
+        assert_eq!(at(19.0), said(Warning, "Battery level low"));
+        let e = BatteryAlarm::new(20.0, 10.0, 2.0).update(5.0);
+        assert_eq!(
+            e,
+            Some(AlertEvent::BatteryCritical(BatteryLevel {
+                battery_level: 5.0
+            }))
+        );
     }
 
     #[test]
@@ -229,15 +255,9 @@ mod tests {
         let mut w = StaleWatch::new(1.0);
         assert_eq!(w.update(None, s(5000)), None, "never seen: no alarm");
         assert_eq!(w.update(Some(s(0)), s(500)), None);
-        assert_eq!(
-            w.update(Some(s(0)), s(1000)),
-            Some((Warning, "Sensor stream stale"))
-        );
+        assert_eq!(w.update(Some(s(0)), s(1000)), Some(Staleness::Stale));
         assert_eq!(w.update(Some(s(0)), s(3000)), None, "once");
-        assert_eq!(
-            w.update(Some(s(2900)), s(3000)),
-            Some((Info, "Sensor stream resumed"))
-        );
+        assert_eq!(w.update(Some(s(2900)), s(3000)), Some(Staleness::Resumed));
         let mut off = StaleWatch::new(0.0);
         assert_eq!(off.update(Some(s(0)), s(9000)), None);
     }

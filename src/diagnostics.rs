@@ -2,6 +2,7 @@
 //! queue depths, connection state and reconnects. Published on `status/bridge` (JSON) and on
 //! ROS `/diagnostics` (`diagnostic_msgs/DiagnosticArray`) every `bridge.diagnostics_period`.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -49,7 +50,8 @@ impl Counters {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq, Clone)]
+/// Counts of one mapping (or of the command path) since the bridge started.
+#[derive(Debug, Serialize, PartialEq, Eq, Clone, JsonSchema)]
 pub struct CountersSnapshot {
     pub received: u64,
     pub published: u64,
@@ -86,13 +88,14 @@ pub struct Stats {
     latency_max_us: AtomicU64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Latency {
     pub last: f64,
     pub max: f64,
 }
 
-#[derive(Debug, Serialize)]
+/// `data` of `status/bridge`: the bridge's counters and link state.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Report {
     pub connected: bool,
     pub reconnects: u64,

@@ -5,9 +5,15 @@
 //! `timestamp` is RFC 3339 UTC (`Z`) from the ROS header stamp when the message has one (a zero
 //! stamp means "not stamped"), else the bridge's clock. NaN and infinities never reach the
 //! wire: serde_json writes every non-finite float as `null`, which is the documented encoding.
+//! The JSON Schemas of `schemas/` are generated from these types (`crate::schema`): a field's
+//! type and doc comment are its contract.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
+
+use crate::command::safety::Source;
+use crate::config::Category;
 
 /// A ROS time stamp (`builtin_interfaces/Time`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +66,8 @@ pub fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// An alert's level: also the last level of its topic (`alert/warning`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum AlertLevel {
     Info,
     Warning,
@@ -78,19 +85,23 @@ impl AlertLevel {
 }
 
 /// The robot's presence on `status/connection` (retained; `offline` is also the Last Will).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Presence {
     Online,
     Offline,
 }
 
+/// `data` of `status/connection`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PresenceData {
+    /// `offline` is also the Last Will, published by the broker when the bridge vanishes.
+    pub state: Presence,
+}
+
 /// The `status/connection` payload, stamped now.
 pub fn presence(robot_id: &str, p: Presence) -> Vec<u8> {
-    let state = match p {
-        Presence::Online => "online",
-        Presence::Offline => "offline",
-    };
-    status(robot_id, &serde_json::json!({ "state": state }))
+    status(robot_id, &PresenceData { state: p })
 }
 
 /// A status message the bridge originates (outcomes, state, its own report), stamped now.
@@ -98,41 +109,148 @@ pub fn status<D: Serialize>(robot_id: &str, data: &D) -> Vec<u8> {
     to_json(&Envelope {
         timestamp: now_rfc3339(),
         robot_id,
-        category: "status",
+        category: Category::Status,
         data,
     })
 }
 
-/// An alert, stamped now.
-pub fn alert<D: Serialize>(robot_id: &str, level: AlertLevel, message: &str, data: &D) -> Vec<u8> {
+/// An alert, stamped now; its level is the event's.
+pub fn alert(robot_id: &str, event: &AlertEvent) -> Vec<u8> {
     to_json(&Alert {
         timestamp: now_rfc3339(),
         robot_id,
-        level: level.as_str(),
-        message,
-        data,
+        level: event.level(),
+        event,
     })
 }
 
 /// The status/sensor envelope.
-#[derive(Debug, Serialize)]
-pub struct Envelope<'a, D: Serialize> {
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Envelope<'a, D> {
+    /// RFC 3339 UTC: the ROS message's header stamp when it has one, else the bridge's clock.
+    #[schemars(extend("format" = "date-time"))]
     pub timestamp: String,
+    /// The robot: one MQTT topic level (no `/`, `+`, `#`, whitespace or control characters).
+    #[schemars(extend("minLength" = 1, "pattern" = "^[^/+#\\s]+$"))]
     pub robot_id: &'a str,
-    /// The MQTT category (`status`, `sensor`): the seed calls it `type`.
+    /// The MQTT category of the topic (`status`, `sensor`).
     #[serde(rename = "type")]
-    pub category: &'a str,
+    pub category: Category,
     pub data: D,
 }
 
-/// The alert message (no envelope in the seed: `{timestamp, level, message, data}`).
-#[derive(Debug, Serialize)]
-pub struct Alert<'a, D: Serialize> {
+/// The alert message (no envelope in the seed): `{timestamp, robot_id, level, message, data}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Alert<'a> {
+    /// RFC 3339 UTC, the bridge's clock when it raised the alert.
+    #[schemars(extend("format" = "date-time"))]
     pub timestamp: String,
+    #[schemars(extend("minLength" = 1, "pattern" = "^[^/+#\\s]+$"))]
     pub robot_id: &'a str,
-    pub level: &'a str,
-    pub message: &'a str,
-    pub data: D,
+    /// Also the last level of the topic (`alert/warning`).
+    pub level: AlertLevel,
+    #[serde(flatten)]
+    pub event: &'a AlertEvent,
+}
+
+/// Every alert the bridge raises: its `message` and the shape of its `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "message", content = "data")]
+pub enum AlertEvent {
+    /// Warning: the battery fell below `alerts.battery_low`.
+    #[serde(rename = "Battery level low")]
+    BatteryLow(BatteryLevel),
+    /// Error: the battery fell below `alerts.battery_critical`.
+    #[serde(rename = "Battery level critical")]
+    BatteryCritical(BatteryLevel),
+    /// Info: the battery climbed `alerts.battery_hysteresis` above the threshold it was under.
+    #[serde(rename = "Battery level recovered")]
+    BatteryRecovered(BatteryLevel),
+    /// Warning: a ROS to MQTT stream that delivered before is silent for `alerts.stale_after`.
+    #[serde(rename = "Sensor stream stale")]
+    StreamStale(StreamSilence),
+    /// Info: a stale stream delivers again.
+    #[serde(rename = "Sensor stream resumed")]
+    StreamResumed(StreamSilence),
+    /// Error: a source newly holds the e-stop latch.
+    #[serde(rename = "Emergency stop engaged")]
+    EstopEngaged(EstopEngaged),
+    /// Info: the last source let go of the e-stop latch.
+    #[serde(rename = "Emergency stop released")]
+    EstopReleased(EstopReleased),
+    /// Warning, told after the reconnect: the broker connection was lost.
+    #[serde(rename = "Broker connection lost")]
+    BrokerLost(Outage),
+    /// Info: the broker connection is back.
+    #[serde(rename = "Broker connection restored")]
+    BrokerRestored(Outage),
+    /// Warning: a generic MQTT to ROS message does not fit its type.
+    #[serde(rename = "MQTT message refused")]
+    MessageRefused(Refused),
+}
+
+impl AlertEvent {
+    pub fn level(&self) -> AlertLevel {
+        use AlertEvent::*;
+        match self {
+            BatteryCritical(_) | EstopEngaged(_) => AlertLevel::Error,
+            BatteryLow(_) | StreamStale(_) | BrokerLost(_) | MessageRefused(_) => {
+                AlertLevel::Warning
+            }
+            BatteryRecovered(_) | StreamResumed(_) | EstopReleased(_) | BrokerRestored(_) => {
+                AlertLevel::Info
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct BatteryLevel {
+    /// Percent, 0-100.
+    pub battery_level: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct StreamSilence {
+    /// The mapping's name.
+    pub mapping: String,
+    pub ros_topic: String,
+    /// Seconds since the stream last delivered, to 0.1 s.
+    pub silent_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct EstopEngaged {
+    pub source: Source,
+    /// The `id` of the fleet message that engaged it, if it had one.
+    pub id: Option<String>,
+    /// Every source that holds the latch now.
+    pub engaged_by: Vec<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct EstopReleased {
+    pub source: Source,
+    /// The `id` of the fleet message that released it, if it had one.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Outage {
+    /// RFC 3339 UTC, when the connection was lost.
+    #[schemars(extend("format" = "date-time"))]
+    pub lost_at: String,
+    pub down_seconds: f64,
+    /// Why it was lost, as the MQTT client said.
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Refused {
+    /// The mapping's name.
+    pub mapping: String,
+    /// Why, naming the field (`pose.position.x must be a number`).
+    pub reason: String,
 }
 
 /// Serializes to JSON bytes. Only maps with non-string keys can fail, and none are used.
@@ -174,7 +292,7 @@ mod tests {
         let e = Envelope {
             timestamp: "t".into(),
             robot_id: "R",
-            category: "status",
+            category: Category::Status,
             data: [f64::NAN, f64::INFINITY, 1.5],
         };
         let text = String::from_utf8(to_json(&e)).expect("utf8");

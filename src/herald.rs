@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Category, Qos, TopicTree};
 use crate::diagnostics::{self, Stats};
-use crate::envelope::{self, AlertLevel};
+use crate::envelope::{self, AlertEvent};
 use crate::mqtt::{Outbound, Outbox};
 use crate::shutdown::Shutdown;
 
@@ -42,12 +42,12 @@ impl Herald {
     }
 
     /// `<alert prefix>/<level>` at the alert QoS, unless alerts are off.
-    pub fn alert<D: Serialize>(&self, level: AlertLevel, message: &str, data: &D) {
+    pub fn alert(&self, event: &AlertEvent) {
         if !self.alerts_enabled {
             return;
         }
-        let payload = envelope::alert(self.tree.robot_id(), level, message, data);
-        self.send(Category::Alert, level.as_str(), false, payload);
+        let payload = envelope::alert(self.tree.robot_id(), event);
+        self.send(Category::Alert, event.level().as_str(), false, payload);
     }
 
     fn send(&self, c: Category, action: &str, retain: bool, payload: Vec<u8>) {

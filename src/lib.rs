@@ -9,10 +9,13 @@
 //!
 //! `config` (file, topics, mappings, settings), `envelope`, `convert`, `policy`, `state` and
 //! the `command` core know nothing of the ROS graph or the broker and are tested alone. `app`
-//! wires everything: `config::Settings` in, [`app::start`] gives a running bridge.
+//! wires everything: `config::Settings` in, [`app::start`] gives a running bridge. `schema`
+//! generates the JSON Schemas of every payload; `cli` is what the binary does without a node
+//! (`--version`, `--check-config`, `--write-schemas`).
 
 pub mod alerts;
 pub mod app;
+pub mod cli;
 pub mod command;
 pub mod config;
 pub mod convert;
@@ -24,6 +27,7 @@ pub mod logging;
 pub mod mqtt;
 pub mod policy;
 pub mod ros;
+pub mod schema;
 pub mod shutdown;
 pub mod state;
 

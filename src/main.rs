@@ -1,4 +1,5 @@
 //! `amr_mqtt_bridge --ros-args -p config_file:=<yaml> -p robot_id:=<id> [-r __ns:=/robot1]`
+//! (and, without a node, `--version`, `--check-config FILE ...`, `--write-schemas DIR`: `cli`).
 //!
 //! Exit codes: 0 on SIGINT/SIGTERM, 1 on a runtime failure, 2 on a configuration error (the
 //! file and the key, a parameter, the robot id, a mapping of a type the build does not know),
@@ -7,6 +8,7 @@
 use std::process::ExitCode;
 
 use amr_mqtt_bridge::app::{self, AppError};
+use amr_mqtt_bridge::cli::{self, Command};
 use amr_mqtt_bridge::config::{settings::NODE_NAME, ConfigError, Settings};
 use amr_mqtt_bridge::{logging, ros};
 
@@ -18,10 +20,10 @@ enum Failure {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let own_args = || args.iter().take_while(|a| *a != "--ros-args");
-    if own_args().any(|a| a == "--version") {
-        println!("amr_mqtt_bridge {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+    match cli::parse(&args) {
+        Ok(Command::Run) => {}
+        Ok(command) => return cli::execute(command),
+        Err(usage) => return cli::fail(2, &usage.to_string()),
     }
     app::exit_on_panic();
     match run(&args) {
@@ -39,13 +41,10 @@ fn main() -> ExitCode {
             // Through ROS logging when it is up, else straight to stderr.
             if logging::active() {
                 log::error!("{text}");
+                ExitCode::from(code)
             } else {
-                eprintln!(
-                    "amr_mqtt_bridge: error: {}",
-                    logging::printable(&text, 4096)
-                );
+                cli::fail(code, &text)
             }
-            ExitCode::from(code)
         }
     }
 }

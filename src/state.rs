@@ -6,6 +6,7 @@
 //! queues): the ROS side writes the pose and the battery, the command runner the mode. The
 //! motion core, the state publisher and the alert watcher read them.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -104,20 +105,41 @@ impl View {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+/// The last odometry, planar: metres, `angle` (yaw) in degrees, (-180, 180].
+#[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct Position {
     pub x: f64,
     pub y: f64,
     pub angle: f64,
 }
 
+/// What the robot is doing, in order of precedence.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RobotStatus {
+    /// The e-stop latch is engaged.
+    Emergency,
+    /// Odometry is not finite: the position cannot be trusted (`reason` says so).
+    Error,
+    /// The battery says it is charging.
+    Charging,
+    /// A command runs, or fresh odometry shows motion.
+    Running,
+    /// None of the above.
+    Idle,
+}
+
 /// `data` of `status/state`.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct StateData {
+    /// Null until odometry arrives.
     pub position: Option<Position>,
+    /// Battery percent 0-100, null when unknown.
     pub battery: Option<f64>,
-    pub status: &'static str,
+    pub status: RobotStatus,
+    /// Only with `error`: why.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub reason: Option<&'static str>,
 }
 
@@ -132,16 +154,17 @@ pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration
         || fresh_pose.is_some_and(|p| {
             p.linear.abs() > moving_threshold || p.angular.abs() > moving_threshold
         });
+    use RobotStatus::*;
     let (status, reason) = if s.mode == Mode::Emergency {
-        ("emergency", None)
+        (Emergency, None)
     } else if s.pose.is_some_and(|p| !p.is_finite()) {
-        ("error", Some("odometry is not finite"))
+        (Error, Some("odometry is not finite"))
     } else if s.battery.is_some_and(|b| b.charging) {
-        ("charging", None)
+        (Charging, None)
     } else if moving {
-        ("running", None)
+        (Running, None)
     } else {
-        ("idle", None)
+        (Idle, None)
     };
     StateData {
         position: s.pose.map(|p| Position {
@@ -179,6 +202,7 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use RobotStatus::*;
 
     #[test]
     fn precedence() {
@@ -197,25 +221,25 @@ mod tests {
             mode: Mode::Idle,
         };
         let d = derive(&s, now, 0.01, stale);
-        assert_eq!(d.status, "running");
+        assert_eq!(d.status, Running);
         assert_eq!(d.battery, Some(85.5));
         assert!((d.position.as_ref().expect("pose").angle - 45.0).abs() < 1e-9);
         s.pose = s.pose.map(|p| Pose { linear: 0.0, ..p });
-        assert_eq!(derive(&s, now, 0.01, stale).status, "idle");
+        assert_eq!(derive(&s, now, 0.01, stale).status, Idle);
         s.mode = Mode::Velocity;
-        assert_eq!(derive(&s, now, 0.01, stale).status, "running");
+        assert_eq!(derive(&s, now, 0.01, stale).status, Running);
         s.battery = s.battery.map(|b| Battery {
             charging: true,
             ..b
         });
-        assert_eq!(derive(&s, now, 0.01, stale).status, "charging");
+        assert_eq!(derive(&s, now, 0.01, stale).status, Charging);
         s.pose = s.pose.map(|p| Pose { x: f64::NAN, ..p });
         let d = derive(&s, now, 0.01, stale);
         assert_eq!(
             (d.status, d.reason),
-            ("error", Some("odometry is not finite"))
+            (Error, Some("odometry is not finite"))
         );
         s.mode = Mode::Emergency;
-        assert_eq!(derive(&s, now, 0.01, stale).status, "emergency");
+        assert_eq!(derive(&s, now, 0.01, stale).status, Emergency);
     }
 }

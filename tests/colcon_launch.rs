@@ -4,8 +4,9 @@
 //! 1. `colcon_build_install_layout`: a fresh workspace with this repository linked into
 //!    `src/`, `colcon build` with the ROS 2 of the environment (`source scripts/env.sh`), and the
 //!    install space that `ros2 run` / `ros2 launch` need: the executable in
-//!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files in `share/amr_mqtt_bridge/`,
-//!    the ament index marker, and `install/setup.bash` making the package findable.
+//!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files and the JSON Schemas in
+//!    `share/amr_mqtt_bridge/`, the ament index marker, and `install/setup.bash` making the
+//!    package findable.
 //! 2. `launch_file_command_line_starts_node`: there is no `ros2 launch` here (no launch/launch_ros
 //!    on PyPI), so the test derives from the installed `bridge.launch.xml` the exact command line
 //!    that launch_ros would give the node (same order, one temporary parameters file per
@@ -204,6 +205,10 @@ fn colcon_build_install_layout() {
     );
     expect(share.join("config/mqtt_config.yaml"), "the seed config");
     expect(
+        share.join("schemas/status_position.schema.json"),
+        "the JSON Schemas (Cargo.toml [package.metadata.ros] install_to_share)",
+    );
+    expect(
         prefix
             .join("share/ament_index/resource_index/packages")
             .join(PKG),
@@ -249,6 +254,22 @@ fn colcon_build_install_layout() {
             std::fs::read(share.join(f)).expect("the installed file"),
             std::fs::read(repo().join(f)).expect("the source file"),
             "installed {f} differs from the source"
+        );
+    }
+
+    // The fleet's contract: every JSON Schema of schemas/, as it is in the repository.
+    let schemas: Vec<String> = std::fs::read_dir(repo().join("schemas"))
+        .expect("schemas/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".schema.json"))
+        .collect();
+    assert!(schemas.len() >= 15, "schemas/ has {schemas:?}");
+    for f in schemas.iter().map(|n| format!("schemas/{n}")) {
+        assert_eq!(
+            std::fs::read(share.join(&f)).unwrap_or_default(),
+            std::fs::read(repo().join(&f)).expect("the source file"),
+            "installed {f} differs from the source (or is missing)"
         );
     }
 

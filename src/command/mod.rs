@@ -84,6 +84,7 @@
 pub mod action;
 pub mod motion;
 pub mod parse;
+pub mod payload;
 pub mod runner;
 pub mod safety;
 
@@ -93,10 +94,12 @@ mod tests;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::config::CommandConfig;
-pub use crate::envelope::AlertLevel;
+pub use crate::envelope::{AlertEvent, AlertLevel};
+use crate::envelope::{EstopEngaged, EstopReleased};
 use crate::logging::{printable, Throttle};
 pub use crate::state::Pose;
 pub use action::Action;
@@ -139,7 +142,7 @@ impl Twist2 {
     };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     Accepted,
@@ -150,19 +153,15 @@ pub enum OutcomeStatus {
 }
 
 /// Published to the fleet as JSON on amr/{id}/status/command.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Outcome {
+    /// The command's `id`, when it had a valid one.
     pub id: Option<String>,
+    /// The command's name as given (or implied by the topic: `stop`, `engage`), when readable.
     pub command: Option<String>,
     pub status: OutcomeStatus,
+    /// Why it was rejected, how it completed, what was clamped.
     pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertOut {
-    pub level: AlertLevel,
-    pub message: String,
-    pub data: serde_json::Value,
 }
 
 /// What the runner must do after a call: publish each twist on cmd_vel in order, each outcome
@@ -171,7 +170,7 @@ pub struct AlertOut {
 pub struct Effects {
     pub twists: Vec<Twist2>,
     pub outcomes: Vec<Outcome>,
-    pub alerts: Vec<AlertOut>,
+    pub alerts: Vec<AlertEvent>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -616,15 +615,11 @@ impl CommandCore {
         self.halt(fx, "emergency stop engaged");
         if newly {
             log::error!("emergency stop engaged by {}", source.name());
-            fx.alerts.push(AlertOut {
-                level: AlertLevel::Error,
-                message: "Emergency stop engaged".into(),
-                data: serde_json::json!({
-                    "source": source.name(),
-                    "id": id,
-                    "engaged_by": self.latch.holders(),
-                }),
-            });
+            fx.alerts.push(AlertEvent::EstopEngaged(EstopEngaged {
+                source,
+                id,
+                engaged_by: self.latch.sources(),
+            }));
         }
     }
 
@@ -639,11 +634,8 @@ impl CommandCore {
             return;
         }
         log::info!("emergency stop released by {}", source.name());
-        fx.alerts.push(AlertOut {
-            level: AlertLevel::Info,
-            message: "Emergency stop released".into(),
-            data: serde_json::json!({ "source": source.name(), "id": id }),
-        });
+        fx.alerts
+            .push(AlertEvent::EstopReleased(EstopReleased { source, id }));
     }
 
     /// Ends whatever runs (`cancelled`, with `why`) and sends zero at once.

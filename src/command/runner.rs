@@ -142,7 +142,7 @@ impl Runner {
             self.herald.status("command", o, false);
         }
         for a in &fx.alerts {
-            self.herald.alert(a.level, &a.message, &a.data);
+            self.herald.alert(a);
         }
         let mode = self.core.mode();
         self.mode

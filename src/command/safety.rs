@@ -3,7 +3,8 @@
 use std::collections::{HashSet, VecDeque};
 
 /// Who engaged the e-stop. Each source releases only its own engagement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     /// The fleet, on `<command prefix>/emergency`.
     Mqtt,
@@ -40,13 +41,17 @@ impl Latch {
         }
     }
 
-    /// The sources holding the latch, for alerts and reasons.
-    pub fn holders(&self) -> Vec<&'static str> {
+    /// The sources holding the latch, for alerts.
+    pub fn sources(&self) -> Vec<Source> {
         [Source::Mqtt, Source::Ros]
             .into_iter()
             .filter(|s| self.held_by(*s))
-            .map(Source::name)
             .collect()
+    }
+
+    /// Their names, for reasons and logs.
+    pub fn holders(&self) -> Vec<&'static str> {
+        self.sources().into_iter().map(Source::name).collect()
     }
 
     /// True when this source was not holding it before.

@@ -7,6 +7,16 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::envelope::parse_rfc3339;
+use safety::Source;
+
+/// Who an e-stop alert names.
+fn source_of(a: &AlertEvent) -> Option<Source> {
+    match a {
+        AlertEvent::EstopEngaged(e) => Some(e.source),
+        AlertEvent::EstopReleased(e) => Some(e.source),
+        _ => None,
+    }
+}
 
 const DT: f64 = 0.05;
 
@@ -332,11 +342,15 @@ fn emergency_latch_holds_until_release() {
         statuses(&fx),
         [OutcomeStatus::Cancelled, OutcomeStatus::Completed]
     );
-    assert_eq!(fx.alerts.len(), 1);
-    assert_eq!(fx.alerts[0].level, AlertLevel::Error);
-    assert_eq!(fx.alerts[0].message, "Emergency stop engaged");
-    assert_eq!(fx.alerts[0].data["source"], "mqtt");
-    assert_eq!(fx.alerts[0].data["id"], "e1");
+    assert_eq!(
+        fx.alerts,
+        [AlertEvent::EstopEngaged(EstopEngaged {
+            source: Source::Mqtt,
+            id: Some("e1".into()),
+            engaged_by: vec![Source::Mqtt],
+        })]
+    );
+    assert_eq!(fx.alerts[0].level(), AlertLevel::Error);
     assert_eq!(r.core.mode(), Mode::Emergency);
 
     let fx = r.cmd(
@@ -363,9 +377,14 @@ fn emergency_latch_holds_until_release() {
 
     let fx = r.cmd("emergency", "release", "{}", Some("r1"));
     assert_eq!(statuses(&fx), [OutcomeStatus::Completed]);
-    assert_eq!(fx.alerts.len(), 1);
-    assert_eq!(fx.alerts[0].level, AlertLevel::Info);
-    assert_eq!(fx.alerts[0].message, "Emergency stop released");
+    assert_eq!(
+        fx.alerts,
+        [AlertEvent::EstopReleased(EstopReleased {
+            source: Source::Mqtt,
+            id: Some("r1".into()),
+        })]
+    );
+    assert_eq!(fx.alerts[0].level(), AlertLevel::Info);
     assert!(!moving(&fx), "a release never moves");
     assert_eq!(r.core.mode(), Mode::Idle);
     assert!(r.tick().twists.is_empty());
@@ -409,13 +428,13 @@ fn ros_and_mqtt_sources_release_separately() {
     let mut r = Rig::new();
     let fx = r.core.on_ros_estop(true, r.now);
     assert_eq!(fx.twists, [Twist2::ZERO]);
-    assert_eq!(fx.alerts[0].data["source"], "ros");
+    assert_eq!(source_of(&fx.alerts[0]), Some(Source::Ros));
     assert!(
         r.core.on_ros_estop(true, r.now).alerts.is_empty(),
         "repeats are quiet"
     );
     let fx = r.cmd("emergency", "engage", "{}", None);
-    assert_eq!(fx.alerts[0].data["source"], "mqtt");
+    assert_eq!(source_of(&fx.alerts[0]), Some(Source::Mqtt));
 
     // MQTT release: the ROS e-stop still holds.
     let fx = r.cmd("emergency", "release", "{}", None);
@@ -433,7 +452,7 @@ fn ros_and_mqtt_sources_release_separately() {
     );
 
     let fx = r.core.on_ros_estop(false, r.now);
-    assert_eq!(fx.alerts[0].message, "Emergency stop released");
+    assert!(matches!(fx.alerts[0], AlertEvent::EstopReleased(_)));
     assert_eq!(r.core.mode(), Mode::Idle);
     assert!(r.core.on_ros_estop(false, r.now).alerts.is_empty());
 

@@ -3,7 +3,7 @@
 //! Prefixes per category come from the seed's `topics:` block with `{robot_id}` replaced;
 //! everything here is checked once at start, so a bad id or template never becomes a topic.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::{Config, Qos};
@@ -13,7 +13,7 @@ use super::{Config, Qos};
 pub const COMMAND_ACTIONS: [&str; 3] = ["move", "stop", "emergency"];
 
 /// The four categories of the seed's topic tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Status,

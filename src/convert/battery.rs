@@ -5,6 +5,7 @@
 //! is the mapping's `percentage_scale` (`fraction`, `percent`, `auto`), never a guess. A value
 //! that is NaN (the definition's "unknown") or outside 0-100 after scaling becomes `null`.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Converter;
@@ -15,17 +16,21 @@ pub struct Battery {
     pub scale: PercentageScale,
 }
 
-#[derive(Debug, Serialize)]
+/// `data` of `status/battery`, from `sensor_msgs/msg/BatteryState`: volts, amperes,
+/// ampere-hours, degrees Celsius.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Data {
-    /// Percent 0-100, or null when unknown.
+    /// Percent 0-100 (`percentage` scaled by the mapping's `percentage_scale`), or null when
+    /// unknown or out of range after scaling.
     pub percent: Option<f64>,
     pub voltage: f32,
     pub current: f32,
     pub charge: f32,
     pub capacity: f32,
     pub temperature: f32,
-    /// unknown, charging, discharging, not_charging, full.
-    pub status: &'static str,
+    /// `power_supply_status` as a word.
+    pub status: PowerSupplyStatus,
+    /// `status` is `charging`.
     pub charging: bool,
     pub present: bool,
 }
@@ -51,13 +56,25 @@ pub fn percent(raw: f32, scale: PercentageScale) -> Option<f64> {
         .then(|| p.clamp(0.0, 100.0))
 }
 
-pub fn status_word(status: u8) -> &'static str {
+/// `sensor_msgs/BatteryState.power_supply_status`, as a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerSupplyStatus {
+    Unknown,
+    Charging,
+    Discharging,
+    NotCharging,
+    Full,
+}
+
+pub fn status_word(status: u8) -> PowerSupplyStatus {
+    use PowerSupplyStatus::*;
     match status {
-        1 => "charging",
-        2 => "discharging",
-        3 => "not_charging",
-        4 => "full",
-        _ => "unknown",
+        1 => Charging,
+        2 => Discharging,
+        3 => NotCharging,
+        4 => Full,
+        _ => Unknown,
     }
 }
 

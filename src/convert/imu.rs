@@ -2,6 +2,7 @@
 //! angular velocity (rad/s) and linear acceleration (m/s²). An orientation that the driver
 //! marks unknown (covariance[0] == -1, per the message definition) is `null`.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Converter, Euler, Quat, Vec3};
@@ -9,7 +10,8 @@ use r2r::sensor_msgs::msg::Imu as Msg;
 
 pub struct Imu;
 
-#[derive(Debug, Serialize)]
+/// The quaternion and roll, pitch, yaw in degrees, each in (-180, 180].
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Orientation {
     #[serde(flatten)]
     pub quaternion: Quat,
@@ -18,10 +20,14 @@ pub struct Orientation {
     pub yaw: f64,
 }
 
-#[derive(Debug, Serialize)]
+/// `data` of `sensor/imu`, from `sensor_msgs/msg/Imu`.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Data {
+    /// Null when the driver marks it unknown (`orientation_covariance[0] == -1`).
     pub orientation: Option<Orientation>,
+    /// rad/s.
     pub angular_velocity: Vec3,
+    /// m/s².
     pub linear_acceleration: Vec3,
     pub frame_id: String,
 }

@@ -3,6 +3,7 @@
 //! The message allows `position`, `velocity` and `effort` to be empty or shorter than `name`;
 //! a missing value is `null`, and values beyond the names get `joint_<index>` as name.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Converter;
@@ -10,15 +11,18 @@ use r2r::sensor_msgs::msg::JointState as Msg;
 
 pub struct Joints;
 
-#[derive(Debug, Serialize)]
+/// One joint (wheel, motor); a value the message does not have is null.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Joint {
+    /// As in the message, or `joint_<index>` for values beyond the names.
     pub name: String,
     pub position: Option<f64>,
     pub velocity: Option<f64>,
     pub effort: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+/// `data` of `status/motor`, from `sensor_msgs/msg/JointState`.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Data {
     pub motors: Vec<Joint>,
 }

@@ -11,6 +11,7 @@ pub mod joints;
 pub mod odometry;
 pub mod scan;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::envelope::Stamp;
@@ -19,7 +20,7 @@ use crate::envelope::Stamp;
 pub trait Converter: Send + 'static {
     type Msg: r2r::WrappedTypesupport + Stamped + 'static;
     /// What goes into the envelope's `data`; it may borrow from the message.
-    type Data<'m>: Serialize;
+    type Data<'m>: Serialize + JsonSchema;
     fn data<'m>(&self, msg: &'m Self::Msg) -> Self::Data<'m>;
 }
 
@@ -47,7 +48,7 @@ stamped!(
 );
 
 /// `geometry_msgs/Vector3` (and the like) in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 pub struct Vec3 {
     pub x: f64,
     pub y: f64,
@@ -65,7 +66,7 @@ impl From<&r2r::geometry_msgs::msg::Vector3> for Vec3 {
 }
 
 /// A quaternion in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 pub struct Quat {
     pub x: f64,
     pub y: f64,
@@ -85,7 +86,7 @@ impl From<&r2r::geometry_msgs::msg::Quaternion> for Quat {
 }
 
 /// Roll, pitch, yaw in degrees, each in (-180, 180].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 pub struct Euler {
     pub roll: f64,
     pub pitch: f64,

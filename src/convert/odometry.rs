@@ -1,5 +1,6 @@
 //! `nav_msgs/Odometry` to `status/position`: the seed's `position {x, y, angle}` plus velocity.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Converter, Quat, Vec3};
@@ -9,7 +10,8 @@ use std::time::Instant;
 
 pub struct Odometry;
 
-#[derive(Debug, Serialize)]
+/// The pose in the odometry frame: metres.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Position {
     pub x: f64,
     pub y: f64,
@@ -19,13 +21,14 @@ pub struct Position {
 }
 
 /// Twist in the child frame: m/s and rad/s, as ROS.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Velocity {
     pub linear: Vec3,
     pub angular: Vec3,
 }
 
-#[derive(Debug, Serialize)]
+/// `data` of `status/position`, from `nav_msgs/msg/Odometry`.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Data {
     pub position: Position,
     pub velocity: Velocity,

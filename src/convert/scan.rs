@@ -4,6 +4,7 @@
 //! finite number (REP 117: +inf no return, -inf too close, NaN invalid) is `null`: JSON has
 //! no infinities. Angles are radians, ranges metres, as in ROS.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Converter;
@@ -11,7 +12,8 @@ use r2r::sensor_msgs::msg::LaserScan as Msg;
 
 pub struct Scan;
 
-#[derive(Debug, Serialize)]
+/// `data` of `sensor/lidar`, from `sensor_msgs/msg/LaserScan`: radians, metres, seconds.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Data<'a> {
     pub frame_id: &'a str,
     pub angle_min: f32,
@@ -21,7 +23,8 @@ pub struct Data<'a> {
     pub scan_time: f32,
     pub range_min: f32,
     pub range_max: f32,
-    /// Non-finite values are written as null (serde_json's encoding of NaN and infinities).
+    /// In the message's order; a range that is not finite (REP 117: +inf no return, -inf
+    /// too close, NaN invalid) is null.
     pub ranges: &'a [f32],
     pub intensities: &'a [f32],
 }

@@ -8,12 +8,18 @@ use crate::config::{ConfigError, Overrides};
 
 pub fn read(node: &Node) -> Result<Overrides, ConfigError> {
     let params = node.params.lock().unwrap_or_else(|p| p.into_inner());
+    overrides(|name| params.get(name).map(|p| p.value.clone()))
+}
+
+/// The overrides from the parameters' values (`get`: a parameter's value, if it has one); also
+/// what `--check-config` applies to its `-p name:=value` arguments.
+pub fn overrides(get: impl Fn(&str) -> Option<ParameterValue>) -> Result<Overrides, ConfigError> {
     let bad = |name: &str, message: String| ConfigError::Parameter {
         name: name.into(),
         message,
     };
     let text = |name: &str| -> Result<Option<String>, ConfigError> {
-        match params.get(name).map(|p| &p.value) {
+        match get(name).as_ref() {
             None | Some(ParameterValue::NotSet) => Ok(None),
             Some(ParameterValue::String(s)) if s.trim().is_empty() => Ok(None),
             Some(ParameterValue::String(s)) => Ok(Some(s.clone())),
@@ -22,7 +28,7 @@ pub fn read(node: &Node) -> Result<Overrides, ConfigError> {
             Some(other) => Err(bad(name, format!("must be a string, got {other:?}"))),
         }
     };
-    let port = match params.get("port").map(|p| &p.value) {
+    let port = match get("port").as_ref() {
         None | Some(ParameterValue::NotSet) | Some(ParameterValue::Integer(0)) => None,
         Some(ParameterValue::Integer(i)) => {
             Some(u16::try_from(*i).map_err(|_| bad("port", format!("{i} is not a TCP port")))?)

@@ -42,7 +42,7 @@ impl Encoder {
         envelope::to_json(&Envelope {
             timestamp: envelope::timestamp(stamp),
             robot_id: &self.robot_id,
-            category: self.category.as_str(),
+            category: self.category,
             data,
         })
     }

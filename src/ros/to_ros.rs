@@ -17,7 +17,7 @@ use crate::command::Twist2;
 use crate::config::{CommandConfig, Direction, Mapping, RosQos};
 use crate::convert::generic;
 use crate::diagnostics::{Counters, Stats};
-use crate::envelope::AlertLevel;
+use crate::envelope::{AlertEvent, Refused};
 use crate::herald::Herald;
 use crate::logging::{printable, Throttle};
 use crate::mqtt::Inbound;
@@ -153,11 +153,10 @@ impl GenericSinks {
         }
         let why = printable(&why, 512);
         log::warn!("mapping `{}`: message refused: {why}", sink.name);
-        self.herald.alert(
-            AlertLevel::Warning,
-            "MQTT message refused",
-            &serde_json::json!({"mapping": sink.name, "reason": why}),
-        );
+        self.herald.alert(&AlertEvent::MessageRefused(Refused {
+            mapping: sink.name.clone(),
+            reason: why.into_owned(),
+        }));
     }
 }
 

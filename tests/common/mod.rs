@@ -14,6 +14,7 @@
 //! - `proc`: child processes killed on drop, their output line by line; signals, RSS.
 //! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
+//! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
 //!
 //! Each test file has `mod common;` and uses what it needs.
 #![allow(dead_code, unused_imports)]
@@ -28,6 +29,7 @@ pub mod proxy;
 mod rig;
 mod robot;
 mod ros;
+mod schema;
 mod time;
 
 pub use bridge::*;
@@ -39,6 +41,7 @@ pub use proc::*;
 pub use rig::*;
 pub use robot::*;
 pub use ros::*;
+pub use schema::*;
 pub use serde_json::{json, Value};
 pub use time::*;
 

@@ -4,6 +4,7 @@
 
 use super::broker::free_port;
 use super::proc::{run, show, Lines, Proc};
+use super::schema::check_published;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -22,14 +23,17 @@ pub struct MqttMsg {
 }
 
 impl MqttMsg {
-    /// The payload parsed strictly: serde_json rejects NaN and Infinity.
+    /// The payload parsed strictly (serde_json rejects NaN and Infinity), and valid under the
+    /// JSON Schema of its topic (`schema::check_published`).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.payload).unwrap_or_else(|e| {
+        let v = serde_json::from_str(&self.payload).unwrap_or_else(|e| {
             panic!(
                 "payload on {} is not strict JSON ({e}): {}",
                 self.topic, self.payload
             )
-        })
+        });
+        check_published(&self.topic, &self.payload);
+        v
     }
 
     /// `topic<TAB>qos<TAB>retain<TAB>payload`, as `-F "%t\t%q\t%r\t%p"` prints it.

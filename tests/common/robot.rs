@@ -54,16 +54,25 @@ impl Robot {
         mqtt_pub_bytes(self.rig.port(), &topic, payload.as_ref(), 2, false);
     }
 
-    /// A fresh command with `parameters` to `command/<action>`.
+    /// A fresh command with `parameters` to `command/<action>`; well-formed, so its command
+    /// schema must take it.
     pub fn cmd(&self, action: &str, command: &str, params: Value) {
         let p = json!({"timestamp": now_rfc3339(), "command": command, "parameters": params});
-        self.send(action, p.to_string());
+        self.send_valid(action, &p.to_string());
     }
 
-    /// A fresh command without parameters (stop, engage, release).
+    /// A fresh command without parameters (stop, engage, release); well-formed too.
     pub fn bare(&self, action: &str, command: &str) {
         let p = json!({"timestamp": now_rfc3339(), "command": command});
-        self.send(action, p.to_string());
+        self.send_valid(action, &p.to_string());
+    }
+
+    /// `send`, for a payload that its command schema must take.
+    fn send_valid(&self, action: &str, payload: &str) {
+        if let Some(Err(e)) = command_schema(action, payload) {
+            panic!("command_{action} schema refuses {payload}: {e}");
+        }
+        self.send(action, payload);
     }
 
     /// `move_forward` at `speed` cm/s for `distance` cm.
@@ -235,4 +244,17 @@ pub fn reason(outcome: &Value) -> &str {
 /// An outcome predicate: this `status`.
 pub fn status_is(s: &'static str) -> impl Fn(&Value) -> bool {
     move |d: &Value| d["status"] == s
+}
+
+/// The verdict of the command schema of `action` on `payload`; `None` where no schema applies
+/// (not JSON, or not a command action).
+pub fn command_schema(action: &str, payload: &str) -> Option<Result<(), String>> {
+    if !["move", "stop", "emergency"].contains(&action) {
+        return None;
+    }
+    serde_json::from_str::<Value>(payload).ok()?;
+    Some(super::schema::validate(
+        &format!("command_{action}"),
+        payload,
+    ))
 }

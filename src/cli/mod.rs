@@ -1,0 +1,140 @@
+//! The command line before `--ros-args`: the node itself takes no arguments of its own (ROS
+//! takes everything after `--ros-args`), and three commands run without a node:
+//!
+//! - `--version`: the version, the ROS 2 distribution and the message packages of the build.
+//! - `--check-config FILE [-p robot_id:=ID] [-p broker:=HOST] [-p port:=N] [--namespace /NS]`:
+//!   loads and checks a configuration exactly as a start does, without a broker and without a
+//!   ROS graph; prints the effective topics and mappings (`check`).
+//! - `--write-schemas DIR`: writes the JSON Schemas of every payload (`crate::schema`).
+
+pub mod check;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::logging::printable;
+
+pub const USAGE: &str = "usage: amr_mqtt_bridge [--ros-args -p config_file:=FILE -p robot_id:=ID ...]
+       amr_mqtt_bridge --check-config FILE [-p robot_id:=ID] [-p broker:=HOST] [-p port:=N] [--namespace /NS]
+       amr_mqtt_bridge --version
+       amr_mqtt_bridge --write-schemas DIR";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// Start the node.
+    Run,
+    Version,
+    CheckConfig(check::Request),
+    WriteSchemas(PathBuf),
+}
+
+/// A command line that asks for nothing this program does.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("{0}\n{USAGE}")]
+pub struct UsageError(pub String);
+
+/// Reads `args` (with the program name first). Everything from `--ros-args` on is ROS's.
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let own: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--ros-args")
+        .map(String::as_str)
+        .collect();
+    match own.as_slice() {
+        [] => Ok(Command::Run),
+        ["--version"] => Ok(Command::Version),
+        ["--check-config", rest @ ..] => check::Request::parse(rest).map(Command::CheckConfig),
+        ["--write-schemas", dir] => Ok(Command::WriteSchemas(PathBuf::from(dir))),
+        ["--write-schemas", ..] => Err(UsageError("--write-schemas takes one directory".into())),
+        [first, ..] => Err(UsageError(format!("unknown argument `{first}`"))),
+    }
+}
+
+/// Runs a command that needs no node; prints its result. Exit codes: 0 done, 2 a configuration
+/// that would not start, 1 anything else that failed.
+pub fn execute(command: Command) -> ExitCode {
+    match command {
+        Command::Run => ExitCode::SUCCESS,
+        Command::Version => {
+            print!("{}", version());
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig(request) => match check::run(&request) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            // Every error names the file, even those about a parameter or the robot id.
+            Err(e) => match e.to_string() {
+                text if text.contains(&request.file) => fail(2, &text),
+                text => fail(2, &format!("{}: {text}", request.file)),
+            },
+        },
+        Command::WriteSchemas(dir) => match crate::schema::write(&dir) {
+            Ok(files) => {
+                println!("wrote {} schemas to {}", files.len(), dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, &format!("{}: {e}", dir.display())),
+        },
+    }
+}
+
+/// Prints `text` as an error; exit code `code`.
+pub fn fail(code: u8, text: &str) -> ExitCode {
+    eprintln!("amr_mqtt_bridge: error: {}", printable(text, 4096));
+    ExitCode::from(code)
+}
+
+/// The version, the ROS 2 distribution and the message packages that the build generated
+/// bindings for (`IDL_PACKAGE_FILTER`, `.cargo/config.toml`), as they were at build time.
+pub fn version() -> String {
+    let distro = option_env!("ROS_DISTRO").unwrap_or("unknown");
+    let packages = match option_env!("IDL_PACKAGE_FILTER") {
+        Some(filter) => filter
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "every message package of the ROS 2 install it was built against".into(),
+    };
+    format!(
+        "amr_mqtt_bridge {}\nROS 2 distribution: {distro}\nmessage packages: {packages}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        std::iter::once("amr_mqtt_bridge")
+            .chain(a.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse(&args(&[])), Ok(Command::Run));
+        assert_eq!(
+            parse(&args(&["--ros-args", "-p", "robot_id:=R", "--version"])),
+            Ok(Command::Run),
+            "after --ros-args everything is ROS's"
+        );
+        assert_eq!(parse(&args(&["--version"])), Ok(Command::Version));
+        assert_eq!(
+            parse(&args(&["--write-schemas", "out"])),
+            Ok(Command::WriteSchemas("out".into()))
+        );
+        assert!(parse(&args(&["--check-confg", "x.yaml"])).is_err());
+        assert!(parse(&args(&["--write-schemas"])).is_err());
+        let v = version();
+        assert!(v.starts_with(&format!("amr_mqtt_bridge {}\n", env!("CARGO_PKG_VERSION"))));
+        assert!(v.contains("std_msgs"), "{v}");
+    }
+}
