@@ -51,6 +51,7 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<(), Failure> {
     let rt = |e: r2r::Error| Failure::Runtime(AppError::from(e));
+    check_domain_id().map_err(Failure::Config)?;
     let ctx = r2r::Context::create().map_err(rt)?;
     let node = r2r::Node::create(ctx, NODE_NAME, "").map_err(rt)?;
     let level = logging::level_from_args(args).unwrap_or(log::LevelFilter::Info);
@@ -68,6 +69,21 @@ fn run(args: &[String]) -> Result<(), Failure> {
     );
     let running = app::start(node, settings, shutdown_signal()).map_err(Failure::Runtime)?;
     running.wait().map_err(Failure::Runtime)
+}
+
+/// r2r panics on a `ROS_DOMAIN_ID` that rcl cannot read: say so as a configuration error.
+fn check_domain_id() -> Result<(), ConfigError> {
+    let Ok(v) = std::env::var("ROS_DOMAIN_ID") else {
+        return Ok(());
+    };
+    match v.trim() {
+        "" => Ok(()),
+        d if d.parse::<u32>().is_ok_and(|d| d <= 232) => Ok(()),
+        _ => Err(ConfigError::Parameter {
+            name: "ROS_DOMAIN_ID (environment)".into(),
+            message: format!("{v:?} is not a ROS domain id (0-232)"),
+        }),
+    }
 }
 
 /// SIGINT or SIGTERM.

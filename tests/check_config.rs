@@ -25,7 +25,17 @@ fn no_ros_context_can_be_made_here() {
     let seed = repo().join("config/mqtt_config.yaml").display().to_string();
     let config_file = format!("config_file:={seed}");
     let o = bridge(&["--ros-args", "-p", &config_file, "-p", "robot_id:=R1"]);
-    assert!(!o.status.success(), "a start must fail here: {}", show(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a start must fail here: {}",
+        show(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ROS_DOMAIN_ID"),
+        "{}",
+        show(&o)
+    );
 }
 
 fn check(file: &Path, more: &[&str]) -> (i32, String, String) {
