@@ -93,7 +93,7 @@ pub fn start(
     );
     let (inbox, queues) = Inbox::new(tree, generic, bounds, stats.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .thread_name("bridge")
         .build()
