@@ -28,6 +28,10 @@ use crate::state::{self, Feeds};
 /// What the spin thread does after every spin: take what a subscription holds, and act.
 pub trait Drain: Send {
     fn drain(&mut self, now: Instant);
+    /// When `drain` must run even if no message comes (a held message, an open batch).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Wraps `data` into the envelope of a mapping: its robot id and its category as `type`.
@@ -122,6 +126,12 @@ impl<M: Send> Drain for Route<M> {
         if let Some(batch) = self.batcher.as_mut().and_then(|b| b.poll(now)) {
             self.send(batch);
         }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let held = self.limiter.as_ref().and_then(RateLimiter::due);
+        let batch = self.batcher.as_ref().and_then(Batcher::due);
+        held.into_iter().chain(batch).min()
     }
 }
 
