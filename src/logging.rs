@@ -106,6 +106,11 @@ impl Throttle {
         self.count <= self.per_second
     }
 
+    /// Whether a second is open: `flush` has something to end (and maybe to summarise).
+    pub fn pending(&self) -> bool {
+        self.window.is_some()
+    }
+
     /// Ends the current second if it is over: logs the summary of what it left out.
     pub fn flush(&mut self, now: Instant) {
         let Some(start) = self.window else { return };

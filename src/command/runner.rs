@@ -82,6 +82,9 @@ impl Runner {
         // Burst: after a stall the missed ticks run at once, so the motion plan stays on the
         // wall clock and the robot is not commanded longer than planned.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        // The tick runs only while the core needs it: an idle bridge does not wake 20 times a
+        // second for nothing.
+        let mut armed = false;
         loop {
             tokio::select! {
                 biased;
@@ -92,7 +95,7 @@ impl Runner {
                     self.apply(fx);
                 }
                 Some(c) = inputs.priority.recv() => self.on_command(c),
-                _ = tick.tick() => {
+                _ = tick.tick(), if armed => {
                     let fx = self.core.tick(Instant::now());
                     self.apply(fx);
                 }
@@ -109,9 +112,17 @@ impl Runner {
                     // motion plan keeps its timing).
                     if was_idle && matches!(self.core.mode(), Mode::Moving | Mode::Velocity) {
                         tick.reset_immediately();
+                        armed = true;
                     }
                 }
             }
+            let needed = self.core.needs_tick();
+            if needed && !armed {
+                // Re-armed: the grid starts now (a Burst of the ticks missed while idle
+                // would send stale Twists at once).
+                tick.reset();
+            }
+            armed = needed;
         }
         // Leave the robot still, whatever ran.
         let fx = self.core.on_shutdown();
