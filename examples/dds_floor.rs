@@ -5,7 +5,7 @@
 //! publishers, so that the bridge's cost can be given as a ratio to this floor.
 //!
 //! `dds_floor [--topics odom,imu,joint_states,battery_state,scan] [--timeout-ms 100]`
-//! (`camera`: a `sensor_msgs/Image` topic of that name.)
+//! (`camera`: a `sensor_msgs/Image` topic of that name, reliable, depth 10.)
 //!
 //! Prints `{"ready": true}` once subscribed, then `{"taken": {topic: n}, "spins": n}` at most
 //! once a second while counts change, and a last line with `"final": true` on SIGTERM/SIGINT.
@@ -27,15 +27,30 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// A subscription of the floor: takes what its stream holds, returns how many.
 type Drain = Box<dyn FnMut() -> u64>;
 
-fn drain_of<T: WrappedTypesupport + 'static>(
-    node: &mut r2r::Node,
-    topic: &str,
-) -> Result<Drain, r2r::Error> {
+/// The bridge's QoS for its built-in mappings: best effort, volatile, depth 100.
+fn sensor_qos() -> QosProfile {
     let mut qos = QosProfile::default();
     qos.history = HistoryPolicy::KeepLast;
     qos.depth = 100;
     qos.reliability = ReliabilityPolicy::BestEffort;
     qos.durability = DurabilityPolicy::Volatile;
+    qos
+}
+
+/// For the camera (as the bench maps it): reliable, depth 10. Best effort, DDS loses most
+/// 1 MB frames on the way (fragments over UDP), the floor as much as the bridge.
+fn camera_qos() -> QosProfile {
+    let mut qos = sensor_qos();
+    qos.depth = 10;
+    qos.reliability = ReliabilityPolicy::Reliable;
+    qos
+}
+
+fn drain_of<T: WrappedTypesupport + 'static>(
+    node: &mut r2r::Node,
+    topic: &str,
+    qos: QosProfile,
+) -> Result<Drain, r2r::Error> {
     let mut stream = node.subscribe::<T>(topic, qos)?;
     Ok(Box::new(move || {
         let mut n = 0;
@@ -50,12 +65,12 @@ fn drain_of<T: WrappedTypesupport + 'static>(
 fn subscribe(node: &mut r2r::Node, topic: &str) -> Result<Drain, r2r::Error> {
     use r2r::{nav_msgs::msg as nav, sensor_msgs::msg as sensor};
     match topic {
-        "odom" => drain_of::<nav::Odometry>(node, topic),
-        "imu" => drain_of::<sensor::Imu>(node, topic),
-        "joint_states" => drain_of::<sensor::JointState>(node, topic),
-        "battery_state" => drain_of::<sensor::BatteryState>(node, topic),
-        "scan" => drain_of::<sensor::LaserScan>(node, topic),
-        "camera" => drain_of::<sensor::Image>(node, topic),
+        "odom" => drain_of::<nav::Odometry>(node, topic, sensor_qos()),
+        "imu" => drain_of::<sensor::Imu>(node, topic, sensor_qos()),
+        "joint_states" => drain_of::<sensor::JointState>(node, topic, sensor_qos()),
+        "battery_state" => drain_of::<sensor::BatteryState>(node, topic, sensor_qos()),
+        "scan" => drain_of::<sensor::LaserScan>(node, topic, sensor_qos()),
+        "camera" => drain_of::<sensor::Image>(node, topic, camera_qos()),
         other => panic!("dds_floor: unknown topic {other}"),
     }
 }

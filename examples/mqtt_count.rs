@@ -7,9 +7,12 @@
 //!
 //! `mqtt_count --port P --topic 'amr/X/#' [--seq 'status/position="position":{"x":']`
 //!
+//! For the same topics it also takes the envelope's `timestamp` (the ROS header stamp, which
+//! the generator sets to the wall clock at publish) as the latency from ROS publish to here.
+//!
 //! Prints `{"ready": true}` after the SUBACK, and on SIGTERM/SIGINT one JSON line:
 //! `{"topics": {topic: {"count": n, "bytes": b, "distinct": d, "duplicates": u,
-//!   "max_seq": m, "first_gaps": [[from, count], ...]}}}`.
+//!   "max_seq": m, "first_gaps": [[from, count], ...], "latency_ms": {p50, p90, p99, max}}}}`.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
@@ -30,6 +33,7 @@ struct Topic {
     seen: Vec<bool>,
     distinct: u64,
     duplicates: u64,
+    latency_us: Vec<u32>,
 }
 
 fn mqtt_string(out: &mut Vec<u8>, s: &str) {
@@ -104,9 +108,35 @@ fn note(t: &mut Topic, seq: u64) {
     }
 }
 
-fn summary(topics: &BTreeMap<String, Topic>) -> String {
+/// Microseconds from the envelope's `timestamp` to now, when the payload has one.
+fn latency_us(payload: &[u8]) -> Option<u32> {
+    let key = b"\"timestamp\":\"";
+    let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
+    let end = at + payload[at..].iter().position(|c| *c == b'"')?;
+    let text = std::str::from_utf8(&payload[at..end]).ok()?;
+    let stamp = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    let d = chrono::Utc::now().signed_duration_since(stamp);
+    u32::try_from(d.num_microseconds()?.max(0)).ok()
+}
+
+fn percentiles(v: &mut [u32]) -> String {
+    if v.is_empty() {
+        return "null".into();
+    }
+    v.sort_unstable();
+    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    format!(
+        "{{\"p50\": {:.3}, \"p90\": {:.3}, \"p99\": {:.3}, \"max\": {:.3}}}",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+fn summary(topics: &mut BTreeMap<String, Topic>) -> String {
     let mut parts = Vec::new();
-    for (name, t) in topics {
+    for (name, t) in topics.iter_mut() {
         let max = t.seen.iter().rposition(|s| *s);
         let mut gaps = Vec::new();
         let mut i = 0;
@@ -125,8 +155,9 @@ fn summary(topics: &BTreeMap<String, Topic>) -> String {
             }
         }
         let max = max.map_or("null".to_owned(), |m| m.to_string());
+        let latency = percentiles(&mut t.latency_us);
         parts.push(format!(
-            "\"{name}\": {{\"count\": {}, \"bytes\": {}, \"distinct\": {}, \"duplicates\": {}, \"max_seq\": {max}, \"first_gaps\": [{}]}}",
+            "\"{name}\": {{\"count\": {}, \"bytes\": {}, \"distinct\": {}, \"duplicates\": {}, \"max_seq\": {max}, \"first_gaps\": [{}], \"latency_ms\": {latency}}}",
             t.count, t.bytes, t.distinct, t.duplicates, gaps.join(", ")
         ));
     }
@@ -180,13 +211,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 t.count += 1;
                 t.bytes += payload.len() as u64;
                 let key = seqs.iter().find(|(s, _)| topic.ends_with(s.as_str()));
-                if let Some(n) = key.and_then(|(_, k)| seq_after(payload, k.as_bytes())) {
-                    note(t, n);
+                if let Some((_, k)) = key {
+                    if let Some(n) = seq_after(payload, k.as_bytes()) {
+                        note(t, n);
+                    }
+                    t.latency_us.extend(latency_us(payload));
                 }
             }
             _ => {}
         }
     }
-    println!("{}", summary(&topics));
+    println!("{}", summary(&mut topics));
     Ok(())
 }
