@@ -94,14 +94,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--topics" => topics = args.next().ok_or("--topics needs a value")?,
-            "--timeout-ms" => timeout_ms = args.next().ok_or("--timeout-ms needs a value")?.parse()?,
+            "--timeout-ms" => {
+                timeout_ms = args.next().ok_or("--timeout-ms needs a value")?.parse()?
+            }
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(
+            libc::SIGTERM,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
     let ctx = r2r::Context::create()?;
     let mut node = r2r::Node::create(ctx, "dds_floor", "")?;

@@ -69,11 +69,16 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Publishes the stream's message with a sequence number and a stamp (sec, nanosec).
+type Publish = Box<dyn FnMut(u64, (i32, u32)) -> Result<(), r2r::Error>>;
+/// How many readers the stream's publisher has matched.
+type Readers = Box<dyn Fn() -> usize>;
+
 /// One paced stream: its publisher, a native message reused for every publish, its schedule.
 struct Stream {
     name: String,
-    publish: Box<dyn FnMut(u64, (i32, u32)) -> Result<(), r2r::Error>>,
-    subscribers: Box<dyn Fn() -> usize>,
+    publish: Publish,
+    subscribers: Readers,
     period: Duration,
     rate: f64,
     next_slot: u64,
@@ -87,7 +92,7 @@ fn native<T: WrappedTypesupport + 'static>(
     qos: QosProfile,
     msg: T,
     stamp_seq: fn(&mut WrappedNativeMsg<T>, u64, (i32, u32)),
-) -> Result<(Box<dyn FnMut(u64, (i32, u32)) -> Result<(), r2r::Error>>, Box<dyn Fn() -> usize>), r2r::Error> {
+) -> Result<(Publish, Readers), r2r::Error> {
     let publisher: Publisher<T> = node.create_publisher(topic, qos)?;
     let counter = publisher.clone();
     let mut native = WrappedNativeMsg::<T>::from(&msg);
@@ -159,12 +164,17 @@ fn stream(node: &mut r2r::Node, name: &str, rate: f64, qos: QosProfile) -> Resul
 }
 
 fn wall_stamp() -> (i32, u32) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (d.as_secs() as i32, d.subsec_nanos())
 }
 
 fn cpu_seconds() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid out pointer; CLOCK_PROCESS_CPUTIME_ID always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
@@ -191,7 +201,9 @@ fn wait_until(due: Instant) {
 fn run(streams: &mut [Stream], t0: Instant, end: Instant, max_late: Duration) {
     let due = |s: &Stream| t0 + Duration::from_secs_f64(s.next_slot as f64 / s.rate);
     loop {
-        let Some(s) = streams.iter_mut().min_by_key(|s| due(s)) else { return };
+        let Some(s) = streams.iter_mut().min_by_key(|s| due(s)) else {
+            return;
+        };
         let at = due(s);
         if at >= end {
             return;
@@ -244,11 +256,19 @@ fn main() -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(700));
     println!("{{\"ready\": true}}");
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
-    run(&mut streams, t0, t0 + Duration::from_secs_f64(a.duration), a.max_late);
+    run(
+        &mut streams,
+        t0,
+        t0 + Duration::from_secs_f64(a.duration),
+        a.max_late,
+    );
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let obj = |f: &dyn Fn(&Stream) -> String| {
-        let v: Vec<String> = streams.iter().map(|s| format!("\"{}\": {}", s.name, f(s))).collect();
+        let v: Vec<String> = streams
+            .iter()
+            .map(|s| format!("\"{}\": {}", s.name, f(s)))
+            .collect();
         format!("{{{}}}", v.join(", "))
     };
     println!(

@@ -65,7 +65,12 @@ fn read_packet(r: &mut impl Read, body: &mut Vec<u8>) -> std::io::Result<Option<
     loop {
         match r.read_exact(&mut b) {
             Ok(()) => break,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 if STOP.load(Relaxed) {
                     return Ok(None);
                 }
@@ -91,7 +96,11 @@ fn read_packet(r: &mut impl Read, body: &mut Vec<u8>) -> std::io::Result<Option<
 /// The number right after `key` in `payload` (integers as the generator writes them: "17.0").
 fn seq_after(payload: &[u8], key: &[u8]) -> Option<u64> {
     let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits: Vec<u8> = payload[at..].iter().take_while(|c| c.is_ascii_digit()).copied().collect();
+    let digits: Vec<u8> = payload[at..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .copied()
+        .collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
@@ -165,7 +174,8 @@ fn summary(topics: &mut BTreeMap<String, Topic>) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut port, mut filter, mut seqs) = (1883u16, "#".to_owned(), Vec::<(String, String)>::new());
+    let (mut port, mut filter, mut seqs) =
+        (1883u16, "#".to_owned(), Vec::<(String, String)>::new());
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().ok_or(format!("{a} needs a value"))?;
@@ -181,8 +191,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(
+            libc::SIGTERM,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
     let mut sock = TcpStream::connect(("127.0.0.1", port))?;
     sock.set_read_timeout(Some(Duration::from_millis(200)))?;

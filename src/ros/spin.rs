@@ -36,7 +36,7 @@ pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, stop: Arc<AtomicBoo
 }
 
 /// How long the next spin may wait: until the earliest deadline, at most [`MAX_WAIT`].
-fn next_wait(drains: &[Box<dyn Drain>], now: Instant) -> Duration {
+pub(super) fn next_wait(drains: &[Box<dyn Drain>], now: Instant) -> Duration {
     drains
         .iter()
         .filter_map(|d| d.deadline())
