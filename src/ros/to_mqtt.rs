@@ -42,23 +42,28 @@ pub trait Drain: Send {
 struct Encoder {
     robot_id: Arc<str>,
     category: Category,
+    /// The size of the last payload: the next one gets a buffer that fits at once.
+    last_size: usize,
 }
 
 impl Encoder {
-    fn encode<D: Serialize>(&self, stamp: Option<Stamp>, data: &D) -> Vec<u8> {
-        envelope::to_json(&Envelope {
+    fn encode<D: Serialize>(&mut self, stamp: Option<Stamp>, data: &D) -> Vec<u8> {
+        let envelope = Envelope {
             timestamp: envelope::timestamp(stamp),
             robot_id: &self.robot_id,
             kind: self.category.as_str(),
             data,
-        })
+        };
+        let json = envelope::to_json_sized(&envelope, self.last_size + self.last_size / 8 + 32);
+        self.last_size = json.len();
+        json
     }
 }
 
 /// The next message of a route, if one is there (never waits).
 type Take<M> = Box<dyn FnMut() -> Option<M> + Send>;
 /// Message to the JSON payload of its mapping.
-type Encode<M> = Box<dyn Fn(&M) -> Vec<u8> + Send>;
+type Encode<M> = Box<dyn FnMut(&M) -> Vec<u8> + Send>;
 /// What else a message feeds: the pose or the battery the rest of the bridge reads.
 type Feed<M> = Box<dyn FnMut(&M, Instant) + Send>;
 
@@ -170,6 +175,7 @@ pub fn route(
     let enc = Encoder {
         robot_id: cx.robot_id.clone(),
         category: m.category,
+        last_size: 0,
     };
     let at = (m, cx, counters);
     let drain = match m.converter {
@@ -238,7 +244,7 @@ fn typed<C: Converter>(
     node: &mut Node,
     at: At<'_>,
     conv: C,
-    enc: Encoder,
+    mut enc: Encoder,
     feed: Option<Feed<C::Msg>>,
 ) -> Result<Box<dyn Drain>, r2r::Error>
 where
@@ -254,7 +260,7 @@ where
 
 /// A generic mapping: the spin thread takes the serialized message and queues it
 /// ([`Handoff`]); the route on the `ros-convert` thread decodes it into the message's JSON.
-fn generic(node: &mut Node, at: At<'_>, enc: Encoder) -> Result<Routed, r2r::Error> {
+fn generic(node: &mut Node, at: At<'_>, mut enc: Encoder) -> Result<Routed, r2r::Error> {
     let (m, cx, counters) = (at.0, at.1, at.2.clone());
     let stream = node.subscribe_raw(&m.ros_topic, &m.ros_type, qos_profile(m.ros_qos))?;
     let queue = Queue::new(m.ros_qos.depth, cx.queue_bytes);
