@@ -462,7 +462,8 @@ def missing(got, sent, rate):
 
 def emit(name, result):
     """One JSON line per result on stdout (the numbers for BENCHMARKS.md)."""
-    result = {"bench": name, **result}
+    result = {"bench": name, **result, "bridge_binary": BRIDGE_BIN,
+              "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     print(json.dumps(result), flush=True)
     return result
 
