@@ -223,8 +223,11 @@ class Bridge:
         self.log = os.path.join(self.dir, "bridge.log")
         env = ros_env(domain)
         env["ROS_LOG_DIR"] = self.dir
+        # BENCH_BRIDGE_CPUS=1: the whole bridge on these CPUs (taskset), e.g. to measure what
+        # cross-core wake-ups cost (see BENCHMARKS.md).
+        pin = ["taskset", "-c", os.environ["BENCH_BRIDGE_CPUS"]] if os.environ.get("BENCH_BRIDGE_CPUS") else []
         with open(self.log, "w") as out:
-            self.proc = start([BRIDGE_BIN, "--ros-args", "-p", f"config_file:={cfg}",
+            self.proc = start(pin + [BRIDGE_BIN, "--ros-args", "-p", f"config_file:={cfg}",
                                "-p", "broker:=127.0.0.1", "-p", f"port:={port}",
                                "-p", f"robot_id:={ROBOT}"],
                               stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -463,6 +466,7 @@ def missing(got, sent, rate):
 def emit(name, result):
     """One JSON line per result on stdout (the numbers for BENCHMARKS.md)."""
     result = {"bench": name, **result, "bridge_binary": BRIDGE_BIN,
+              "bridge_cpus": os.environ.get("BENCH_BRIDGE_CPUS") or "any",
               "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     print(json.dumps(result), flush=True)
     return result
