@@ -2,6 +2,7 @@
 """rclpy load generator for scripts/bench: publishes realistic AMR messages at fixed rates.
 
   rospub.py --topic odom:50 --topic imu:200 ... [--duration S] [--beams N] [--qos reliable]
+            [--subscribers N]
 
 Every message carries header.stamp = the wall clock at publish time (for latency) and a
 sequence number 0, 1, 2, ... (Odometry: pose.pose.position.x, Imu: linear_acceleration.x,
@@ -74,6 +75,7 @@ def main():
     ap.add_argument("--beams", type=int, default=720)
     ap.add_argument("--qos", default="reliable", choices=["reliable", "best_effort"])
     ap.add_argument("--wait-subscribers", type=float, default=15.0)
+    ap.add_argument("--subscribers", type=int, default=1, help="readers to wait for (bridge, floor)")
     a = ap.parse_args()
 
     rclpy.init()
@@ -93,7 +95,7 @@ def main():
                         "skips": 0})
 
     deadline = time.time() + a.wait_subscribers
-    while any(s["pub"].get_subscription_count() == 0 for s in streams) and time.time() < deadline:
+    while any(s["pub"].get_subscription_count() < a.subscribers for s in streams) and time.time() < deadline:
         rclpy.spin_once(node, timeout_sec=0.05)
     time.sleep(0.5)  # let discovery settle on the reader side too
     print(json.dumps({"ready": True}), flush=True)

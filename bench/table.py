@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown tables from the JSON lines of scripts/bench: `bench/table.py results.jsonl`."""
+"""Markdown tables from the JSON lines of scripts/bench: `bench/table.py results.jsonl [more.jsonl ...]`."""
 import json
 import sys
 
@@ -8,38 +8,93 @@ def row(*cells):
     print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
+RS = []
+
+
+def by(kind):
+    return [r for r in RS if r["bench"] == kind]
+
+
+def mib(kib):
+    return round(kib / 1024, 1) if kib is not None else None
+
+
+def throughput():
+    rs = by("throughput")
+    if not rs:
+        return
+    if "who" not in rs[0]:
+        print("\nthroughput: results of the rclpy-publisher bench (see BENCHMARKS.md, section 2)")
+        return
+    print("\nthroughput (native paced generator, one odometry mapping, MQTT QoS 0; floor alone, then bridge alone)")
+    row("target msg/s", "who", "achieved msg/s", "generator late skips", "sent", "taken by floor / bridge",
+        "MQTT received", "counted drops", "uncounted loss (before / after bridge)", "delivered %",
+        "CPU %", "by thread", "mosquitto / counter CPU %", "latency p50 / p99 ms", "machine busy %")
+    for r in rs:
+        if r["who"] == "floor":
+            row(r["target_rate"], "floor", r["achieved_rate"], r["publisher_late_skips"], r["sent"], r["taken"],
+                "-", "-", f'{r["lost_uncounted"]} / -', r["delivered_pct"], r["cpu_pct"], r["threads"], "-", "-",
+                r["machine_busy_pct"])
+        else:
+            lat = r.get("latency_ms") or {}
+            row(r["target_rate"], "bridge", r["achieved_rate"], r["publisher_late_skips"], r["sent"],
+                r["bridge_received"], r["mqtt_distinct"], r["counted_dropped"],
+                f'{r["lost_before_bridge_uncounted"]} / {r["lost_after_bridge_uncounted"]}', r["delivered_pct"],
+                r["cpu_pct"], r["threads"], f'{r["mosquitto_cpu_pct"]} / {r["mqtt_count_cpu_pct"]}',
+                f'{lat.get("p50")} / {lat.get("p99")}', r["machine_busy_pct"])
+
+
+def camera():
+    rs = by("camera")
+    if not rs:
+        return
+    print("\ncamera (640x480 rgb8 10 Hz, generic mapping, beside odometry 50 Hz + IMU 200 Hz; bridge and floor at once)")
+    row("run", "topic", "sent", "floor took", "bridge received", "dropped (counted)", "MQTT received",
+        "missing", "latency p50 / p90 / p99 / max ms", "bridge CPU %", "floor CPU %", "machine busy %")
+    for i, r in enumerate(rs, 1):
+        for t, v in r["topics"].items():
+            lat = v.get("latency_ms") or {}
+            lat = " / ".join(str(lat.get(k)) for k in ("p50", "p90", "p99", "max")) if lat else "-"
+            row(i, t, v["sent"], v["floor_taken"], v["bridge_received"], v["bridge_dropped_counted"],
+                v["mqtt_received"], v["missing"], lat, r["bridge"]["cpu_pct_schedstat"],
+                r["floor"]["cpu_pct_schedstat"], r["machine_busy_pct"])
+
+
 def main():
-    rs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-    by = lambda k: [r for r in rs if r["bench"] == k]
+    for path in sys.argv[1:]:
+        RS.extend(json.loads(l) for l in open(path) if l.startswith("{"))
     for r in by("idle"):
-        print("\nidle")
-        row("bridge CPU % of one core", "VmRSS MiB", "VmHWM MiB", "threads", "by thread")
-        row(r["cpu_pct"], round(r["VmRSS"] / 1024, 1), round(r["VmHWM"] / 1024, 1), r["Threads"], r["threads"])
+        f = r.get("floor")
+        if not f:  # results from before the floor column
+            print("\nidle")
+            row("bridge CPU % of one core", "VmRSS MiB", "VmHWM MiB", "threads", "by thread")
+            row(r["cpu_pct"], mib(r["VmRSS"]), mib(r["VmHWM"]), r["Threads"], r["threads"])
+            continue
+        print("\nidle (bridge and DDS floor in the same window)")
+        row("bridge CPU %", "floor CPU %", "bridge / floor", "bridge VmRSS MiB", "floor VmRSS MiB",
+            "bridge wake-ups/s by thread", "machine busy %")
+        row(r["cpu_pct_schedstat"], f["cpu_pct_schedstat"], r["ratio_to_floor"], mib(r["VmRSS"]),
+            mib(f["VmRSS_KiB"]), r.get("switches_per_s", {}), r["machine_busy_pct"])
     if by("typical"):
-        print("\ntypical")
-        row("laser beams", "bridge CPU %", "by thread", "VmRSS MiB (mid / end)", "VmHWM MiB",
-            "publisher CPU %", "mosquitto CPU %", "machine busy %")
+        print("\ntypical (bridge and DDS floor on the same publishers, same window)")
+        row("laser beams", "bridge CPU %", "floor CPU %", "bridge / floor", "bridge by thread",
+            "VmHWM bridge / floor MiB", "above floor: VmHWM / RssAnon MiB", "publisher CPU %",
+            "mosquitto CPU %", "machine busy %")
         for r in by("typical"):
-            b = r["bridge"]
-            row(r["beams"], b["cpu_pct"], b["threads"],
-                f'{b["VmRSS_mid"] / 1024:.1f} / {b["VmRSS"] / 1024:.1f}', round(b["VmHWM"] / 1024, 1),
+            b, f = r["bridge"], r.get("floor", {})
+            row(r["beams"], b["cpu_pct_schedstat"], f.get("cpu_pct_schedstat"), r.get("ratio_to_floor"),
+                b["threads"], f'{mib(b["VmHWM"])} / {mib(f.get("VmHWM_KiB"))}',
+                f'{r.get("VmHWM_above_floor_MiB")} / {r.get("RssAnon_above_floor_MiB")}',
                 r["publisher_process"]["cpu_pct"], r["mosquitto_cpu_pct"], r["machine_busy_pct"])
         print("\ntypical: delivery")
-        row("laser beams", "topic", "sent", "bridge received", "dropped by policy", "MQTT received", "missing")
+        row("laser beams", "topic", "sent", "floor took", "bridge received", "dropped by policy",
+            "MQTT received", "missing")
         for r in by("typical"):
             for t, v in r["topics"].items():
-                row(r["beams"], t, v["sent"], v["bridge_received"], v["bridge_dropped_by_policy"],
-                    v["mqtt_received"], v["missing_at_s"] or "none")
-    if by("throughput"):
-        print("\nthroughput")
-        row("depth", "target msg/s", "achieved", "pubs", "sent", "bridge received", "counted drops",
-            "MQTT received", "uncounted loss", "delivered %", "bridge CPU %", "publishers CPU %", "machine busy %")
-        for r in by("throughput"):
-            counted = r["counted_dropped"] + r["offline_replaced"]
-            unc = r["lost_before_bridge_uncounted"] + r["lost_after_bridge_uncounted"]
-            row(r["depth"], r["target_rate"], r["achieved_rate"], r["publishers"], r["sent"], r["bridge_received"],
-                counted, r["mqtt_received"], f'{unc} ({100.0 * unc / r["sent"]:.2f} %)', r["delivered_pct"],
-                r["bridge_cpu_pct"], r["publisher_cpu_pct"], r["machine_busy_pct"])
+                row(r["beams"], t, v["sent"], v.get("floor_taken"), v["bridge_received"],
+                    v["bridge_dropped_by_policy"], v["mqtt_received"], v["missing_at_s"] or "none")
+    throughput()
+    camera()
     if by("latency"):
         print("\nlatency")
         row("load", "samples", "median ms", "p90 ms", "p99 ms", "max ms")

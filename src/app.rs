@@ -25,7 +25,7 @@ use crate::diagnostics::Stats;
 use crate::herald::Herald;
 use crate::inbox::{Inbox, Queues};
 use crate::mqtt::{self, options::LinkSettings, LinkEvent, MqttError, Outbox};
-use crate::ros::{self, spin, to_mqtt, to_ros, RosError};
+use crate::ros::{self, offload, spin, to_mqtt, to_ros, RosError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::{self, Feeds, View};
 
@@ -56,6 +56,8 @@ pub struct Running {
     link: JoinHandle<Result<(), MqttError>>,
     spin_stop: Arc<AtomicBool>,
     spin: std::thread::JoinHandle<()>,
+    /// The `ros-convert` thread, when a mapping needs it; it ends after the spin thread.
+    convert: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What the ROS side is made of: built on the node before the first spin.
@@ -82,7 +84,7 @@ pub fn start(
     let (outbox, outbound) = Outbox::channel(b.queue_size, b.queue_bytes, stats.clone());
     let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
     let (feeds, view) = state::channels();
-    let ros = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
+    let (ros, offloaded) = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
     // From here only the routes and the herald's copies can publish: when they are gone,
     // the link knows that nothing more will come.
     drop(outbox);
@@ -93,7 +95,7 @@ pub fn start(
     );
     let (inbox, queues) = Inbox::new(tree, generic, bounds, stats.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .thread_name("bridge")
         .build()
@@ -116,12 +118,13 @@ pub fn start(
         shutdown,
     };
     let (drains, tasks) = cx.spawn(&runtime, ros, queues, feeds, link_events_rx);
+    let Offloaded { routes, ring } = offloaded;
+    let convert = (!routes.is_empty())
+        .then(|| thread("ros-convert", move || offload::run(routes, ring)))
+        .transpose()?;
     let spin_stop = Arc::new(AtomicBool::new(false));
     let stop = spin_stop.clone();
-    let spin = std::thread::Builder::new()
-        .name("ros-spin".into())
-        .spawn(move || spin::spin(node, drains, stop))
-        .map_err(|e| AppError::Runtime(format!("cannot start the ROS thread: {e}")))?;
+    let spin = thread("ros-spin", move || spin::spin(node, drains, stop))?;
     Ok(Running {
         runtime,
         signal: Box::pin(shutdown_signal),
@@ -130,7 +133,24 @@ pub fn start(
         link,
         spin_stop,
         spin,
+        convert,
     })
+}
+
+fn thread(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, AppError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| AppError::Runtime(format!("cannot start the {name} thread: {e}")))
+}
+
+/// The routes of the `ros-convert` thread (see `ros::offload`), and its doorbell.
+struct Offloaded {
+    routes: Vec<Box<dyn to_mqtt::Drain>>,
+    ring: std::sync::mpsc::Receiver<()>,
 }
 
 /// Every subscription and publisher of the bridge, made now so that no first message is lost.
@@ -141,36 +161,8 @@ fn build_ros(
     outbox: &Outbox,
     feeds: &Feeds,
     herald: &Herald,
-) -> Result<RosSide, AppError> {
-    let robot_id: Arc<str> = Arc::from(settings.tree.robot_id());
-    let cx = to_mqtt::RouteContext {
-        robot_id: &robot_id,
-        outbox,
-        feeds,
-    };
-    let mut drains = Vec::new();
-    let mut streams = Vec::new();
-    let ros_to_mqtt = settings
-        .mappings
-        .iter()
-        .filter(|m| m.direction == Direction::RosToMqtt);
-    for m in ros_to_mqtt {
-        let counters = stats.register(&m.name);
-        drains.push(to_mqtt::route(node, m, &cx, counters.clone())?);
-        streams.push(alerts::Stream {
-            mapping: m.name.clone(),
-            ros_topic: m.ros_topic.clone(),
-            counters,
-            watch: StaleWatch::new(settings.config.alerts.stale_after),
-        });
-        log::info!(
-            "mapping `{}`: ROS {} ({}) -> MQTT {}",
-            m.name,
-            m.ros_topic,
-            m.ros_type,
-            m.mqtt_topic
-        );
-    }
+) -> Result<(RosSide, Offloaded), AppError> {
+    let (mut drains, offloaded, streams) = routes(node, settings, stats, outbox, feeds)?;
     let commands = &settings.config.commands;
     let sinks =
         to_ros::GenericSinks::new(node, &settings.mappings, stats, herald.clone(), commands)?;
@@ -188,14 +180,66 @@ fn build_ros(
         None
     };
     let diagnostics = node.create_publisher("/diagnostics", ros::qos_profile(RosQos::RELIABLE))?;
-    Ok(RosSide {
+    let ros = RosSide {
         drains,
         streams,
         sinks,
         cmd_vel,
         estop,
         diagnostics,
-    })
+    };
+    Ok((ros, offloaded))
+}
+
+type Routes = (Vec<Box<dyn to_mqtt::Drain>>, Offloaded, Vec<alerts::Stream>);
+
+/// The ROS to MQTT mappings: what the spin thread drains, what the `ros-convert` thread
+/// runs, and the streams the stale-stream alerts watch.
+fn routes(
+    node: &mut Node,
+    settings: &Settings,
+    stats: &Stats,
+    outbox: &Outbox,
+    feeds: &Feeds,
+) -> Result<Routes, AppError> {
+    let robot_id: Arc<str> = Arc::from(settings.tree.robot_id());
+    let (doorbell, ring) = std::sync::mpsc::channel();
+    let cx = to_mqtt::RouteContext {
+        robot_id: &robot_id,
+        outbox,
+        feeds,
+        doorbell: &doorbell,
+        queue_bytes: settings.config.bridge.queue_bytes,
+    };
+    let (mut drains, mut offloaded, mut streams) = (Vec::new(), Vec::new(), Vec::new());
+    let ros_to_mqtt = settings
+        .mappings
+        .iter()
+        .filter(|m| m.direction == Direction::RosToMqtt);
+    for m in ros_to_mqtt {
+        let counters = stats.register(&m.name);
+        let routed = to_mqtt::route(node, m, &cx, counters.clone())?;
+        drains.push(routed.spin);
+        offloaded.extend(routed.offloaded);
+        streams.push(alerts::Stream {
+            mapping: m.name.clone(),
+            ros_topic: m.ros_topic.clone(),
+            counters,
+            watch: StaleWatch::new(settings.config.alerts.stale_after),
+        });
+        log::info!(
+            "mapping `{}`: ROS {} ({}) -> MQTT {}",
+            m.name,
+            m.ros_topic,
+            m.ros_type,
+            m.mqtt_topic
+        );
+    }
+    let offloaded = Offloaded {
+        routes: offloaded,
+        ring,
+    };
+    Ok((drains, offloaded, streams))
 }
 
 /// What the tasks share.
@@ -291,6 +335,7 @@ impl Running {
             mut link,
             spin_stop,
             spin,
+            convert,
         } = self;
         let ended = runtime.block_on(async {
             tokio::select! {
@@ -308,6 +353,10 @@ impl Running {
         spin_stop.store(true, Relaxed);
         if spin.join().is_err() {
             failed = Some(AppError::Runtime("the ROS thread failed".into()));
+        }
+        // The spin thread's end (its doorbells dropped) ends the converter too.
+        if convert.is_some_and(|c| c.join().is_err()) {
+            failed = Some(AppError::Runtime("the ROS conversion thread failed".into()));
         }
         let link_result = match ended {
             Some(r) => r,

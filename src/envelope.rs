@@ -255,10 +255,20 @@ pub struct Refused {
 
 /// Serializes to JSON bytes. Only maps with non-string keys can fail, and none are used.
 pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_else(|e| {
-        log::error!("cannot serialize a message: {e}");
-        b"null".to_vec()
-    })
+    to_json_sized(value, 128)
+}
+
+/// [`to_json`] into a buffer of `capacity` bytes: a stream's payloads have about the same
+/// size each time, and growing the buffer (128, 256, 512 ...) cost more than writing it.
+pub fn to_json_sized<T: Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => out,
+        Err(e) => {
+            log::error!("cannot serialize a message: {e}");
+            b"null".to_vec()
+        }
+    }
 }
 
 #[cfg(test)]

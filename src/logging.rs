@@ -106,6 +106,11 @@ impl Throttle {
         self.count <= self.per_second
     }
 
+    /// Whether a second is open: `flush` has something to end (and maybe to summarise).
+    pub fn pending(&self) -> bool {
+        self.window.is_some()
+    }
+
     /// Ends the current second if it is over: logs the summary of what it left out.
     pub fn flush(&mut self, now: Instant) {
         let Some(start) = self.window else { return };
@@ -163,17 +168,17 @@ pub fn init(name: &str, level: LevelFilter) {
         log::set_max_level(level);
         ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    // rcutils filters by its own level too; follow ours so debug lines are not lost.
-    let severity = match level {
-        LevelFilter::Debug | LevelFilter::Trace => 10,
-        LevelFilter::Info => 20,
-        LevelFilter::Warn => 30,
-        LevelFilter::Error | LevelFilter::Off => 40,
-    };
+    // rcutils filters by its own level too (Info unless `--log-level` said otherwise, which
+    // rcl applies itself): only debug lines need our logger's level lowered there. Only then:
+    // one logger level set makes every level check in rcl's hot paths (about three per
+    // message taken, in rcl_take and rcl_wait) a hash-map walk, 6 % of the spin thread.
+    if !matches!(level, LevelFilter::Debug | LevelFilter::Trace) {
+        return;
+    }
     if let Ok(c) = std::ffi::CString::new(name) {
         // SAFETY: rcutils copies the name; logging was initialised by r2r's context.
         unsafe {
-            r2r_rcl::rcutils_logging_set_logger_level(c.as_ptr(), severity);
+            r2r_rcl::rcutils_logging_set_logger_level(c.as_ptr(), 10); // debug
         }
     }
 }

@@ -47,6 +47,11 @@ impl<T> RateLimiter<T> {
         }
     }
 
+    /// When the held message may go: the time to look again without a new message.
+    pub fn due(&self) -> Option<Instant> {
+        self.held.as_ref().and(self.next)
+    }
+
     fn sent(&mut self, now: Instant) {
         // Keep a steady cadence (next = previous slot + period) unless far behind.
         let next = match self.next {
@@ -90,6 +95,13 @@ impl Batcher {
             Some(t) if now >= t + self.max_interval && !self.items.is_empty() => Some(self.take()),
             _ => None,
         }
+    }
+
+    /// When the open batch is due.
+    pub fn due(&self) -> Option<Instant> {
+        self.opened
+            .filter(|_| !self.items.is_empty())
+            .map(|t| t + self.max_interval)
     }
 
     pub fn len(&self) -> usize {
@@ -152,8 +164,10 @@ mod tests {
             (None, false)
         );
         assert_eq!(rl.offer("c", t0 + Duration::from_millis(200)), (None, true));
+        assert_eq!(rl.due(), Some(t0 + Duration::from_millis(500)));
         assert_eq!(rl.poll(t0 + Duration::from_millis(400)), None);
         assert_eq!(rl.poll(t0 + Duration::from_millis(500)), Some("c"));
+        assert_eq!(rl.due(), None);
         assert_eq!(rl.poll(t0 + Duration::from_millis(2000)), None);
     }
 
@@ -164,7 +178,9 @@ mod tests {
         assert_eq!(b.push(b"1".to_vec(), t0), None);
         assert_eq!(b.push(b"2".to_vec(), t0), None);
         assert_eq!(b.push(b"3".to_vec(), t0).as_deref(), Some(&b"[1,2,3]"[..]));
+        assert_eq!(b.due(), None);
         assert_eq!(b.push(b"{}".to_vec(), t0), None);
+        assert_eq!(b.due(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(b.poll(t0 + Duration::from_millis(999)), None);
         assert_eq!(
             b.poll(t0 + Duration::from_secs(1)).as_deref(),

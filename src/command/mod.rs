@@ -358,7 +358,16 @@ impl CommandCore {
         }
     }
 
-    /// Called by the runner every 1/rate_hz seconds.
+    /// Whether `tick` has anything to do: a motion, the e-stop's zero Twists, or a log
+    /// summary to close. Idle, the runner need not wake for it.
+    pub fn needs_tick(&self) -> bool {
+        self.latch.engaged()
+            || !matches!(self.active, Active::None)
+            || self.refusal_log.pending()
+            || self.outcome_log.pending()
+    }
+
+    /// Called by the runner every 1/rate_hz seconds while `needs_tick`.
     pub fn tick(&mut self, now: Instant) -> Effects {
         let mut fx = Effects::default();
         if self.latch.engaged() {

@@ -82,26 +82,35 @@ impl Runner {
         // Burst: after a stall the missed ticks run at once, so the motion plan stays on the
         // wall clock and the robot is not commanded longer than planned.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        // The tick runs only while the core needs it: an idle bridge does not wake 20 times a
+        // second for nothing.
+        let mut armed = false;
+        // One wait for the whole run: made anew on every wake-up it cost as much as the rest.
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
         loop {
+            // Every odometry sample matters only to a running motion (its progress); else the
+            // latest is read when a command comes, and odometry at any rate wakes nobody.
+            let follow_odom = self.core.mode() == Mode::Moving;
             tokio::select! {
                 biased;
-                _ = shutdown.wait() => break,
+                _ = &mut stop => break,
                 Ok(()) = inputs.estop.changed() => {
                     let engaged = inputs.estop.borrow_and_update().engaged();
                     let fx = self.core.on_ros_estop(engaged, Instant::now());
                     self.apply(fx);
                 }
-                Some(c) = inputs.priority.recv() => self.on_command(c),
-                _ = tick.tick() => {
+                Some(c) = inputs.priority.recv() => {
+                    self.latest_odom(&mut inputs.odom);
+                    self.on_command(c);
+                }
+                _ = tick.tick(), if armed => {
                     let fx = self.core.tick(Instant::now());
                     self.apply(fx);
                 }
-                Ok(()) = inputs.odom.changed() => {
-                    if let Some(pose) = *inputs.odom.borrow_and_update() {
-                        self.core.on_odom(pose);
-                    }
-                }
+                Ok(()) = inputs.odom.changed(), if follow_odom => self.latest_odom(&mut inputs.odom),
                 Some(c) = inputs.commands.recv() => {
+                    self.latest_odom(&mut inputs.odom);
                     let was_idle = self.core.mode() == Mode::Idle;
                     self.on_command(c);
                     // A motion that starts from rest gets its first Twist now, not up to one
@@ -109,13 +118,30 @@ impl Runner {
                     // motion plan keeps its timing).
                     if was_idle && matches!(self.core.mode(), Mode::Moving | Mode::Velocity) {
                         tick.reset_immediately();
+                        armed = true;
                     }
                 }
             }
+            let needed = self.core.needs_tick();
+            if needed && !armed {
+                // Re-armed: the grid starts now (a Burst of the ticks missed while idle
+                // would send stale Twists at once).
+                tick.reset();
+            }
+            armed = needed;
         }
         // Leave the robot still, whatever ran.
         let fx = self.core.on_shutdown();
         self.apply(fx);
+    }
+
+    /// Hands the core the latest odometry, if there is a new one.
+    fn latest_odom(&mut self, odom: &mut watch::Receiver<Option<Pose>>) {
+        if odom.has_changed().unwrap_or(false) {
+            if let Some(pose) = *odom.borrow_and_update() {
+                self.core.on_odom(pose);
+            }
+        }
     }
 
     fn on_command(&mut self, c: FleetCommand) {

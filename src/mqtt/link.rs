@@ -8,6 +8,8 @@
 //! After an error, rumqttc's own retransmission queue is emptied (it would keep only what a
 //! resumed session allows, and forget the rest): the session sends everything again itself.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +42,9 @@ pub async fn run(
     mut shutdown: Shutdown,
 ) -> Result<(), MqttError> {
     let (mut link, mut eventloop) = Link::new(settings, dispatch, events, stats);
+    // One wait for the whole run: made anew for every message it cost a tenth of the link.
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut open = true;
@@ -57,7 +62,7 @@ pub async fn run(
                 link.serve(
                     idle,
                     &mut outbound,
-                    &mut shutdown,
+                    stop.as_mut(),
                     &mut drain_until,
                     &mut open,
                     || retry_at = Some(at),
@@ -69,7 +74,7 @@ pub async fn run(
                 link.serve(
                     poll,
                     &mut outbound,
-                    &mut shutdown,
+                    stop.as_mut(),
                     &mut drain_until,
                     &mut open,
                     || {},
@@ -136,14 +141,14 @@ impl<D: Dispatch> Link<D> {
     }
 
     /// Runs `step` to completion (a poll, or the backoff wait) while taking outbound
-    /// messages beside it. Returns its result, or None when it was cut short: by the end of
+    /// messages beside it and watching `stop` (the shutdown). Returns its result, or None when it was cut short: by the end of
     /// the drain time or the outbound channel closing (`interrupted` is then called, so a
     /// backoff can be resumed).
     async fn serve<T>(
         &mut self,
         step: impl std::future::Future<Output = Option<T>>,
         outbound: &mut OutboxRx,
-        shutdown: &mut Shutdown,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
         drain_until: &mut Option<tokio::time::Instant>,
         open: &mut bool,
         interrupted: impl FnOnce(),
@@ -153,7 +158,8 @@ impl<D: Dispatch> Link<D> {
             let deadline = *drain_until;
             tokio::select! {
                 biased;
-                _ = shutdown.wait(), if deadline.is_none() => {
+                // Polled until it fires, never after: the drain deadline is set then.
+                _ = stop.as_mut(), if deadline.is_none() => {
                     *drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {

@@ -1,9 +1,11 @@
 //! The ROS side: the node's parameters (`params`), a subscription per ROS to MQTT mapping
 //! (`to_mqtt`), the publishers into ROS (`to_ros`: `cmd_vel`, generic MQTT to ROS mappings),
-//! the e-stop listener (`estop`), and the spin thread (`spin`). Every subscription and
-//! publisher is made before the first spin, so that no first message is lost.
+//! the e-stop listener (`estop`), the spin thread (`spin`) and the thread for conversions
+//! too heavy for it (`offload`). Every subscription and publisher is made before the first
+//! spin, so that no first message is lost.
 
 pub mod estop;
+pub mod offload;
 pub mod params;
 pub mod spin;
 pub mod to_mqtt;

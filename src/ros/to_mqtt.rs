@@ -6,15 +6,18 @@
 //! r2r takes at most one message per subscription per `spin_once` and hands it over through a
 //! channel of 10 that drops silently when full. So routes are drained on the spin thread right
 //! after each spin: nothing waits in r2r's channels, and every drop that remains (rate limit,
-//! full queue to MQTT) is ours and counted.
+//! full queue to MQTT) is ours and counted. Generic mappings are converted on a thread of
+//! their own (`offload`): only their serialized bytes are taken on the spin thread.
 
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, StreamExt};
 use r2r::Node;
 use serde::Serialize;
 
+use super::offload::{Handoff, Queue};
 use super::{qos_profile, RosError};
 use crate::config::{Category, ConverterKind, Mapping, Qos};
 use crate::convert::{self, Converter, Stamped};
@@ -28,6 +31,10 @@ use crate::state::{self, Feeds};
 /// What the spin thread does after every spin: take what a subscription holds, and act.
 pub trait Drain: Send {
     fn drain(&mut self, now: Instant);
+    /// When `drain` must run even if no message comes (a held message, an open batch).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Wraps `data` into the envelope of a mapping: its robot id and its category as `type`.
@@ -35,28 +42,36 @@ pub trait Drain: Send {
 struct Encoder {
     robot_id: Arc<str>,
     category: Category,
+    /// The size of the last payload: the next one gets a buffer that fits at once.
+    last_size: usize,
 }
 
 impl Encoder {
-    fn encode<D: Serialize>(&self, stamp: Option<Stamp>, data: &D) -> Vec<u8> {
-        envelope::to_json(&Envelope {
+    fn encode<D: Serialize>(&mut self, stamp: Option<Stamp>, data: &D) -> Vec<u8> {
+        let envelope = Envelope {
             timestamp: envelope::timestamp(stamp),
             robot_id: &self.robot_id,
             category: self.category,
             data,
-        })
+        };
+        let json = envelope::to_json_sized(&envelope, self.last_size + self.last_size / 8 + 32);
+        self.last_size = json.len();
+        json
     }
 }
 
-type BoxStream<M> = Box<dyn Stream<Item = M> + Unpin + Send>;
+/// The next message of a route, if one is there (never waits).
+type Take<M> = Box<dyn FnMut() -> Option<M> + Send>;
 /// Message to the JSON payload of its mapping.
-type Encode<M> = Box<dyn Fn(&M) -> Vec<u8> + Send>;
+type Encode<M> = Box<dyn FnMut(&M) -> Vec<u8> + Send>;
 /// What else a message feeds: the pose or the battery the rest of the bridge reads.
 type Feed<M> = Box<dyn FnMut(&M, Instant) + Send>;
 
 /// A ROS to MQTT mapping: subscription, conversion, rate limit, batch, publish.
 struct Route<M> {
-    stream: BoxStream<M>,
+    take: Take<M>,
+    /// Whether this route counts what comes in (not when a handoff already did).
+    counts_in: bool,
     encode: Encode<M>,
     feed: Option<Feed<M>>,
     topic: Arc<str>,
@@ -94,9 +109,11 @@ impl<M: Send> Route<M> {
 impl<M: Send> Drain for Route<M> {
     fn drain(&mut self, now: Instant) {
         let mut any = false;
-        while let Some(Some(msg)) = self.stream.next().now_or_never() {
+        while let Some(msg) = (self.take)() {
             any = true;
-            Counters::add(&self.counters.received);
+            if self.counts_in {
+                Counters::add(&self.counters.received);
+            }
             if let Some(feed) = &mut self.feed {
                 feed(&msg, now);
             }
@@ -113,7 +130,7 @@ impl<M: Send> Drain for Route<M> {
                 None => self.emit(&msg, now),
             }
         }
-        if any {
+        if any && self.counts_in {
             self.counters.seen(now);
         }
         if let Some(m) = self.limiter.as_mut().and_then(|l| l.poll(now)) {
@@ -123,6 +140,12 @@ impl<M: Send> Drain for Route<M> {
             self.send(batch);
         }
     }
+
+    fn deadline(&self) -> Option<Instant> {
+        let held = self.limiter.as_ref().and_then(RateLimiter::due);
+        let batch = self.batcher.as_ref().and_then(Batcher::due);
+        held.into_iter().chain(batch).min()
+    }
 }
 
 /// What a route needs besides its mapping.
@@ -130,6 +153,16 @@ pub struct RouteContext<'a> {
     pub robot_id: &'a Arc<str>,
     pub outbox: &'a Outbox,
     pub feeds: &'a Feeds,
+    /// Rings the `ros-convert` thread (see `offload`).
+    pub doorbell: &'a Sender<()>,
+    /// The byte bound of an offloaded mapping's queue (`bridge.queue_bytes`).
+    pub queue_bytes: usize,
+}
+
+/// A mapping's part on the spin thread, and its part on the `ros-convert` thread if any.
+pub struct Routed {
+    pub spin: Box<dyn Drain>,
+    pub offloaded: Option<Box<dyn Drain>>,
 }
 
 /// The subscription of one ROS to MQTT mapping; `counters` are the mapping's own.
@@ -138,10 +171,11 @@ pub fn route(
     m: &Mapping,
     cx: &RouteContext<'_>,
     counters: Arc<Counters>,
-) -> Result<Box<dyn Drain>, RosError> {
+) -> Result<Routed, RosError> {
     let enc = Encoder {
         robot_id: cx.robot_id.clone(),
         category: m.category,
+        last_size: 0,
     };
     let at = (m, cx, counters);
     let drain = match m.converter {
@@ -168,9 +202,16 @@ pub fn route(
         ConverterKind::Imu => typed(node, at, convert::imu::Imu, enc, None),
         ConverterKind::JointStates => typed(node, at, convert::joints::Joints, enc, None),
         ConverterKind::LaserScan => typed(node, at, convert::scan::Scan, enc, None),
-        ConverterKind::Generic => generic(node, at, enc),
+        ConverterKind::Generic => {
+            return generic(node, at, enc).map_err(|e| RosError::mapping(m, e));
+        }
     };
-    drain.map_err(|e| RosError::mapping(m, e))
+    drain
+        .map(|spin| Routed {
+            spin,
+            offloaded: None,
+        })
+        .map_err(|e| RosError::mapping(m, e))
 }
 
 /// The mapping a route is for, with what it needs.
@@ -178,12 +219,13 @@ type At<'a> = (&'a Mapping, &'a RouteContext<'a>, Arc<Counters>);
 
 fn assemble<M: Send + 'static>(
     (m, cx, counters): At<'_>,
-    stream: BoxStream<M>,
+    take: Take<M>,
     encode: Encode<M>,
     feed: Option<Feed<M>>,
-) -> Box<dyn Drain> {
-    Box::new(Route {
-        stream,
+) -> Route<M> {
+    Route {
+        take,
+        counts_in: true,
         encode,
         feed,
         topic: Arc::from(m.mqtt_topic.as_str()),
@@ -195,45 +237,67 @@ fn assemble<M: Send + 'static>(
             .map(|b| Batcher::new(b.max_messages, b.max_interval)),
         counters,
         outbox: cx.outbox.clone(),
-    })
+    }
 }
 
 fn typed<C: Converter>(
     node: &mut Node,
     at: At<'_>,
     conv: C,
-    enc: Encoder,
+    mut enc: Encoder,
     feed: Option<Feed<C::Msg>>,
 ) -> Result<Box<dyn Drain>, r2r::Error>
 where
     C::Msg: Send,
 {
     let m = at.0;
-    let stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
+    let mut stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
+    let take = move || stream.next().now_or_never().flatten();
     let encode = move |msg: &C::Msg| enc.encode(msg.stamp(), &conv.data(msg));
-    Ok(assemble(at, Box::new(stream), Box::new(encode), feed))
+    let route = assemble(at, Box::new(take), Box::new(encode), feed);
+    Ok(Box::new(route))
 }
 
-fn generic(node: &mut Node, at: At<'_>, enc: Encoder) -> Result<Box<dyn Drain>, r2r::Error> {
-    let m = at.0;
-    let counters = at.2.clone();
-    let stream = node.subscribe_untyped(&m.ros_topic, &m.ros_type, qos_profile(m.ros_qos))?;
-    let name = m.name.clone();
+/// A generic mapping: the spin thread takes the serialized message and queues it
+/// ([`Handoff`]); the route on the `ros-convert` thread decodes it into the message's JSON.
+fn generic(node: &mut Node, at: At<'_>, mut enc: Encoder) -> Result<Routed, r2r::Error> {
+    let (m, cx, counters) = (at.0, at.1, at.2.clone());
+    let stream = node.subscribe_raw(&m.ros_topic, &m.ros_type, qos_profile(m.ros_qos))?;
+    let queue = Queue::new(m.ros_qos.depth, cx.queue_bytes);
+    let handoff = Handoff {
+        stream: Box::new(stream),
+        queue: queue.clone(),
+        counters: counters.clone(),
+        doorbell: cx.doorbell.clone(),
+    };
+    let (name, ros_type) = (m.name.clone(), m.ros_type.clone());
     let mut log = Throttle::new("unreadable ROS messages", 10);
-    let stream = stream.filter_map(move |r| {
-        let out = match r {
-            Ok(v) => Some(v),
+    let take = move || loop {
+        let bytes = queue.pop()?;
+        match decode(&ros_type, &bytes) {
+            Ok(v) => return Some(v),
             Err(e) => {
                 Counters::add(&counters.refused);
                 if log.allow(Instant::now()) {
                     let e = printable(&e.to_string(), 512).into_owned();
                     log::warn!("mapping `{name}`: a message could not be read: {e}");
                 }
-                None
             }
-        };
-        futures::future::ready(out)
-    });
+        }
+    };
     let encode = move |v: &serde_json::Value| enc.encode(Stamp::from_json(v), v);
-    Ok(assemble(at, Box::new(stream), Box::new(encode), None))
+    let mut route = assemble(at, Box::new(take), Box::new(encode), None);
+    route.counts_in = false;
+    Ok(Routed {
+        spin: Box::new(handoff),
+        offloaded: Some(Box::new(route)),
+    })
+}
+
+/// Serialized (CDR) bytes of `ros_type` to the message's JSON, as r2r's untyped
+/// subscriptions make it.
+fn decode(ros_type: &str, bytes: &[u8]) -> Result<serde_json::Value, r2r::Error> {
+    let mut msg = r2r::WrappedNativeMsgUntyped::new_from(ros_type)?;
+    msg.from_serialized_bytes(bytes)?;
+    msg.to_json()
 }
