@@ -126,6 +126,25 @@ fn expressible() -> Vec<Example> {
     cases
 }
 
+/// `move_forward` parameters that the schema (and the parser) refuse.
+#[rustfmt::skip]
+const BAD_FORWARD_PARAMETERS: &[&str] = &[
+    r#"{"speed":10}"#,
+    r#"{"distance":10}"#,
+    r#"{"speed":"50","distance":100}"#,
+    r#"{"speed":true,"distance":100}"#,
+    r#"{"speed":null,"distance":100}"#,
+    r#"{"speed":[50],"distance":100}"#,
+    r#"{"speed":-5,"distance":100}"#,
+    r#"{"speed":0,"distance":100}"#,
+    r#"{"speed":50,"distance":-100}"#,
+    r#"{"speed":50,"distanse":100}"#,
+    r#"{"speed":50,"distance":100,"angle":1}"#,
+    r#""fast""#,
+    r#"[50,100]"#,
+    r#"null"#,
+];
+
 fn move_examples() -> Vec<Example> {
     let fwd = |params: &str| {
         with_ts(&format!(
@@ -134,7 +153,7 @@ fn move_examples() -> Vec<Example> {
     };
     let vel = |rest: &str| with_ts(&format!(r#""command":"velocity"{rest}"#));
     let long_id = "x".repeat(128);
-    vec![
+    let mut cases = vec![
         ("move", fwd(r#"{"speed":50,"distance":100}"#), true),
         (
             "move",
@@ -172,24 +191,6 @@ fn move_examples() -> Vec<Example> {
         ),
         ("move", with_ts(r#""command":7,"parameters":{}"#), false),
         ("move", with_ts(r#""command":"fly","parameters":{}"#), false),
-        ("move", fwd(r#"{"speed":10}"#), false),
-        ("move", fwd(r#"{"distance":10}"#), false),
-        ("move", fwd(r#"{"speed":"50","distance":100}"#), false),
-        ("move", fwd(r#"{"speed":true,"distance":100}"#), false),
-        ("move", fwd(r#"{"speed":null,"distance":100}"#), false),
-        ("move", fwd(r#"{"speed":[50],"distance":100}"#), false),
-        ("move", fwd(r#"{"speed":-5,"distance":100}"#), false),
-        ("move", fwd(r#"{"speed":0,"distance":100}"#), false),
-        ("move", fwd(r#"{"speed":50,"distance":-100}"#), false),
-        ("move", fwd(r#"{"speed":50,"distanse":100}"#), false),
-        (
-            "move",
-            fwd(r#"{"speed":50,"distance":100,"angle":1}"#),
-            false,
-        ),
-        ("move", fwd(r#""fast""#), false),
-        ("move", fwd("[50,100]"), false),
-        ("move", fwd("null"), false),
         ("move", with_ts(r#""command":"move_forward""#), false),
         (
             "move",
@@ -215,7 +216,13 @@ fn move_examples() -> Vec<Example> {
         ("move", vel(r#","parameters":{"linear":null}"#), false),
         ("move", vel(r#","parameters":null"#), false),
         ("move", vel(r#","pad":"x""#), false),
-    ]
+    ];
+    cases.extend(
+        BAD_FORWARD_PARAMETERS
+            .iter()
+            .map(|p| ("move", fwd(p), false)),
+    );
+    cases
 }
 
 fn bare_examples() -> Vec<Example> {
