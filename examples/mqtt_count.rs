@@ -201,7 +201,7 @@ impl Counter {
             if let Some(n) = seq_after(payload, k.as_bytes()) {
                 note(t, n);
             }
-            if t.count % self.latency_every == 0 {
+            if t.count.is_multiple_of(self.latency_every) {
                 t.latency_us.extend(latency_us(payload));
             }
         }
