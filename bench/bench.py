@@ -375,8 +375,9 @@ class MqttCount(JsonProc):
     """examples/mqtt_count.rs: counts messages and sequence numbers at QoS 0, fast enough not
     to be the limit (mosquitto_sub piped into Python is, near 80k msg/s)."""
 
-    def __init__(self, port, topic):
-        args = [os.path.join(EXAMPLES, "mqtt_count"), "--port", str(port), "--topic", topic]
+    def __init__(self, port, topic, latency_every=1):
+        args = [os.path.join(EXAMPLES, "mqtt_count"), "--port", str(port), "--topic", topic,
+                "--latency-every", str(latency_every)]
         for suffix, key in SEQ_KEYS.items():
             args += ["--seq", f"{suffix}={key}"]
         super().__init__(args, dict(os.environ))
@@ -620,7 +621,7 @@ def throughput_bridge(rate, duration):
     try:
         br = Bridge(d, b.port, THROUGHPUT_CONFIG)
         status = BridgeStatus(b.port)
-        count = MqttCount(b.port, f"amr/{ROBOT}/status/position")
+        count = MqttCount(b.port, f"amr/{ROBOT}/status/position", latency_every=50)
         before = status.wait_new(3.0)
         gen = loadgen(d, [f"odom:{rate}"], duration)
         gen.wait_for("ready", 30)

@@ -19,6 +19,12 @@ def mib(kib):
     return round(kib / 1024, 1) if kib is not None else None
 
 
+def per_msg(cpu_pct, rate, taken_fraction):
+    """Microseconds of CPU per message taken (the window is the generator's run)."""
+    taken = rate * taken_fraction
+    return round(cpu_pct / 100.0 / taken * 1e6, 1) if taken else None
+
+
 def throughput():
     rs = by("throughput")
     if not rs:
@@ -29,18 +35,21 @@ def throughput():
     print("\nthroughput (native paced generator, one odometry mapping, MQTT QoS 0; floor alone, then bridge alone)")
     row("target msg/s", "who", "achieved msg/s", "generator late skips", "sent", "taken by floor / bridge",
         "MQTT received", "counted drops", "uncounted loss (before / after bridge)", "delivered %",
-        "CPU %", "by thread", "mosquitto / counter CPU %", "latency p50 / p99 ms", "machine busy %")
+        "CPU %", "CPU µs per message taken", "by thread", "mosquitto / counter CPU %", "latency p50 / p99 ms",
+        "machine busy %")
     for r in rs:
         if r["who"] == "floor":
             row(r["target_rate"], "floor", r["achieved_rate"], r["publisher_late_skips"], r["sent"], r["taken"],
-                "-", "-", f'{r["lost_uncounted"]} / -', r["delivered_pct"], r["cpu_pct"], r["threads"], "-", "-",
+                "-", "-", f'{r["lost_uncounted"]} / -', r["delivered_pct"], r["cpu_pct"],
+                per_msg(r["cpu_pct"], r["achieved_rate"], r["taken"] / max(1, r["sent"])), r["threads"], "-", "-",
                 r["machine_busy_pct"])
         else:
             lat = r.get("latency_ms") or {}
             row(r["target_rate"], "bridge", r["achieved_rate"], r["publisher_late_skips"], r["sent"],
                 r["bridge_received"], r["mqtt_distinct"], r["counted_dropped"],
                 f'{r["lost_before_bridge_uncounted"]} / {r["lost_after_bridge_uncounted"]}', r["delivered_pct"],
-                r["cpu_pct"], r["threads"], f'{r["mosquitto_cpu_pct"]} / {r["mqtt_count_cpu_pct"]}',
+                r["cpu_pct"], per_msg(r["cpu_pct"], r["achieved_rate"], r["bridge_received"] / max(1, r["sent"])),
+                r["threads"], f'{r["mosquitto_cpu_pct"]} / {r["mqtt_count_cpu_pct"]}',
                 f'{lat.get("p50")} / {lat.get("p99")}', r["machine_busy_pct"])
 
 

@@ -5,7 +5,8 @@
 //! `--seq SUFFIX=KEY` it reads the number that follows `KEY` in the payload (the sequence
 //! number the load generator wrote) and keeps which ones came.
 //!
-//! `mqtt_count --port P --topic 'amr/X/#' [--seq 'status/position="position":{"x":']`
+//! `mqtt_count --port P --topic 'amr/X/#' [--seq 'status/position="position":{"x":']
+//!             [--latency-every N]`
 //!
 //! For the same topics it also takes the envelope's `timestamp` (the ROS header stamp, which
 //! the generator sets to the wall clock at publish) as the latency from ROS publish to here.
@@ -173,9 +174,48 @@ fn summary(topics: &mut BTreeMap<String, Topic>) -> String {
     format!("{{\"topics\": {{{}}}}}", parts.join(", "))
 }
 
+struct Counter {
+    /// (topic suffix, key before the sequence number)
+    seqs: Vec<(String, String)>,
+    /// Take the latency of every n-th message only (parsing the timestamp of each one makes
+    /// the counter itself a load at 60k msg/s).
+    latency_every: u64,
+    topics: BTreeMap<String, Topic>,
+}
+
+impl Counter {
+    /// One PUBLISH packet (`kind`: its first byte; `body`: the rest).
+    fn publish(&mut self, kind: u8, body: &[u8]) -> Result<(), std::str::Utf8Error> {
+        let tlen = u16::from_be_bytes([body[0], body[1]]) as usize;
+        let topic = std::str::from_utf8(&body[2..2 + tlen])?;
+        let skip = 2 + tlen + if kind & 0x06 != 0 { 2 } else { 0 };
+        let payload = &body[skip..];
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(topic.to_owned(), Topic::default());
+        }
+        let t = self.topics.get_mut(topic).expect("inserted");
+        t.count += 1;
+        t.bytes += payload.len() as u64;
+        let key = self.seqs.iter().find(|(s, _)| topic.ends_with(s.as_str()));
+        if let Some((_, k)) = key {
+            if let Some(n) = seq_after(payload, k.as_bytes()) {
+                note(t, n);
+            }
+            if t.count.is_multiple_of(self.latency_every) {
+                t.latency_us.extend(latency_us(payload));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut port, mut filter, mut seqs) =
-        (1883u16, "#".to_owned(), Vec::<(String, String)>::new());
+    let (mut port, mut filter) = (1883u16, "#".to_owned());
+    let mut counter = Counter {
+        seqs: Vec::new(),
+        latency_every: 1,
+        topics: BTreeMap::new(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().ok_or(format!("{a} needs a value"))?;
@@ -184,8 +224,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--topic" => filter = v,
             "--seq" => {
                 let (suffix, key) = v.split_once('=').ok_or("--seq SUFFIX=KEY")?;
-                seqs.push((suffix.to_owned(), key.to_owned()));
+                counter.seqs.push((suffix.to_owned(), key.to_owned()));
             }
+            "--latency-every" => counter.latency_every = v.parse::<u64>()?.max(1),
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
@@ -210,33 +251,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sub.push(0);
     sock.write_all(&packet(0x82, &sub))?;
     let mut r = BufReader::with_capacity(1 << 20, sock);
-    let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
     let mut buf = Vec::new();
     while let Some(kind) = read_packet(&mut r, &mut buf)? {
         match kind >> 4 {
             9 => println!("{{\"ready\": true}}"),
-            3 => {
-                let tlen = u16::from_be_bytes([buf[0], buf[1]]) as usize;
-                let topic = std::str::from_utf8(&buf[2..2 + tlen])?;
-                let skip = 2 + tlen + if kind & 0x06 != 0 { 2 } else { 0 };
-                let payload = &buf[skip..];
-                if !topics.contains_key(topic) {
-                    topics.insert(topic.to_owned(), Topic::default());
-                }
-                let t = topics.get_mut(topic).expect("inserted");
-                t.count += 1;
-                t.bytes += payload.len() as u64;
-                let key = seqs.iter().find(|(s, _)| topic.ends_with(s.as_str()));
-                if let Some((_, k)) = key {
-                    if let Some(n) = seq_after(payload, k.as_bytes()) {
-                        note(t, n);
-                    }
-                    t.latency_us.extend(latency_us(payload));
-                }
-            }
+            3 => counter.publish(kind, &buf)?,
             _ => {}
         }
     }
-    println!("{}", summary(&mut topics));
+    println!("{}", summary(&mut counter.topics));
     Ok(())
 }
