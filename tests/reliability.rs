@@ -22,15 +22,8 @@ fn broker_outage_queues_qos1_and_reconnects() {
     bridge.wait_log("connection to", Duration::from_secs(10));
     // Published while the broker is down: QoS 1 status, retained.
     let battery = json!({"percentage": 0.42, "voltage": 24.5, "power_supply_status": 2});
-    ros_pub_wait(
-        domain.id(),
-        ros_type::BATTERY,
-        "/battery_state",
-        &battery,
-        5.0,
-        3,
-        "reliable",
-    );
+    RosTopic::new(domain.id(), ros_type::BATTERY, "/battery_state")
+        .publish_wait(&battery, 5.0, 3, "reliable");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         bridge.proc.alive(),

@@ -106,15 +106,9 @@ fn bridges_odometry(site: &Site, sub_port: u16, yaml: &str, id: &str) {
     let topic = format!("amr/{id}/status/position");
     let mut sub = MqttSub::start(sub_port, &topic);
     let odom = json!({"pose": {"pose": {"position": {"x": 3.5}}}});
-    let _p = ros_pub(
-        site.domain.id(),
-        ros_type::ODOMETRY,
-        "/odom",
-        &odom,
-        5.0,
-        15,
-        "reliable",
-    );
+    let _p = site
+        .ros(ros_type::ODOMETRY, "/odom")
+        .publish(&odom, 5.0, 15, "reliable");
     let m = sub.expect(
         &topic,
         Duration::from_secs(15),

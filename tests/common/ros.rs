@@ -100,47 +100,6 @@ impl RosTopic {
     }
 }
 
-/// The rclpy peer publishing `count` messages at `rate` (`RosTopic::publish`).
-pub fn ros_pub(
-    domain: u32,
-    ty: &str,
-    topic: &str,
-    data: &Value,
-    rate: f64,
-    count: u32,
-    qos: &str,
-) -> Proc {
-    RosTopic::new(domain, ty, topic).publish(data, rate, count, qos)
-}
-
-/// `ros_pub` with more `ros_tool.py pub` options (`--counter a.b`, `--stamp now`).
-#[allow(clippy::too_many_arguments)]
-pub fn ros_pub_args(
-    domain: u32,
-    ty: &str,
-    topic: &str,
-    data: &Value,
-    rate: f64,
-    count: u32,
-    qos: &str,
-    extra: &[&str],
-) -> Proc {
-    RosTopic::new(domain, ty, topic).publish_args(data, rate, count, qos, extra)
-}
-
-/// Publishes and waits until the peer is done.
-pub fn ros_pub_wait(
-    domain: u32,
-    ty: &str,
-    topic: &str,
-    data: &Value,
-    rate: f64,
-    count: u32,
-    qos: &str,
-) {
-    RosTopic::new(domain, ty, topic).publish_wait(data, rate, count, qos)
-}
-
 /// A recording rclpy subscriber; `recv` gives (arrival unix time, message JSON).
 pub struct RosSub {
     proc: Proc,
