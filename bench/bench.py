@@ -85,35 +85,35 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
 
 
-def thread_ticks(pid):
-    """{thread name: ticks} summed over threads of the same name."""
+def per_thread(pid, file, value):
+    """{thread name: value(open /proc/<pid>/task/<tid>/<file>)} summed over threads of the
+    same name; threads that end meanwhile are skipped."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
-    return out
-
-
-def thread_switches(pid):
-    """{thread name: context switches} (voluntary + involuntary), summed over threads of the
-    same name: how often each thread went to sleep or was preempted (wake-ups cost here)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                n = sum(int(l.split()[1]) for l in f if "ctxt_switches" in l)
+            with open(f"/proc/{pid}/task/{tid}/{file}") as f:
+                n = value(f)
         except OSError:
             continue
         out[name] = out.get(name, 0) + n
     return out
+
+
+def thread_ticks(pid):
+    """{thread name: CPU ticks} (utime + stime, fields 14 and 15 of stat(5))."""
+    def ticks(f):
+        fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    return per_thread(pid, "stat", ticks)
+
+
+def thread_switches(pid):
+    """{thread name: context switches} (voluntary + involuntary): how often each thread went
+    to sleep or was preempted (wake-ups cost here)."""
+    return per_thread(pid, "status",
+                      lambda f: sum(int(l.split()[1]) for l in f if "ctxt_switches" in l))
 
 
 def exec_ns(pid):

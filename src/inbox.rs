@@ -80,12 +80,12 @@ impl Inbox {
 }
 
 impl Dispatch for Inbox {
-    fn dispatch(&mut self, m: Inbound) {
+    fn dispatch(&mut self, mut m: Inbound) {
+        if m.size > self.max_payload {
+            // Refused by its size alone (`size` is kept): the bytes need not wait in a queue.
+            m.payload = Bytes::new();
+        }
         if self.generic.contains(&m.topic) {
-            let mut m = m;
-            if m.size > self.max_payload {
-                m.payload = Bytes::new();
-            }
             if self.to_ros.try_send(m).is_err() {
                 self.dropped();
             }
@@ -100,11 +100,12 @@ impl Dispatch for Inbox {
         } else {
             &self.commands
         };
-        let mut c = FleetCommand::new(action, m.payload, m.retain);
-        if c.size > self.max_payload {
-            // Refused by its size alone; the bytes need not wait in a queue.
-            c.payload = Bytes::new();
-        }
+        let c = FleetCommand {
+            action,
+            payload: m.payload,
+            size: m.size,
+            retained: m.retain,
+        };
         if to.try_send(c).is_err() {
             self.dropped();
         }

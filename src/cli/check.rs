@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn parameters_read_like_ros() {
-        assert_eq!(yaml_value("18830"), ParameterValue::Integer(18830));
+        assert_eq!(yaml_value("8080"), ParameterValue::Integer(8080));
         assert_eq!(yaml_value("'7'"), ParameterValue::String("7".into()));
         assert_eq!(yaml_value("a/b"), ParameterValue::String("a/b".into()));
         assert_eq!(yaml_value(""), ParameterValue::String(String::new()));
