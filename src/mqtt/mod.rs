@@ -148,3 +148,34 @@ pub fn qos(q: Qos) -> rumqttc::QoS {
         _ => rumqttc::QoS::ExactlyOnce,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    fn msg(body: &str) -> Outbound {
+        Outbound::new(Arc::from("t"), Qos(1), false, body.as_bytes().to_vec())
+    }
+
+    #[tokio::test]
+    async fn the_outbox_is_bounded_in_messages_and_in_bytes() {
+        let stats = Arc::new(Stats::default());
+        let (outbox, mut rx) = Outbox::channel(3, 8, stats.clone());
+        assert!(
+            outbox.send(msg("0123456789")),
+            "alone, one bigger message may go"
+        );
+        assert!(!outbox.send(msg("x")), "over the byte bound");
+        assert_eq!(rx.recv().await.map(|m| m.payload.len()), Some(10));
+        assert!(outbox.send(msg("aaaa")) && outbox.send(msg("bbbb")));
+        assert!(!outbox.send(msg("c")), "8 bytes wait: full");
+        rx.recv().await;
+        assert!(outbox.send(msg("cc")));
+        assert_eq!(
+            stats.outbound_dropped.load(Relaxed),
+            2,
+            "every drop counted"
+        );
+    }
+}
