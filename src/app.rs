@@ -85,8 +85,9 @@ pub fn start(
     let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
     let (feeds, view) = state::channels();
     let (ros, offloaded) = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
-    // From here only the routes and the herald's copies can publish: when they are gone,
-    // the link knows that nothing more will come.
+    let bell = outbox.deferred();
+    // From here only the routes, the herald's copies and the spin thread's bell can publish:
+    // when they are gone, the link knows that nothing more will come.
     drop(outbox);
     let generic = ros.sinks.topics().cloned().collect();
     let bounds = (
@@ -124,7 +125,7 @@ pub fn start(
         .transpose()?;
     let spin_stop = Arc::new(AtomicBool::new(false));
     let stop = spin_stop.clone();
-    let spin = thread("ros-spin", move || spin::spin(node, drains, stop))?;
+    let spin = thread("ros-spin", move || spin::spin(node, drains, bell, stop))?;
     Ok(Running {
         runtime,
         signal: Box::pin(shutdown_signal),

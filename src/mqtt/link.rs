@@ -8,6 +8,7 @@
 //! After an error, rumqttc's own retransmission queue is emptied (it would keep only what a
 //! resumed session allows, and forget the rest): the session sends everything again itself.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, StateError,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, Publish,
+    StateError,
 };
 use tokio::sync::mpsc;
 
@@ -30,6 +32,11 @@ use crate::shutdown::Shutdown;
 
 /// How long a shutdown may take to hand over what is left and say `offline`.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// The most outbound messages taken at once before rumqttc is polled again.
+const MAX_TAKE: usize = 256;
+/// Bounds of a batch: bigger messages go alone, as rumqttc writes them.
+const MAX_BATCHED: usize = 64 * 1024;
+const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Runs the connection until the bridge shuts down: then what is still queued goes out (for
 /// at most [`DRAIN_TIME`]), `offline` is published and the connection closed.
@@ -52,43 +59,31 @@ pub async fn run(
         if !open || drain_until.is_some_and(|t| tokio::time::Instant::now() >= t) {
             break;
         }
-        let step = match retry_at.take() {
+        let mut d = Drive::new(&mut outbound, &mut drain_until, &mut open);
+        let step = if let Some(at) = retry_at.take() {
             // Waiting out the backoff: fleet-bound messages keep coming into the queue.
-            Some(at) => {
-                let idle = async {
-                    tokio::time::sleep_until(at).await;
-                    None
-                };
-                link.serve(
-                    idle,
-                    &mut outbound,
-                    stop.as_mut(),
-                    &mut drain_until,
-                    &mut open,
-                    || retry_at = Some(at),
-                )
-                .await
-            }
-            None => {
-                let poll = eventloop.poll().map(Some);
-                link.serve(
-                    poll,
-                    &mut outbound,
-                    stop.as_mut(),
-                    &mut drain_until,
-                    &mut open,
-                    || {},
-                )
-                .await
-            }
+            let idle = async {
+                tokio::time::sleep_until(at).await;
+                None
+            };
+            let resume = || retry_at = Some(at);
+            link.serve(idle, &mut d, stop.as_mut(), Some(resume)).await
+        } else if let Some(batch) = link.next_batch() {
+            let write = write_batch(&mut eventloop, batch, link.write_timeout)
+                .map(|r| Some(r.map(|()| None)));
+            // Not cut short when the producers are gone: the batch is theirs.
+            link.serve(write, &mut d, stop.as_mut(), None::<fn()>).await
+        } else {
+            let poll = eventloop.poll().map(|r| Some(r.map(Some)));
+            link.serve(poll, &mut d, stop.as_mut(), Some(|| {})).await
         };
         match step {
-            Some(Ok(event)) => link.on_event(event),
+            Some(Ok(Some(event))) => link.on_event(event),
+            Some(Ok(None)) | None => {}
             Some(Err(e)) => match link.on_error(e, &mut eventloop) {
                 Ok(delay) => retry_at = Some(tokio::time::Instant::now() + delay),
                 Err(gave_up) => return Err(gave_up),
             },
-            None => {}
         }
     }
     link.finish(&mut eventloop).await;
@@ -104,6 +99,12 @@ struct Link<D> {
     stats: Arc<Stats>,
     /// `host:port`, for the log.
     broker: String,
+    /// QoS 0 messages that came while rumqttc wrote an earlier one: written together, with
+    /// one flush, as soon as its poll returns (see [`write_batch`]).
+    batch: VecDeque<Outbound>,
+    batch_bytes: usize,
+    /// How long a write may take: rumqttc's own flush timeout.
+    write_timeout: Duration,
 }
 
 impl<D: Dispatch> Link<D> {
@@ -124,8 +125,12 @@ impl<D: Dispatch> Link<D> {
             "mqtt: connecting to {host}:{port} as {}",
             settings.options.client_id()
         );
+        let write_timeout = Duration::from_secs(eventloop.network_options().connection_timeout());
         let link = Link {
             broker: format!("{host}:{port}"),
+            batch: VecDeque::new(),
+            batch_bytes: 0,
+            write_timeout,
             session: Session::new(
                 settings.reconnect.clone(),
                 settings.offline_queue,
@@ -140,44 +145,99 @@ impl<D: Dispatch> Link<D> {
         (link, eventloop)
     }
 
-    /// Runs `step` to completion (a poll, or the backoff wait) while taking outbound
-    /// messages beside it and watching `stop` (the shutdown). Returns its result, or None when it was cut short: by the end of
-    /// the drain time or the outbound channel closing (`interrupted` is then called, so a
-    /// backoff can be resumed).
+    /// Runs `step` to completion (a poll, a batch write, or the backoff wait) while taking
+    /// outbound messages beside it and watching `stop` (the shutdown). Returns its result, or
+    /// None when it was cut short: by the end of the drain time, or the outbound queue
+    /// closing if `interrupted` is given (it is then called, so a backoff can be resumed).
     async fn serve<T>(
         &mut self,
-        step: impl std::future::Future<Output = Option<T>>,
-        outbound: &mut OutboxRx,
+        step: impl Future<Output = Option<T>>,
+        d: &mut Drive<'_>,
         mut stop: Pin<&mut impl Future<Output = ()>>,
-        drain_until: &mut Option<tokio::time::Instant>,
-        open: &mut bool,
-        interrupted: impl FnOnce(),
+        mut interrupted: Option<impl FnOnce()>,
     ) -> Option<T> {
         tokio::pin!(step);
         loop {
-            let deadline = *drain_until;
+            let deadline = *d.drain_until;
             tokio::select! {
                 biased;
                 // Polled until it fires, never after: the drain deadline is set then.
                 _ = stop.as_mut(), if deadline.is_none() => {
-                    *drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
+                    *d.drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
-                    interrupted();
+                    if let Some(f) = interrupted.take() {
+                        f();
+                    }
                     return None;
                 }
                 out = &mut step => return out,
-                m = outbound.recv(), if *open => match m {
-                    Some(m) => self.publish(m),
+                m = d.outbound.recv(), if *d.open => match m {
+                    Some(m) => self.take(m, d.outbound),
                     None => {
                         // Every producer is gone: only a shutdown does that.
-                        *open = false;
-                        interrupted();
-                        return None;
+                        *d.open = false;
+                        if let Some(f) = interrupted.take() {
+                            f();
+                            return None;
+                        }
                     }
                 },
             }
         }
+    }
+
+    /// `m`, and what else is queued already (a spin's worth, up to [`MAX_TAKE`]).
+    fn take(&mut self, m: Outbound, outbound: &mut OutboxRx) {
+        self.accept(m);
+        for _ in 1..MAX_TAKE {
+            match outbound.try_recv() {
+                Some(m) => self.accept(m),
+                None => break,
+            }
+        }
+    }
+
+    /// A QoS 0 message that comes while rumqttc still has one of ours to write joins the
+    /// batch written right after it; anything else goes the usual way.
+    fn accept(&mut self, m: Outbound) {
+        if m.qos.0 == 0 {
+            let size = m.payload.len();
+            let fits = size <= MAX_BATCHED && self.batch_bytes + size <= MAX_BATCH_BYTES;
+            if fits && self.session.writing() && self.session.may_send_directly(size) {
+                self.batch_bytes += size;
+                self.batch.push_back(m);
+                return;
+            }
+            // A stream keeps its order: the batch goes first.
+            self.spill();
+        }
+        self.publish(m);
+    }
+
+    /// The batch the usual way, in order.
+    fn spill(&mut self) {
+        self.batch_bytes = 0;
+        while let Some(m) = self.batch.pop_front() {
+            self.publish(m);
+        }
+    }
+
+    /// The batch to write now: once rumqttc wrote everything handed to it before (the
+    /// batch comes after it), and only while connected with nothing waiting in the queue.
+    fn next_batch(&mut self) -> Option<VecDeque<Outbound>> {
+        if self.batch.is_empty() || self.session.writing() {
+            return None;
+        }
+        if !self.session.connected() || !self.session.queue.is_empty() {
+            self.spill();
+            return None;
+        }
+        for m in &self.batch {
+            self.stats.latency(m.since.elapsed());
+        }
+        self.batch_bytes = 0;
+        Some(std::mem::take(&mut self.batch))
     }
 
     /// Hands `m` to rumqttc, behind anything that waits; or queues it.
@@ -316,8 +376,16 @@ impl<D: Dispatch> Link<D> {
         if !self.settings.reconnect.enabled && self.session.ever_connected() {
             return Err(MqttError::GaveUp(e.to_string()));
         }
+        // After a failed batch write the connection is still in place: drop it as a failed
+        // poll does (idempotent after one).
+        eventloop.clean();
         eventloop.pending.clear();
         eventloop.state = MqttState::new(INFLIGHT, false);
+        // Not written yet: queued for the next connection like anything else.
+        for m in std::mem::take(&mut self.batch) {
+            self.enqueue(m);
+        }
+        self.batch_bytes = 0;
         // A resumed session can hold a QoS 2 exchange that this client's fresh state does not
         // know (rumqttc then fails every connection with it); start clean once to end it.
         let unsolicited = matches!(e, ConnectionError::MqttState(StateError::Unsolicited(_)));
@@ -344,6 +412,7 @@ impl<D: Dispatch> Link<D> {
         if !self.session.connected() {
             return;
         }
+        self.spill();
         let offline = Outbound::new(
             Arc::from(self.settings.presence_topic.as_str()),
             crate::config::Qos(1),
@@ -366,6 +435,54 @@ impl<D: Dispatch> Link<D> {
             }
         }
         self.stats.connected.store(false, Relaxed);
+    }
+}
+
+/// The run loop's state that every step shares.
+struct Drive<'a> {
+    outbound: &'a mut OutboxRx,
+    drain_until: &'a mut Option<tokio::time::Instant>,
+    open: &'a mut bool,
+}
+
+impl<'a> Drive<'a> {
+    fn new(
+        outbound: &'a mut OutboxRx,
+        drain_until: &'a mut Option<tokio::time::Instant>,
+        open: &'a mut bool,
+    ) -> Self {
+        Drive {
+            outbound,
+            drain_until,
+            open,
+        }
+    }
+}
+
+/// Writes QoS 0 publishes into rumqttc's connection and flushes once. rumqttc flushes after
+/// every request (a `writev` each, and the broker woken each time), which under load was
+/// most of the link's cost. Only between two polls: a poll owns the connection while it runs.
+/// QoS 0 needs no state of rumqttc's (no packet id, no event).
+async fn write_batch(
+    eventloop: &mut EventLoop,
+    batch: VecDeque<Outbound>,
+    timeout: Duration,
+) -> Result<(), ConnectionError> {
+    let network = eventloop
+        .network
+        .as_mut()
+        .ok_or_else(|| ConnectionError::Io(std::io::ErrorKind::NotConnected.into()))?;
+    let write = async {
+        for m in batch {
+            let mut p = Publish::from_bytes(&*m.topic, rumqttc::QoS::AtMostOnce, m.payload);
+            p.retain = m.retain;
+            network.write(Packet::Publish(p)).await?;
+        }
+        network.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ConnectionError::FlushTimeout),
     }
 }
 

@@ -4,6 +4,7 @@
 //! - `session`: the link's state without I/O: connected or not, what was handed to rumqttc
 //!   and is not acknowledged yet, the offline queue, backoff with jitter.
 //! - `offline_queue`: what waits for the broker.
+//! - `outbox`: the bounded queue from everything that publishes to the link.
 //! - `link`: the event loop that drives rumqttc and the session.
 //!
 //! Delivery: QoS 1/2 messages are delivered at least once. The link keeps every such message
@@ -16,19 +17,18 @@
 pub mod link;
 pub mod offline_queue;
 pub mod options;
+pub mod outbox;
 pub mod session;
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::config::Qos;
-use crate::diagnostics::Stats;
 
 pub use link::run;
+pub use outbox::{Outbox, OutboxRx};
 
 /// A message for the fleet.
 #[derive(Debug, Clone)]
@@ -68,61 +68,6 @@ pub trait Dispatch: Send + 'static {
     fn dispatch(&mut self, m: Inbound);
 }
 
-/// The way to the MQTT link, for everything that publishes. `try_send`: the ROS side and
-/// the tasks never wait on the network; a full queue (in messages or in bytes) is a drop,
-/// counted.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Outbound>,
-    bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
-    stats: Arc<Stats>,
-}
-
-/// The link's end of the [`Outbox`].
-pub struct OutboxRx {
-    rx: mpsc::Receiver<Outbound>,
-    bytes: Arc<AtomicUsize>,
-}
-
-impl Outbox {
-    /// The outbox and the link's end of it, `capacity` messages and `max_bytes` deep.
-    pub fn channel(capacity: usize, max_bytes: usize, stats: Arc<Stats>) -> (Outbox, OutboxRx) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let bytes = Arc::new(AtomicUsize::new(0));
-        let outbox = Outbox {
-            tx,
-            bytes: bytes.clone(),
-            max_bytes,
-            stats,
-        };
-        (outbox, OutboxRx { rx, bytes })
-    }
-
-    /// Queues `m` for the link; false when the queue was full and `m` was dropped (counted).
-    pub fn send(&self, m: Outbound) -> bool {
-        let size = m.payload.len();
-        let before = self.bytes.fetch_add(size, Relaxed);
-        // One message bigger than the bound may go when nothing else waits.
-        let fits = before == 0 || before + size <= self.max_bytes;
-        if fits && self.tx.try_send(m).is_ok() {
-            return true;
-        }
-        self.bytes.fetch_sub(size, Relaxed);
-        self.stats.outbound_dropped.fetch_add(1, Relaxed);
-        false
-    }
-}
-
-impl OutboxRx {
-    /// The next message; None once every [`Outbox`] is gone.
-    pub async fn recv(&mut self) -> Option<Outbound> {
-        let m = self.rx.recv().await?;
-        self.bytes.fetch_sub(m.payload.len(), Relaxed);
-        Some(m)
-    }
-}
-
 /// What the link tells the rest of the bridge about the connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
@@ -146,36 +91,5 @@ pub fn qos(q: Qos) -> rumqttc::QoS {
         0 => rumqttc::QoS::AtMostOnce,
         1 => rumqttc::QoS::AtLeastOnce,
         _ => rumqttc::QoS::ExactlyOnce,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::Ordering::Relaxed;
-
-    fn msg(body: &str) -> Outbound {
-        Outbound::new(Arc::from("t"), Qos(1), false, body.as_bytes().to_vec())
-    }
-
-    #[tokio::test]
-    async fn the_outbox_is_bounded_in_messages_and_in_bytes() {
-        let stats = Arc::new(Stats::default());
-        let (outbox, mut rx) = Outbox::channel(3, 8, stats.clone());
-        assert!(
-            outbox.send(msg("0123456789")),
-            "alone, one bigger message may go"
-        );
-        assert!(!outbox.send(msg("x")), "over the byte bound");
-        assert_eq!(rx.recv().await.map(|m| m.payload.len()), Some(10));
-        assert!(outbox.send(msg("aaaa")) && outbox.send(msg("bbbb")));
-        assert!(!outbox.send(msg("c")), "8 bytes wait: full");
-        rx.recv().await;
-        assert!(outbox.send(msg("cc")));
-        assert_eq!(
-            stats.outbound_dropped.load(Relaxed),
-            2,
-            "every drop counted"
-        );
     }
 }

@@ -87,6 +87,11 @@ impl Session {
                 || self.in_flight_bytes + size <= self.max_in_flight_bytes)
     }
 
+    /// Whether rumqttc holds publishes of ours that it has not written yet.
+    pub fn writing(&self) -> bool {
+        !self.handed.is_empty()
+    }
+
     /// Messages handed on but not acknowledged yet.
     pub fn in_flight(&self) -> usize {
         self.handed.len() + self.unacked.len()

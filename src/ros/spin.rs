@@ -13,12 +13,19 @@ use std::time::{Duration, Instant};
 use r2r::Node;
 
 use super::to_mqtt::Drain;
+use crate::mqtt::Outbox;
 
 /// The longest a spin waits when nothing comes and nothing is due: how late the thread sees
 /// the stop flag (r2r has no way to wake a waiting spin from another thread).
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
-pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, stop: Arc<AtomicBool>) {
+/// `bell` wakes the MQTT link once for everything that one spin's drains queued.
+pub fn spin(
+    mut node: Node,
+    mut drains: Vec<Box<dyn Drain>>,
+    bell: Outbox,
+    stop: Arc<AtomicBool>,
+) {
     let has_waitables = !drains.is_empty();
     while !stop.load(Relaxed) {
         let wait = next_wait(&drains, Instant::now());
@@ -32,6 +39,7 @@ pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, stop: Arc<AtomicBoo
         for d in &mut drains {
             d.drain(now);
         }
+        bell.wake();
     }
 }
 

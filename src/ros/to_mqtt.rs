@@ -250,11 +250,13 @@ fn typed<C: Converter>(
 where
     C::Msg: Send,
 {
-    let m = at.0;
+    let (m, cx) = (at.0, at.1);
     let mut stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
     let take = move || stream.next().now_or_never().flatten();
     let encode = move |msg: &C::Msg| enc.encode(msg.stamp(), &conv.data(msg));
-    let route = assemble(at, Box::new(take), Box::new(encode), feed);
+    let mut route = assemble(at, Box::new(take), Box::new(encode), feed);
+    // On the spin thread: the link is woken once after the spin (`spin::spin`).
+    route.outbox = cx.outbox.deferred();
     Ok(Box::new(route))
 }
 
