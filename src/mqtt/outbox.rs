@@ -51,7 +51,9 @@ impl Shared {
     fn queue(&self) -> MutexGuard<'_, Queued> {
         // A producer that panicked while holding the lock ends the process anyway (the panic
         // policy); the queue itself is always whole between two statements.
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -20,12 +20,7 @@ use crate::mqtt::Outbox;
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
 /// `bell` wakes the MQTT link once for everything that one spin's drains queued.
-pub fn spin(
-    mut node: Node,
-    mut drains: Vec<Box<dyn Drain>>,
-    bell: Outbox,
-    stop: Arc<AtomicBool>,
-) {
+pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, bell: Outbox, stop: Arc<AtomicBool>) {
     let has_waitables = !drains.is_empty();
     while !stop.load(Relaxed) {
         let wait = next_wait(&drains, Instant::now());
