@@ -262,6 +262,118 @@ fn qos1_survives_a_hung_then_crashed_broker() {
     );
 }
 
+/// The sequence numbers at `path` (a JSON pointer into the payload) of `sub`'s messages on
+/// `topic`, in the order they arrived.
+fn sequence(sub: &MqttSub, topic: &str, path: &str) -> Vec<u64> {
+    sub.got
+        .iter()
+        .filter(|m| m.topic == topic)
+        .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
+        .filter_map(|v| v.pointer(path).and_then(Value::as_f64))
+        .map(|x| x as u64)
+        .collect()
+}
+
+/// Field condition: odometry and IMU at up to 1 kHz each from their own processes, to a
+/// broker 25 ms RTT away, all at MQTT QoS 0; odometry is mapped twice (`status/position` and
+/// `sensor/odom`), so each odometry message makes two MQTT messages in the same spin. QoS 0
+/// messages that queue behind one another go out in one write (`batched` in `status/bridge`
+/// counts them); every message must arrive once, each stream in the order it was published.
+#[test]
+fn qos0_bursts_go_out_batched_whole_and_in_order() {
+    let domain = Domain::new();
+    let robot = "FLD93";
+    let n: u32 = 3000;
+    let reliable = "ros_qos: {reliability: reliable, depth: 1000}";
+    let extra = format!(
+        "bridge: {{diagnostics_period: 1}}\nmappings:\n  \
+         - {{name: odom, qos: 0, {reliable}}}\n  \
+         - {{name: odom_again, ros_topic: odom, converter: odometry, mqtt_category: sensor, mqtt_action: odom, qos: 0, {reliable}}}\n  \
+         - {{name: imu, {reliable}}}\n"
+    );
+    let broker = Broker::start();
+    let proxy = Proxy::with_latency(broker.port, Duration::from_micros(12_500));
+    let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &config(&extra), &[]);
+    let streams = [
+        ("odom", "status/position", "/data/position/x"),
+        ("odom_again", "sensor/odom", "/data/position/x"),
+        ("imu", "sensor/imu", "/data/linear_acceleration/x"),
+    ];
+    let mut sub = MqttSub::start(broker.port, &format!("amr/{robot}/#"));
+    let publish = |ty, name, msg: &Value, counter| {
+        RosTopic::new(domain.id(), ty, name).publish_args(
+            msg,
+            1000.0,
+            n,
+            "reliable",
+            &["--counter", counter],
+        )
+    };
+    let mut odom_pub = publish(
+        ros_type::ODOMETRY,
+        "/odom",
+        &odom_msg(0.0),
+        "pose.pose.position.x",
+    );
+    let mut imu_pub = publish(ros_type::IMU, "/imu", &imu_msg(), "linear_acceleration.x");
+    let t0 = Instant::now();
+    for p in [&mut odom_pub, &mut imu_pub] {
+        assert!(
+            p.child.wait().expect("ros_tool pub").success(),
+            "a publisher failed"
+        );
+    }
+    let published_in = t0.elapsed().as_secs_f64();
+    let last = f64::from(n - 1);
+    for (_, action, path) in streams {
+        let topic = format!("amr/{robot}/{action}");
+        sub.wait_for(&topic, Duration::from_secs(30), |m| {
+            serde_json::from_str::<Value>(&m.payload)
+                .ok()
+                .and_then(|v| v.pointer(path).and_then(Value::as_f64))
+                == Some(last)
+        });
+    }
+    // A report after the last message counts everything.
+    sub.collect("", Duration::from_millis(1500));
+    let report = sub
+        .bridge_report(robot, Duration::from_secs(3))
+        .unwrap_or(Value::Null);
+    let batched = counter(&report, "batched");
+    let got: Vec<(&str, Vec<u64>)> = streams
+        .iter()
+        .map(|(name, action, path)| {
+            (
+                *name,
+                sequence(&sub, &format!("amr/{robot}/{action}"), path),
+            )
+        })
+        .collect();
+    eprintln!(
+        "qos0 bursts: {n} odometry + {n} IMU published in {published_in:.1} s; MQTT got {:?}; \
+         batched {batched}, outbound_dropped {}",
+        got.iter()
+            .map(|(name, s)| (name, s.len()))
+            .collect::<Vec<_>>(),
+        counter(&report, "outbound_dropped"),
+    );
+    assert!(bridge.proc.alive(), "the bridge is alive");
+    let want: Vec<u64> = (0..u64::from(n)).collect();
+    for (name, seqs) in &got {
+        assert!(
+            *seqs == want,
+            "{name}: every message once and in order; got {} messages, the first out of place at {:?}",
+            seqs.len(),
+            seqs.iter().zip(&want).position(|(a, b)| a != b)
+        );
+        assert_eq!(counter(&report, &format!("{name}.published")), u64::from(n));
+    }
+    assert!(
+        batched >= u64::from(n) / 2,
+        "most odometry messages come two to a spin: they share a write ({batched} batched): {report}"
+    );
+}
+
 /// A 17 MB retained message on `amr/<id>/command/<action>`, published before the bridge
 /// connects or while it is connected.
 fn oversized_retained(robot: &str, action: &str, before_connect: bool) {

@@ -69,6 +69,7 @@ pub async fn run(
             let resume = || retry_at = Some(at);
             link.serve(idle, &mut d, stop.as_mut(), Some(resume)).await
         } else if let Some(batch) = link.next_batch() {
+            link.stats.batched.fetch_add(batch.len() as u64, Relaxed);
             let write = write_batch(&mut eventloop, batch, link.write_timeout)
                 .map(|r| Some(r.map(|()| None)));
             // Not cut short when the producers are gone: the batch is theirs.
