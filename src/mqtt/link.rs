@@ -32,8 +32,6 @@ use crate::shutdown::Shutdown;
 
 /// How long a shutdown may take to hand over what is left and say `offline`.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
-/// The most outbound messages taken at once before rumqttc is polled again.
-const MAX_TAKE: usize = 256;
 /// Bounds of a batch: bigger messages go alone, as rumqttc writes them.
 const MAX_BATCHED: usize = 64 * 1024;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -55,11 +53,12 @@ pub async fn run(
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut open = true;
+    let mut taken = VecDeque::new();
     loop {
         if !open || drain_until.is_some_and(|t| tokio::time::Instant::now() >= t) {
             break;
         }
-        let mut d = Drive::new(&mut outbound, &mut drain_until, &mut open);
+        let mut d = Drive::new(&mut outbound, &mut taken, &mut drain_until, &mut open);
         let step = if let Some(at) = retry_at.take() {
             // Waiting out the backoff: fleet-bound messages keep coming into the queue.
             let idle = async {
@@ -173,9 +172,12 @@ impl<D: Dispatch> Link<D> {
                     return None;
                 }
                 out = &mut step => return out,
-                m = d.outbound.recv(), if *d.open => match m {
-                    Some(m) => self.take(m, d.outbound),
-                    None => {
+                more = d.outbound.recv_all(d.taken), if *d.open => {
+                    // All that was queued (a spin's worth, or more under load) at once.
+                    while let Some(m) = d.taken.pop_front() {
+                        self.accept(m);
+                    }
+                    if !more {
                         // Every producer is gone: only a shutdown does that.
                         *d.open = false;
                         if let Some(f) = interrupted.take() {
@@ -183,18 +185,7 @@ impl<D: Dispatch> Link<D> {
                             return None;
                         }
                     }
-                },
-            }
-        }
-    }
-
-    /// `m`, and what else is queued already (a spin's worth, up to [`MAX_TAKE`]).
-    fn take(&mut self, m: Outbound, outbound: &mut OutboxRx) {
-        self.accept(m);
-        for _ in 1..MAX_TAKE {
-            match outbound.try_recv() {
-                Some(m) => self.accept(m),
-                None => break,
+                }
             }
         }
     }
@@ -442,6 +433,8 @@ impl<D: Dispatch> Link<D> {
 /// The run loop's state that every step shares.
 struct Drive<'a> {
     outbound: &'a mut OutboxRx,
+    /// What was taken from the outbox, empty between two takes.
+    taken: &'a mut VecDeque<Outbound>,
     drain_until: &'a mut Option<tokio::time::Instant>,
     open: &'a mut bool,
 }
@@ -449,11 +442,13 @@ struct Drive<'a> {
 impl<'a> Drive<'a> {
     fn new(
         outbound: &'a mut OutboxRx,
+        taken: &'a mut VecDeque<Outbound>,
         drain_until: &'a mut Option<tokio::time::Instant>,
         open: &'a mut bool,
     ) -> Self {
         Drive {
             outbound,
+            taken,
             drain_until,
             open,
         }

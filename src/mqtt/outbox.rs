@@ -135,27 +135,27 @@ impl Drop for Outbox {
 }
 
 impl OutboxRx {
-    /// The next message; None once every [`Outbox`] is gone and the queue is empty.
-    pub async fn recv(&mut self) -> Option<Outbound> {
+    /// Waits until something is queued and moves all of it into `into` (which must be
+    /// empty) with one lock: the queue and `into` swap their buffers, nothing is copied or
+    /// allocated. False once every [`Outbox`] is gone and nothing is left.
+    pub async fn recv_all(&mut self, into: &mut VecDeque<Outbound>) -> bool {
+        debug_assert!(into.is_empty());
         loop {
             // Read before the queue: what the last producer queued is then seen below.
             let closed = self.shared.producers.load(Ordering::Acquire) == 0;
-            if let Some(m) = self.try_recv() {
-                return Some(m);
+            {
+                let mut q = self.shared.queue();
+                if !q.items.is_empty() {
+                    std::mem::swap(&mut q.items, into);
+                    q.bytes = 0;
+                    return true;
+                }
             }
             if closed {
-                return None;
+                return false;
             }
             self.shared.bell.notified().await;
         }
-    }
-
-    /// The next message if one is queued (never waits).
-    pub fn try_recv(&mut self) -> Option<Outbound> {
-        let mut q = self.shared.queue();
-        let m = q.items.pop_front()?;
-        q.bytes -= m.payload.len();
-        Some(m)
     }
 }
 
@@ -170,6 +170,15 @@ mod tests {
         Outbound::new(Arc::from("t"), Qos(1), false, body.as_bytes().to_vec())
     }
 
+    /// The payloads of everything queued (waits for something).
+    async fn take(rx: &mut OutboxRx) -> Vec<String> {
+        let mut got = VecDeque::new();
+        rx.recv_all(&mut got).await;
+        got.iter()
+            .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+            .collect()
+    }
+
     #[tokio::test]
     async fn the_outbox_is_bounded_in_messages_and_in_bytes() {
         let stats = Arc::new(Stats::default());
@@ -179,12 +188,12 @@ mod tests {
             "alone, one bigger message may go"
         );
         assert!(!outbox.send(msg("x")), "over the byte bound");
-        assert_eq!(rx.recv().await.map(|m| m.payload.len()), Some(10));
+        assert_eq!(take(&mut rx).await, ["0123456789"]);
         assert!(outbox.send(msg("aaaa")) && outbox.send(msg("bbbb")));
         assert!(!outbox.send(msg("c")), "8 bytes wait: full");
-        rx.recv().await;
-        assert!(outbox.send(msg("cc")) && outbox.send(msg("d")));
-        assert!(!outbox.send(msg("e")), "3 messages wait: full");
+        assert_eq!(take(&mut rx).await, ["aaaa", "bbbb"]);
+        assert!(outbox.send(msg("cc")) && outbox.send(msg("d")) && outbox.send(msg("e")));
+        assert!(!outbox.send(msg("f")), "3 messages wait: full");
         assert_eq!(
             stats.outbound_dropped.load(Relaxed),
             3,
@@ -196,9 +205,13 @@ mod tests {
     async fn deferred_sends_wake_the_link_once_it_is_rung() {
         let (outbox, mut rx) = Outbox::channel(10, 1 << 20, Arc::new(Stats::default()));
         let spin = outbox.deferred();
-        assert!(spin.send(msg("a")));
-        assert_eq!(rx.try_recv().map(|m| m.payload), Some("a".into()));
-        let waiting = rx.recv();
+        assert!(spin.send(msg("a")) && spin.send(msg("b")));
+        assert_eq!(
+            take(&mut rx).await,
+            ["a", "b"],
+            "a link that looks finds them"
+        );
+        let waiting = take(&mut rx);
         tokio::pin!(waiting);
         let short = Duration::from_millis(50);
         assert!(tokio::time::timeout(short, &mut waiting).await.is_err());
@@ -209,7 +222,7 @@ mod tests {
         );
         spin.wake();
         let got = tokio::time::timeout(Duration::from_secs(5), &mut waiting).await;
-        assert_eq!(got.ok().flatten().map(|m| m.payload), Some("c".into()));
+        assert_eq!(got.ok(), Some(vec!["c".to_owned()]));
     }
 
     #[tokio::test]
@@ -219,7 +232,8 @@ mod tests {
         drop(outbox);
         assert!(spin.send(msg("last")));
         drop(spin);
-        assert_eq!(rx.recv().await.map(|m| m.payload), Some("last".into()));
-        assert!(rx.recv().await.is_none());
+        assert_eq!(take(&mut rx).await, ["last"]);
+        let mut rest = VecDeque::new();
+        assert!(!rx.recv_all(&mut rest).await && rest.is_empty());
     }
 }
