@@ -1,6 +1,6 @@
 //! The DDS floor: what any Rust ROS 2 node (r2r's typed API) pays to take the bridge's topics
 //! from DDS before it does any work. It subscribes with the bridge's QoS (best effort,
-//! volatile, depth 100), spins, drains every stream after each spin (as the bridge does) and
+//! volatile, depth 1000 or 100), spins, drains every stream after each spin (as the bridge does) and
 //! drops the messages. The bench (`scripts/bench`) runs it beside the bridge on the same
 //! publishers, so that the bridge's cost can be given as a ratio to this floor.
 //!
@@ -27,11 +27,12 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// A subscription of the floor: takes what its stream holds, returns how many.
 type Drain = Box<dyn FnMut() -> u64>;
 
-/// The bridge's QoS for its built-in mappings: best effort, volatile, depth 100.
-fn sensor_qos() -> QosProfile {
+/// The bridge's QoS for its built-in mappings: best effort, volatile, `depth` (1000 for
+/// odometry, IMU and joint states, 100 for the others).
+fn sensor_qos(depth: usize) -> QosProfile {
     let mut qos = QosProfile::default();
     qos.history = HistoryPolicy::KeepLast;
-    qos.depth = 100;
+    qos.depth = depth;
     qos.reliability = ReliabilityPolicy::BestEffort;
     qos.durability = DurabilityPolicy::Volatile;
     qos
@@ -40,8 +41,7 @@ fn sensor_qos() -> QosProfile {
 /// For the camera (as the bench maps it): reliable, depth 10. Best effort, DDS loses most
 /// 1 MB frames on the way (fragments over UDP), the floor as much as the bridge.
 fn camera_qos() -> QosProfile {
-    let mut qos = sensor_qos();
-    qos.depth = 10;
+    let mut qos = sensor_qos(10);
     qos.reliability = ReliabilityPolicy::Reliable;
     qos
 }
@@ -65,11 +65,11 @@ fn drain_of<T: WrappedTypesupport + 'static>(
 fn subscribe(node: &mut r2r::Node, topic: &str) -> Result<Drain, r2r::Error> {
     use r2r::{nav_msgs::msg as nav, sensor_msgs::msg as sensor};
     match topic {
-        "odom" => drain_of::<nav::Odometry>(node, topic, sensor_qos()),
-        "imu" => drain_of::<sensor::Imu>(node, topic, sensor_qos()),
-        "joint_states" => drain_of::<sensor::JointState>(node, topic, sensor_qos()),
-        "battery_state" => drain_of::<sensor::BatteryState>(node, topic, sensor_qos()),
-        "scan" => drain_of::<sensor::LaserScan>(node, topic, sensor_qos()),
+        "odom" => drain_of::<nav::Odometry>(node, topic, sensor_qos(1000)),
+        "imu" => drain_of::<sensor::Imu>(node, topic, sensor_qos(1000)),
+        "joint_states" => drain_of::<sensor::JointState>(node, topic, sensor_qos(1000)),
+        "battery_state" => drain_of::<sensor::BatteryState>(node, topic, sensor_qos(100)),
+        "scan" => drain_of::<sensor::LaserScan>(node, topic, sensor_qos(100)),
         "camera" => drain_of::<sensor::Image>(node, topic, camera_qos()),
         other => panic!("dds_floor: unknown topic {other}"),
     }

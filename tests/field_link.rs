@@ -1,7 +1,8 @@
 //! Field failures of the broker link (issue 10, "Field-ready"): a far broker (25 and 100 ms
 //! RTT) that crashes under sensor load, a broker that hangs then crashes while QoS 1 odometry
 //! flows, a 17 MB retained message on the robot's command subtree, and sensor publishers of
-//! every QoS.
+//! every QoS. And the load (issue 12): QoS 0 bursts written in batches, a stalled bridge that
+//! must catch up without losing odometry.
 //!
 //! Bridge -> fault-injection proxy (`tests/common/proxy.rs`) -> real Mosquitto; rclpy peers;
 //! each test in a ROS domain of its own. Numbers are printed with `eprintln!` (`--nocapture`).
@@ -371,6 +372,58 @@ fn qos0_bursts_go_out_batched_whole_and_in_order() {
     assert!(
         batched >= u64::from(n) / 2,
         "most odometry messages come two to a spin: they share a write ({batched} batched): {report}"
+    );
+}
+
+/// Field condition: the robot computer stalls the bridge for half a second (a loaded CPU, a
+/// swap storm; here SIGSTOP, then SIGCONT) while odometry comes at up to 1 kHz. r2r takes one
+/// message per subscription per spin, so what arrives meanwhile waits in the DDS history: it
+/// must hold the stall, and every odometry message must reach MQTT once, in order.
+#[test]
+fn a_stalled_bridge_catches_up_without_losing_odometry() {
+    let domain = Domain::new();
+    let robot = "FLD94";
+    let n: u32 = 4000;
+    let broker = Broker::start();
+    let bridge = Bridge::start(domain.id(), broker.port, robot, &config(""), &[]);
+    let topic = format!("amr/{robot}/status/position");
+    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut publisher = RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
+        &odom_msg(0.0),
+        1000.0,
+        n,
+        "reliable",
+        &["--counter", "pose.pose.position.x"],
+    );
+    sub.expect(&topic, Duration::from_secs(15), "first position", |_| true);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(bridge.pid(), "STOP");
+    std::thread::sleep(Duration::from_millis(500));
+    signal(bridge.pid(), "CONT");
+    let published = publisher.child.wait().expect("ros_tool pub").success();
+    let last = f64::from(n - 1);
+    sub.wait_for(&topic, Duration::from_secs(20), |m| {
+        serde_json::from_str::<Value>(&m.payload)
+            .ok()
+            .and_then(|v| v.pointer("/data/position/x").and_then(Value::as_f64))
+            == Some(last)
+    });
+    sub.collect(&topic, Duration::from_millis(500));
+    let got = sequence(&sub, &topic, "/data/position/x");
+    let missing: Vec<u64> = (0..u64::from(n)).filter(|s| !got.contains(s)).collect();
+    eprintln!(
+        "stalled 0.5 s at 1 kHz: {} of {n} positions arrived, {} missing (first: {:?})",
+        got.len(),
+        missing.len(),
+        missing.first()
+    );
+    assert!(published, "the publisher failed");
+    let want: Vec<u64> = (0..u64::from(n)).collect();
+    assert!(
+        got == want,
+        "every odometry message once and in order across the stall: {} missing ({:?}...)",
+        missing.len(),
+        &missing[..missing.len().min(10)]
     );
 }
 

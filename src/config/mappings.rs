@@ -73,15 +73,24 @@ fn builtin(
     }
 }
 
+/// A deeper DDS history ([`RosQos::SENSOR_HIGH_RATE`]): r2r takes one message per
+/// subscription per spin, so whatever comes while the spin thread is held up waits there.
+fn high_rate(spec: MappingSpec) -> MappingSpec {
+    MappingSpec {
+        ros_qos: Some(RosQos::SENSOR_HIGH_RATE),
+        ..spec
+    }
+}
+
 /// SPEC section 3, ROS names relative so that namespaces and remapping apply.
 pub fn builtins() -> Vec<MappingSpec> {
     use Category::*;
     use ConverterKind::*;
     vec![
-        builtin("odom", Odometry, Status, "position", false, None),
-        builtin("imu", Imu, Sensor, "imu", false, None),
+        high_rate(builtin("odom", Odometry, Status, "position", false, None)),
+        high_rate(builtin("imu", Imu, Sensor, "imu", false, None)),
         builtin("battery_state", Battery, Status, "battery", true, None),
-        builtin("joint_states", JointStates, Status, "motor", false, None),
+        high_rate(builtin("joint_states", JointStates, Status, "motor", false, None)),
         builtin("scan", LaserScan, Sensor, "lidar", false, Some(2.0)),
     ]
 }
@@ -290,7 +299,8 @@ mod tests {
         assert_eq!(odom.mqtt_topic, "amr/AMR001/status/position");
         assert_eq!(odom.ros_type, "nav_msgs/msg/Odometry");
         assert_eq!(odom.qos, Qos(1));
-        assert_eq!(odom.ros_qos, RosQos::SENSOR);
+        assert_eq!(odom.ros_qos, RosQos::SENSOR_HIGH_RATE);
+        assert_eq!(find("scan").ros_qos, RosQos::SENSOR);
         assert_eq!(find("imu").qos, Qos(0));
         assert_eq!(find("scan").mqtt_topic, "amr/AMR001/sensor/lidar");
         assert_eq!(find("scan").rate_limit_hz, Some(2.0));

@@ -397,6 +397,14 @@ impl RosQos {
         durability: Durability::Volatile,
         depth: 100,
     };
+    /// The built-in odometry, IMU and joint-state mappings: small messages at up to hundreds
+    /// of Hz. Their history holds a stall of the spin thread of about a second at 1 kHz (a
+    /// loaded robot computer); DDS only fills it while the bridge is behind, and it is freed
+    /// as the bridge catches up.
+    pub const SENSOR_HIGH_RATE: RosQos = RosQos {
+        depth: 1000,
+        ..RosQos::SENSOR
+    };
     /// For what the bridge publishes into ROS: reliable, as `rclpy`/`rclcpp` default readers are.
     pub const RELIABLE: RosQos = RosQos {
         reliability: Reliability::Reliable,
