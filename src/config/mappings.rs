@@ -90,7 +90,14 @@ pub fn builtins() -> Vec<MappingSpec> {
         high_rate(builtin("odom", Odometry, Status, "position", false, None)),
         high_rate(builtin("imu", Imu, Sensor, "imu", false, None)),
         builtin("battery_state", Battery, Status, "battery", true, None),
-        high_rate(builtin("joint_states", JointStates, Status, "motor", false, None)),
+        high_rate(builtin(
+            "joint_states",
+            JointStates,
+            Status,
+            "motor",
+            false,
+            None,
+        )),
         builtin("scan", LaserScan, Sensor, "lidar", false, Some(2.0)),
     ]
 }
