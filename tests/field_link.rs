@@ -23,6 +23,37 @@ fn imu_msg() -> Value {
            "linear_acceleration": {"z": 9.81}})
 }
 
+/// Where `status/position` (and `sensor/odom`) carry the odometry's sequence number.
+const POSITION_X: &str = "/data/position/x";
+
+/// `n` odometry messages at `rate` Hz on `/odom` (reliable), message *i* with x = *i*.
+fn counted_odometry(domain: &Domain, rate: f64, n: u32) -> Proc {
+    RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
+        &odom_msg(0.0),
+        rate,
+        n,
+        "reliable",
+        &["--counter", "pose.pose.position.x"],
+    )
+}
+
+/// The number at `path` (a JSON pointer) of a payload, if it has one there.
+fn number_at(payload: &str, path: &str) -> Option<f64> {
+    serde_json::from_str::<Value>(payload)
+        .ok()
+        .and_then(|v| v.pointer(path).and_then(Value::as_f64))
+}
+
+/// The sequence numbers at `path` of `sub`'s messages on `topic`, in the order they arrived.
+fn sequence(sub: &MqttSub, topic: &str, path: &str) -> Vec<u64> {
+    sub.got
+        .iter()
+        .filter(|m| m.topic == topic)
+        .filter_map(|m| number_at(&m.payload, path))
+        .map(|x| x as u64)
+        .collect()
+}
+
 /// Bridge -> proxy (`one_way` each way) -> broker with odometry at 50 Hz and IMU at 200 Hz
 /// flowing; the broker is killed and a new one started on the same port 1 s later.
 fn far_broker_crash_and_restart(robot: &str, one_way: Duration) {
@@ -145,13 +176,7 @@ fn qos1_survives_a_hung_then_crashed_broker() {
     let topic = format!("amr/{robot}/status/position");
     let report_topic = format!("amr/{robot}/status/bridge");
     let mut sub1 = MqttSub::start(broker.port, &topic);
-    let mut publisher = RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
-        &odom_msg(0.0),
-        50.0,
-        n,
-        "reliable",
-        &["--counter", "pose.pose.position.x"],
-    );
+    let mut publisher = counted_odometry(&domain, 50.0, n);
     sub1.expect(&topic, Duration::from_secs(15), "first position", |_| true);
     std::thread::sleep(Duration::from_secs(3));
     // Hang.
@@ -180,24 +205,20 @@ fn qos1_survives_a_hung_then_crashed_broker() {
     sub2.collect(&topic, Duration::from_secs(3));
     let report = reports.bridge_report(robot, Duration::from_secs(5));
     sub1.collect(&topic, Duration::from_millis(300));
-    let seqs = |s: &MqttSub| -> Vec<u32> {
-        s.got
-            .iter()
-            .filter(|m| m.topic == topic)
-            .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
-            .filter_map(|v| v["data"]["position"]["x"].as_f64())
-            .map(|x| x as u32)
-            .collect()
-    };
-    let (s1, s2) = (seqs(&sub1), seqs(&sub2));
-    let mut count: BTreeMap<u32, u32> = BTreeMap::new();
+    let (s1, s2) = (
+        sequence(&sub1, &topic, POSITION_X),
+        sequence(&sub2, &topic, POSITION_X),
+    );
+    let mut count: BTreeMap<u64, u32> = BTreeMap::new();
     for s in s1.iter().chain(s2.iter()) {
         *count.entry(*s).or_default() += 1;
     }
-    let missing: Vec<u32> = (0..n).filter(|s| !count.contains_key(s)).collect();
+    let missing: Vec<u64> = (0..u64::from(n))
+        .filter(|s| !count.contains_key(s))
+        .collect();
     // Duplicates within each subscriber (mosquitto_sub reconnects by itself, so the first one
     // also ends up on the new broker: the union is what counts, duplicates are per subscriber).
-    let dup = |v: &[u32]| v.len() - v.iter().collect::<std::collections::BTreeSet<_>>().len();
+    let dup = |v: &[u64]| v.len() - v.iter().collect::<std::collections::BTreeSet<_>>().len();
     let dups = (dup(&s1), dup(&s2));
     let r = report.clone().unwrap_or(Value::Null);
     let counted_drops = counter(&r, "offline_dropped")
@@ -263,18 +284,6 @@ fn qos1_survives_a_hung_then_crashed_broker() {
     );
 }
 
-/// The sequence numbers at `path` (a JSON pointer into the payload) of `sub`'s messages on
-/// `topic`, in the order they arrived.
-fn sequence(sub: &MqttSub, topic: &str, path: &str) -> Vec<u64> {
-    sub.got
-        .iter()
-        .filter(|m| m.topic == topic)
-        .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
-        .filter_map(|v| v.pointer(path).and_then(Value::as_f64))
-        .map(|x| x as u64)
-        .collect()
-}
-
 /// Field condition: odometry and IMU at up to 1 kHz each from their own processes, to a
 /// broker 25 ms RTT away, all at MQTT QoS 0; odometry is mapped twice (`status/position` and
 /// `sensor/odom`), so each odometry message makes two MQTT messages in the same spin. QoS 0
@@ -296,27 +305,19 @@ fn qos0_bursts_go_out_batched_whole_and_in_order() {
     let proxy = Proxy::with_latency(broker.port, Duration::from_micros(12_500));
     let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &config(&extra), &[]);
     let streams = [
-        ("odom", "status/position", "/data/position/x"),
-        ("odom_again", "sensor/odom", "/data/position/x"),
+        ("odom", "status/position", POSITION_X),
+        ("odom_again", "sensor/odom", POSITION_X),
         ("imu", "sensor/imu", "/data/linear_acceleration/x"),
     ];
     let mut sub = MqttSub::start(broker.port, &format!("amr/{robot}/#"));
-    let publish = |ty, name, msg: &Value, counter| {
-        RosTopic::new(domain.id(), ty, name).publish_args(
-            msg,
-            1000.0,
-            n,
-            "reliable",
-            &["--counter", counter],
-        )
-    };
-    let mut odom_pub = publish(
-        ros_type::ODOMETRY,
-        "/odom",
-        &odom_msg(0.0),
-        "pose.pose.position.x",
+    let mut odom_pub = counted_odometry(&domain, 1000.0, n);
+    let mut imu_pub = RosTopic::new(domain.id(), ros_type::IMU, "/imu").publish_args(
+        &imu_msg(),
+        1000.0,
+        n,
+        "reliable",
+        &["--counter", "linear_acceleration.x"],
     );
-    let mut imu_pub = publish(ros_type::IMU, "/imu", &imu_msg(), "linear_acceleration.x");
     let t0 = Instant::now();
     for p in [&mut odom_pub, &mut imu_pub] {
         assert!(
@@ -329,10 +330,7 @@ fn qos0_bursts_go_out_batched_whole_and_in_order() {
     for (_, action, path) in streams {
         let topic = format!("amr/{robot}/{action}");
         sub.wait_for(&topic, Duration::from_secs(30), |m| {
-            serde_json::from_str::<Value>(&m.payload)
-                .ok()
-                .and_then(|v| v.pointer(path).and_then(Value::as_f64))
-                == Some(last)
+            number_at(&m.payload, path) == Some(last)
         });
     }
     // A report after the last message counts everything.
@@ -388,13 +386,7 @@ fn a_stalled_bridge_catches_up_without_losing_odometry() {
     let bridge = Bridge::start(domain.id(), broker.port, robot, &config(""), &[]);
     let topic = format!("amr/{robot}/status/position");
     let mut sub = MqttSub::start(broker.port, &topic);
-    let mut publisher = RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
-        &odom_msg(0.0),
-        1000.0,
-        n,
-        "reliable",
-        &["--counter", "pose.pose.position.x"],
-    );
+    let mut publisher = counted_odometry(&domain, 1000.0, n);
     sub.expect(&topic, Duration::from_secs(15), "first position", |_| true);
     std::thread::sleep(Duration::from_millis(300));
     signal(bridge.pid(), "STOP");
@@ -403,13 +395,10 @@ fn a_stalled_bridge_catches_up_without_losing_odometry() {
     let published = publisher.child.wait().expect("ros_tool pub").success();
     let last = f64::from(n - 1);
     sub.wait_for(&topic, Duration::from_secs(20), |m| {
-        serde_json::from_str::<Value>(&m.payload)
-            .ok()
-            .and_then(|v| v.pointer("/data/position/x").and_then(Value::as_f64))
-            == Some(last)
+        number_at(&m.payload, POSITION_X) == Some(last)
     });
     sub.collect(&topic, Duration::from_millis(500));
-    let got = sequence(&sub, &topic, "/data/position/x");
+    let got = sequence(&sub, &topic, POSITION_X);
     let missing: Vec<u64> = (0..u64::from(n)).filter(|s| !got.contains(s)).collect();
     eprintln!(
         "stalled 0.5 s at 1 kHz: {} of {n} positions arrived, {} missing (first: {:?})",
