@@ -217,15 +217,19 @@ pub fn route(
 /// The mapping a route is for, with what it needs.
 type At<'a> = (&'a Mapping, &'a RouteContext<'a>, Arc<Counters>);
 
+/// A route; `on_spin`: it runs on the spin thread, so it counts what comes in and leaves the
+/// link's wake-up to the spin (`spin::spin`). Off it (`offload`), the handoff counts and each
+/// send wakes the link.
 fn assemble<M: Send + 'static>(
     (m, cx, counters): At<'_>,
     take: Take<M>,
     encode: Encode<M>,
     feed: Option<Feed<M>>,
+    on_spin: bool,
 ) -> Route<M> {
     Route {
         take,
-        counts_in: true,
+        counts_in: on_spin,
         encode,
         feed,
         topic: Arc::from(m.mqtt_topic.as_str()),
@@ -236,7 +240,11 @@ fn assemble<M: Send + 'static>(
             .batch
             .map(|b| Batcher::new(b.max_messages, b.max_interval)),
         counters,
-        outbox: cx.outbox.clone(),
+        outbox: if on_spin {
+            cx.outbox.deferred()
+        } else {
+            cx.outbox.clone()
+        },
     }
 }
 
@@ -250,13 +258,11 @@ fn typed<C: Converter>(
 where
     C::Msg: Send,
 {
-    let (m, cx) = (at.0, at.1);
+    let m = at.0;
     let mut stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
     let take = move || stream.next().now_or_never().flatten();
     let encode = move |msg: &C::Msg| enc.encode(msg.stamp(), &conv.data(msg));
-    let mut route = assemble(at, Box::new(take), Box::new(encode), feed);
-    // On the spin thread: the link is woken once after the spin (`spin::spin`).
-    route.outbox = cx.outbox.deferred();
+    let route = assemble(at, Box::new(take), Box::new(encode), feed, true);
     Ok(Box::new(route))
 }
 
@@ -288,8 +294,7 @@ fn generic(node: &mut Node, at: At<'_>, mut enc: Encoder) -> Result<Routed, r2r:
         }
     };
     let encode = move |v: &serde_json::Value| enc.encode(Stamp::from_json(v), v);
-    let mut route = assemble(at, Box::new(take), Box::new(encode), None);
-    route.counts_in = false;
+    let route = assemble(at, Box::new(take), Box::new(encode), None, false);
     Ok(Routed {
         spin: Box::new(handoff),
         offloaded: Some(Box::new(route)),
