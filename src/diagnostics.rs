@@ -85,6 +85,8 @@ pub struct Stats {
     pub inbound_dropped: AtomicU64,
     /// QoS 0 messages written together with others, one flush for the lot (`mqtt::link`).
     pub batched: AtomicU64,
+    /// QoS 0 messages that the spin thread wrote to the socket itself (`mqtt::wire`).
+    pub direct: AtomicU64,
     /// Microseconds from a message's conversion to its hand-over to the MQTT client.
     latency_last_us: AtomicU64,
     latency_max_us: AtomicU64,
@@ -108,6 +110,9 @@ pub struct Report {
     pub inbound_dropped: u64,
     /// QoS 0 messages that went out in a batch (several messages, one write to the socket).
     pub batched: u64,
+    /// QoS 0 messages written to the socket by the thread that converted them (no hand-over
+    /// to the MQTT link's thread).
+    pub direct: u64,
     /// Bridge latency (conversion to MQTT client), milliseconds: the last one and the
     /// largest since the previous report.
     pub latency_ms: Latency,
@@ -144,6 +149,7 @@ impl Stats {
             outbound_dropped: self.outbound_dropped.load(Relaxed),
             inbound_dropped: self.inbound_dropped.load(Relaxed),
             batched: self.batched.load(Relaxed),
+            direct: self.direct.load(Relaxed),
             latency_ms: Latency {
                 last: self.latency_last_us.load(Relaxed) as f64 / 1000.0,
                 max: self.latency_max_us.swap(0, Relaxed) as f64 / 1000.0,
@@ -180,6 +186,7 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
             kv("outbound_dropped", report.outbound_dropped.to_string()),
             kv("inbound_dropped", report.inbound_dropped.to_string()),
             kv("batched", report.batched.to_string()),
+            kv("direct", report.direct.to_string()),
             kv("latency_ms_last", report.latency_ms.last.to_string()),
             kv("latency_ms_max", report.latency_ms.max.to_string()),
         ],

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use super::offline_queue::Pushed;
 use super::options::{self, LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES, REQUEST_CAPACITY};
 use super::session::Session;
+use super::wire::Wire;
 use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound, OutboxRx};
 use crate::diagnostics::Stats;
 use crate::envelope::{self, Presence};
@@ -46,7 +47,8 @@ pub async fn run(
     stats: Arc<Stats>,
     mut shutdown: Shutdown,
 ) -> Result<(), MqttError> {
-    let (mut link, mut eventloop) = Link::new(settings, dispatch, events, stats);
+    let wire = outbound.wire().clone();
+    let (mut link, mut eventloop) = Link::new(settings, &wire, dispatch, events, stats);
     // One wait for the whole run: made anew for every message it cost a tenth of the link.
     let stop = shutdown.wait();
     tokio::pin!(stop);
@@ -57,6 +59,9 @@ pub async fn run(
     loop {
         if !open || drain_until.is_some_and(|t| tokio::time::Instant::now() >= t) {
             break;
+        }
+        if !wire.is_open() && link.caught_up() && drain_until.is_none() {
+            wire.open(|| outbound.is_empty());
         }
         let mut d = Drive {
             outbound: &mut outbound,
@@ -90,6 +95,8 @@ pub async fn run(
             },
         }
     }
+    // From here on everything goes through rumqttc, and nothing after its DISCONNECT.
+    wire.close();
     link.finish(&mut eventloop).await;
     Ok(())
 }
@@ -114,11 +121,14 @@ struct Link<D> {
 impl<D: Dispatch> Link<D> {
     fn new(
         settings: LinkSettings,
+        wire: &Wire,
         dispatch: D,
         events: mpsc::Sender<LinkEvent>,
         stats: Arc<Stats>,
     ) -> (Link<D>, EventLoop) {
-        let (client, mut eventloop) = AsyncClient::new(settings.options.clone(), REQUEST_CAPACITY);
+        let mut options = settings.options.clone();
+        options.set_tcp_stream_hook(wire.hook());
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
         // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a
         // write back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
         let mut network = rumqttc::NetworkOptions::new();
@@ -236,6 +246,15 @@ impl<D: Dispatch> Link<D> {
         self.stats.batched.fetch_add(n, Relaxed);
         self.batch_bytes = 0;
         Some(std::mem::take(&mut self.batch))
+    }
+
+    /// Connected, and nothing of ours waits: not in the offline queue, not in a batch, not in
+    /// rumqttc unwritten. The spin thread may then write to the socket itself.
+    fn caught_up(&self) -> bool {
+        self.session.connected()
+            && self.session.queue.is_empty()
+            && self.batch.is_empty()
+            && !self.session.writing()
     }
 
     /// Hands `m` to rumqttc, behind anything that waits; or queues it.

@@ -19,6 +19,7 @@ pub mod offline_queue;
 pub mod options;
 pub mod outbox;
 pub mod session;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -5,7 +5,8 @@
 //! hands over what one spin brought as a group: its sends ring no bell, it rings once after
 //! the spin (`wake`). Each ring wakes the link's thread, and on a VM a wake-up across cores
 //! costs about as much as the whole conversion of a message; the link then takes the group
-//! at once and writes it to the socket in one go (see `link`).
+//! at once and writes it to the socket in one go (see `link`). While the link has caught up,
+//! the spin thread's QoS 0 sends skip the queue and go to the socket at once (see `wire`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use super::wire::Wire;
 use super::Outbound;
 use crate::diagnostics::Stats;
 
@@ -39,6 +41,8 @@ struct Shared {
     capacity: usize,
     max_bytes: usize,
     stats: Arc<Stats>,
+    /// Where the spin thread's sends go first.
+    wire: Wire,
 }
 
 #[derive(Default)]
@@ -67,6 +71,7 @@ impl Outbox {
             producers: AtomicUsize::new(1),
             capacity,
             max_bytes,
+            wire: Wire::new(stats.clone()),
             stats,
         });
         let outbox = Outbox {
@@ -83,9 +88,20 @@ impl Outbox {
         o
     }
 
-    /// Queues `m` for the link; false when the queue was full and `m` was dropped (counted).
+    /// Queues `m` for the link, or writes it to the socket if this is the spin thread's and
+    /// the wire is open; false when the queue was full and `m` was dropped (counted).
     pub fn send(&self, m: Outbound) -> bool {
         let s = &self.shared;
+        // Held while queueing too: the link opens the wire only with nothing of ours queued.
+        let _wire = if self.deferred {
+            let mut w = s.wire.lock();
+            if w.publish(&m) {
+                return true;
+            }
+            Some(w)
+        } else {
+            None
+        };
         let size = m.payload.len();
         {
             let mut q = s.queue();
@@ -135,6 +151,16 @@ impl Drop for Outbox {
 }
 
 impl OutboxRx {
+    /// The write side that the spin thread shares with the link (see [`Wire`]).
+    pub fn wire(&self) -> &Wire {
+        &self.shared.wire
+    }
+
+    /// Nothing queued.
+    pub fn is_empty(&self) -> bool {
+        self.shared.queue().items.is_empty()
+    }
+
     /// Waits until something is queued and moves all of it into `into` (which must be
     /// empty) with one lock: the queue and `into` swap their buffers, nothing is copied or
     /// allocated. False once every [`Outbox`] is gone and nothing is left.

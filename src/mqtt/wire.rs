@@ -1,0 +1,413 @@
+//! The connection's write side, shared by rumqttc and the spin thread.
+//!
+//! Handing each message from the spin thread to the link's thread costs a wake-up of that
+//! thread per message, and on a VM that costs more than converting the message. So while the
+//! link has nothing of ours waiting anywhere (connected, nothing queued, nothing that rumqttc
+//! still has to write), it opens the wire, and the spin thread writes QoS 0 publishes into
+//! the socket itself: they need no packet id and no state of rumqttc's. Anything else, or any
+//! write that the socket does not take at once, closes the wire and goes the usual way,
+//! behind what went before: a stream keeps its order. The link opens it again once it has
+//! caught up.
+//!
+//! Both writers put whole packets on the wire: a write that the socket takes only in part
+//! leaves the rest in `pending`, and everything waits behind it. rumqttc's stream
+//! ([`WireStream`]) writes `pending` out first, also from its reads, which the event loop
+//! always has waiting while connected (the spin thread wakes that read after a short write).
+//!
+//! rumqttc gets the stream through a hook on every new plain TCP connection
+//! (`third_party/rumqttc/PATCH.md`). Over TLS the hook is never called and the wire stays
+//! closed.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{ready, Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::Outbound;
+use crate::diagnostics::Stats;
+
+/// Bigger publishes go through rumqttc (which checks its packet size bound).
+const MAX_DIRECT: usize = 64 * 1024;
+
+/// The shared write side; cloning shares it.
+#[derive(Clone)]
+pub struct Wire {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// `state.open`, readable without the lock.
+    open: AtomicBool,
+    stats: Arc<Stats>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The current connection's socket: rumqttc's stream owns it, gone with it.
+    socket: Weak<TcpStream>,
+    /// Taken but not written yet: written before anything else.
+    pending: Vec<u8>,
+    /// Whether the spin thread may write.
+    open: bool,
+    /// rumqttc's waiting read, which writes `pending` out.
+    reader: Option<Waker>,
+    /// A publish's fixed and variable header, reused.
+    head: Vec<u8>,
+}
+
+/// The wire, locked: see [`WireGuard::publish`].
+pub struct WireGuard<'a> {
+    state: MutexGuard<'a, State>,
+    shared: &'a Shared,
+}
+
+impl Wire {
+    pub fn new(stats: Arc<Stats>) -> Wire {
+        Wire {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                open: AtomicBool::new(false),
+                stats,
+            }),
+        }
+    }
+
+    /// Holds the wire: the caller decides between writing and queueing under it, so that the
+    /// link cannot open the wire in between (see [`Wire::open`]).
+    pub fn lock(&self) -> WireGuard<'_> {
+        WireGuard {
+            state: self.shared.lock(),
+            shared: &self.shared,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.shared.open.load(Ordering::Acquire)
+    }
+
+    /// Opens the wire to the spin thread if a connection is up, nothing is left to write, and
+    /// `caught_up()` (checked under the lock: nothing of the spin thread's waits in between).
+    pub fn open(&self, caught_up: impl FnOnce() -> bool) {
+        let mut s = self.shared.lock();
+        if !s.open && s.pending.is_empty() && s.socket.strong_count() > 0 && caught_up() {
+            self.shared.set_open(&mut s, true);
+        }
+    }
+
+    /// Closes the wire: the spin thread's sends go through the link again.
+    pub fn close(&self) {
+        let mut s = self.shared.lock();
+        self.shared.set_open(&mut s, false);
+    }
+
+    /// The stream for rumqttc on a new connection (the hook of the patched rumqttc).
+    pub fn hook(&self) -> rumqttc::TcpStreamHook {
+        let shared = self.shared.clone();
+        Arc::new(move |tcp| {
+            let io = Arc::new(tcp);
+            let mut s = shared.lock();
+            shared.set_open(&mut s, false);
+            s.socket = Arc::downgrade(&io);
+            s.pending.clear();
+            s.reader = None;
+            drop(s);
+            Box::new(WireStream {
+                io,
+                shared: shared.clone(),
+            })
+        })
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state whole; a panic ends the process anyway.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_open(&self, s: &mut State, open: bool) {
+        s.open = open;
+        self.open.store(open, Ordering::Release);
+    }
+}
+
+impl WireGuard<'_> {
+    /// Writes `m` now if the wire is open and `m` may go this way; false if it must go the
+    /// usual way (the wire is closed then, so what follows goes that way too).
+    pub fn publish(&mut self, m: &Outbound) -> bool {
+        let s = &mut *self.state;
+        if !s.open {
+            return false;
+        }
+        let socket = s.socket.upgrade();
+        let eligible = m.qos.0 == 0
+            && m.payload.len() <= MAX_DIRECT
+            && m.topic.len() <= usize::from(u16::MAX)
+            && s.pending.is_empty();
+        let Some(io) = socket.filter(|_| eligible) else {
+            self.shared.set_open(s, false);
+            return false;
+        };
+        encode_head(&mut s.head, m);
+        let total = s.head.len() + m.payload.len();
+        let parts = [IoSlice::new(&s.head), IoSlice::new(&m.payload)];
+        let written = match io.try_write_vectored(&parts) {
+            Ok(n) => n,
+            // A full socket or a broken one: the link takes it from here.
+            Err(_) => {
+                self.shared.set_open(s, false);
+                return false;
+            }
+        };
+        if written < total {
+            // The rest goes before anything else, written by rumqttc's stream.
+            let (head, payload) = (s.head.len(), &m.payload[..]);
+            if written < head {
+                let rest = s.head[written..].to_vec();
+                s.pending.extend_from_slice(&rest);
+                s.pending.extend_from_slice(payload);
+            } else {
+                s.pending.extend_from_slice(&payload[written - head..]);
+            }
+            self.shared.set_open(s, false);
+            if let Some(w) = s.reader.take() {
+                w.wake();
+            }
+        }
+        let stats = &self.shared.stats;
+        stats.direct.fetch_add(1, Ordering::Relaxed);
+        stats.latency(m.since.elapsed());
+        true
+    }
+}
+
+/// The fixed header, remaining length and topic of a QoS 0 PUBLISH (MQTT 3.1.1, 3.3).
+fn encode_head(head: &mut Vec<u8>, m: &Outbound) {
+    head.clear();
+    head.push(0x30 | u8::from(m.retain));
+    let mut len = 2 + m.topic.len() + m.payload.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        head.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    head.extend_from_slice(&(m.topic.len() as u16).to_be_bytes());
+    head.extend_from_slice(m.topic.as_bytes());
+}
+
+/// The connection as rumqttc sees it: reads from the socket; writes behind `pending`, taken
+/// whole (so that no publish of the spin thread's can come into the middle of a packet).
+struct WireStream {
+    io: Arc<TcpStream>,
+    shared: Arc<Shared>,
+}
+
+impl WireStream {
+    /// Writes `pending` out: Ready once it is empty.
+    fn poll_pending(&self, cx: &mut Context<'_>, s: &mut State) -> Poll<io::Result<()>> {
+        while !s.pending.is_empty() {
+            match self.io.try_write(&s.pending) {
+                Ok(n) => {
+                    s.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.io.poll_write_ready(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for WireStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        {
+            let mut s = self.shared.lock();
+            if !s.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                s.reader = Some(cx.waker().clone());
+            }
+            // Waiting for the socket to take it is not a reason not to read.
+            if let Poll::Ready(Err(e)) = self.poll_pending(cx, &mut s) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        loop {
+            ready!(self.io.poll_read_ready(cx))?;
+            match self.io.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for WireStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut s = self.shared.lock();
+        ready!(self.poll_pending(cx, &mut s))?;
+        match self.io.try_write(buf) {
+            Ok(n) => {
+                s.pending.extend_from_slice(&buf[n..]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.pending.extend_from_slice(buf),
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = self.shared.lock();
+        self.poll_pending(cx, &mut s)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The socket closes when the stream is dropped.
+        self.poll_flush(cx)
+    }
+}
+
+impl Drop for WireStream {
+    fn drop(&mut self) {
+        let mut s = self.shared.lock();
+        if std::ptr::eq(s.socket.as_ptr(), Arc::as_ptr(&self.io)) {
+            self.shared.set_open(&mut s, false);
+            s.socket = Weak::new();
+            s.pending.clear();
+            s.reader = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Qos;
+
+    fn msg(topic: &str, payload: &[u8], retain: bool) -> Outbound {
+        Outbound::new(Arc::from(topic), Qos(0), retain, payload.to_vec())
+    }
+
+    #[test]
+    fn the_head_is_a_qos0_publish_header() {
+        let mut head = Vec::new();
+        encode_head(&mut head, &msg("a/b", b"xyz", false));
+        assert_eq!(head, [0x30, 8, 0, 3, b'a', b'/', b'b']);
+        encode_head(&mut head, &msg("t", &[0; 200], true));
+        // 2 + 1 + 200 = 203: two bytes of remaining length, low 7 bits first.
+        assert_eq!(head, [0x31, 0xcb, 0x01, 0, 1, b't']);
+    }
+
+    #[tokio::test]
+    async fn a_closed_wire_takes_nothing() {
+        let wire = Wire::new(Arc::new(Stats::default()));
+        wire.open(|| true);
+        assert!(!wire.is_open(), "no connection, no opening");
+        assert!(!wire.lock().publish(&msg("t", b"x", false)));
+    }
+
+    /// Reads whole QoS 0 publishes (as `encode_head` writes them) until `n` came.
+    async fn read_publishes(peer: &mut TcpStream, n: usize) -> Vec<(String, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        while got.len() < n {
+            let first = peer.read_u8().await.expect("a packet");
+            assert_eq!(first & 0xf0, 0x30, "a publish starts every packet");
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                let b = peer.read_u8().await.expect("length");
+                len |= usize::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            let mut body = vec![0; len];
+            peer.read_exact(&mut body).await.expect("body");
+            let tlen = usize::from(u16::from_be_bytes([body[0], body[1]]));
+            let topic = String::from_utf8(body[2..2 + tlen].to_vec()).expect("topic");
+            got.push((topic, body[2 + tlen..].to_vec()));
+        }
+        got
+    }
+
+    /// Both writers fill a socket that nobody reads: every packet still arrives whole, and in
+    /// the order in which each writer's call returned.
+    #[tokio::test]
+    async fn a_full_socket_never_splits_a_packet() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (mut peer, _) = listener.accept().await.expect("accept");
+        let stats = Arc::new(Stats::default());
+        let wire = Wire::new(stats.clone());
+        let mut stream = (wire.hook())(client);
+        let payload = vec![b'p'; 50_000];
+        let mut expected = Vec::new();
+        // The spin thread's side: until the socket is full and the wire closes.
+        for i in 0.. {
+            wire.open(|| true);
+            if !wire.is_open() {
+                break;
+            }
+            let topic = format!("direct/{i}");
+            if !wire.lock().publish(&msg(&topic, &payload, false)) {
+                break;
+            }
+            expected.push(topic);
+            assert!(i < 10_000, "a socket that nobody reads fills up");
+        }
+        assert!(!wire.is_open(), "a short write closes the wire");
+        // rumqttc's side: a packet of its own, written behind what is pending.
+        let mut own = Vec::new();
+        encode_head(&mut own, &msg("rumqttc", b"own", false));
+        own.extend_from_slice(b"own");
+        let write = async {
+            stream.write_all(&own).await.expect("write");
+            stream.flush().await.expect("flush");
+        };
+        let read = read_publishes(&mut peer, expected.len() + 1);
+        let ((), got) = tokio::join!(write, read);
+        let topics: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        expected.push("rumqttc".into());
+        assert_eq!(topics, expected);
+        assert!(got[..got.len() - 1].iter().all(|(_, p)| *p == payload));
+        assert_eq!(got[got.len() - 1].1, b"own");
+        let direct = stats.direct.load(Ordering::Relaxed);
+        assert_eq!(
+            direct as usize,
+            expected.len() - 1,
+            "each direct write counted"
+        );
+        wire.open(|| true);
+        assert!(wire.is_open(), "written out: the wire opens again");
+        drop(stream);
+        assert!(!wire.is_open(), "the connection gone, the wire closes");
+    }
+}
