@@ -23,6 +23,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{ready, Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -32,6 +33,14 @@ use crate::diagnostics::Stats;
 
 /// Bigger publishes go through rumqttc (which checks its packet size bound).
 const MAX_DIRECT: usize = 64 * 1024;
+/// Above [`BUSY_MESSAGES`] direct writes within [`BUSY_WINDOW`] (5k msg/s), the wire closes
+/// for the rest of the window. A write per message is cheaper than a wake-up per message,
+/// but at tens of thousands a second the link's thread writes what queued meanwhile in one
+/// go, beside the spin thread, and that keeps up where one write each does not (measured:
+/// 97 % of 44k msg/s delivered with every message written by the spin thread, against
+/// 100 % of 46k handed over).
+const BUSY_WINDOW: Duration = Duration::from_millis(100);
+const BUSY_MESSAGES: u32 = 500;
 
 /// The shared write side; cloning shares it.
 #[derive(Clone)]
@@ -58,6 +67,10 @@ struct State {
     reader: Option<Waker>,
     /// A publish's fixed and variable header, reused.
     head: Vec<u8>,
+    /// The current window of [`BUSY_WINDOW`]: its start and its direct writes so far.
+    window: Option<(Instant, u32)>,
+    /// The wire stays closed until then (the window was busy).
+    closed_until: Option<Instant>,
 }
 
 /// The wire, locked: see [`WireGuard::publish`].
@@ -94,7 +107,8 @@ impl Wire {
     /// `caught_up()` (checked under the lock: nothing of the spin thread's waits in between).
     pub fn open(&self, caught_up: impl FnOnce() -> bool) {
         let mut s = self.shared.lock();
-        if !s.open && s.pending.is_empty() && s.socket.strong_count() > 0 && caught_up() {
+        let busy = s.closed_until.is_some_and(|t| Instant::now() < t);
+        if !s.open && !busy && s.pending.is_empty() && s.socket.strong_count() > 0 && caught_up() {
             self.shared.set_open(&mut s, true);
         }
     }
@@ -136,6 +150,23 @@ impl Shared {
     }
 }
 
+impl State {
+    /// Counts a direct write made at `now`: true if the window has had too many (then the
+    /// wire stays closed until the window ends).
+    fn busy(&mut self, now: Instant) -> bool {
+        let (start, n) = match self.window {
+            Some((start, n)) if now.saturating_duration_since(start) < BUSY_WINDOW => (start, n),
+            _ => (now, 0),
+        };
+        self.window = Some((start, n + 1));
+        if n + 1 > BUSY_MESSAGES {
+            self.closed_until = Some(start + BUSY_WINDOW);
+            return true;
+        }
+        false
+    }
+}
+
 impl WireGuard<'_> {
     /// Writes `m` now if the wire is open and `m` may go this way; false if it must go the
     /// usual way (the wire is closed then, so what follows goes that way too).
@@ -149,7 +180,7 @@ impl WireGuard<'_> {
             && m.payload.len() <= MAX_DIRECT
             && m.topic.len() <= usize::from(u16::MAX)
             && s.pending.is_empty();
-        let Some(io) = socket.filter(|_| eligible) else {
+        let Some(io) = socket.filter(|_| eligible && !s.busy(m.since)) else {
             self.shared.set_open(s, false);
             return false;
         };
