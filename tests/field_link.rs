@@ -1,8 +1,9 @@
 //! Field failures of the broker link (issue 10, "Field-ready"): a far broker (25 and 100 ms
 //! RTT) that crashes under sensor load, a broker that hangs then crashes while QoS 1 odometry
 //! flows, a 17 MB retained message on the robot's command subtree, and sensor publishers of
-//! every QoS. And the load (issue 12): QoS 0 bursts written in batches, a stalled bridge that
-//! must catch up without losing odometry.
+//! every QoS. And the load (issue 12): QoS 0 bursts, QoS 0 load on a hung broker (the spin
+//! thread's writes and the link's never tear a packet), a stalled bridge that must catch up
+//! without losing odometry.
 //!
 //! Bridge -> fault-injection proxy (`tests/common/proxy.rs`) -> real Mosquitto; rclpy peers;
 //! each test in a ROS domain of its own. Numbers are printed with `eprintln!` (`--nocapture`).
@@ -373,6 +374,99 @@ fn qos0_bursts_go_out_whole_and_in_order() {
     assert!(
         direct >= u64::from(n),
         "the spin thread writes most of them itself ({direct} direct): {report}"
+    );
+}
+
+/// Field condition: the broker hangs (here the proxy stops reading: the kernel buffers fill)
+/// while 30 KB laser scans come at 100 Hz at MQTT QoS 0. The spin thread writes them to the
+/// socket itself until the socket takes one only in part or not at all; from then they go
+/// through the link, behind the rest of that packet, until the link has caught up and opens
+/// the wire again. A packet torn by the two writers would be a protocol error for the broker,
+/// which closes the connection: there must be none, every scan that arrives must come in
+/// order, and every one that does not must be counted.
+#[test]
+fn a_hung_broker_under_qos0_load_never_gets_a_torn_packet() {
+    let domain = Domain::new();
+    let robot = "FLD95";
+    let (rate, n, beams) = (100.0, 1200, 4000);
+    let yaml = format!(
+        "mqtt:\n  broker: \"127.0.0.1\"\n  keepalive: 30\n\
+         bridge: {{diagnostics_period: 1}}\n\
+         mappings:\n  - {{name: scan, rate_limit_hz: 1000, ros_qos: {{reliability: reliable, depth: 1000}}}}\n"
+    );
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port);
+    let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    let topic = format!("amr/{robot}/sensor/lidar");
+    let mut sub = MqttSub::start(broker.port, &format!("amr/{robot}/#"));
+    let scan = json!({"header": {"frame_id": "laser"}, "angle_min": -3.14, "angle_max": 3.14,
+        "angle_increment": 0.00157, "range_min": 0.1, "range_max": 30.0,
+        "ranges": (0..beams).map(|i| 0.5 + f64::from(i) * 0.001).collect::<Vec<_>>()});
+    let mut publisher = RosTopic::new(domain.id(), ros_type::SCAN, "/scan").publish_args(
+        &scan,
+        rate,
+        n,
+        "reliable",
+        &["--counter", "scan_time"],
+    );
+    sub.expect(&topic, Duration::from_secs(20), "a first scan", |_| true);
+    std::thread::sleep(Duration::from_secs(2));
+    let before = sub
+        .bridge_report(robot, Duration::from_secs(3))
+        .unwrap_or(Value::Null);
+    proxy.freeze();
+    std::thread::sleep(Duration::from_secs(4));
+    proxy.thaw();
+    assert!(
+        publisher.child.wait().expect("ros_tool pub").success(),
+        "the publisher failed"
+    );
+    let last = f64::from(n - 1);
+    sub.wait_for(&topic, Duration::from_secs(30), |m| {
+        number_at(&m.payload, "/data/scan_time") == Some(last)
+    });
+    sub.collect("", Duration::from_millis(1500));
+    let after = sub
+        .bridge_report(robot, Duration::from_secs(3))
+        .unwrap_or(Value::Null);
+    let got = sequence(&sub, &topic, "/data/scan_time");
+    let published = counter(&after, "scan.published");
+    let direct = counter(&after, "direct");
+    let counted = counter(&after, "scan.dropped")
+        + counter(&after, "outbound_dropped")
+        + counter(&after, "offline_dropped")
+        + counter(&after, "offline_replaced");
+    let missing = u64::from(n).saturating_sub(got.len() as u64);
+    eprintln!(
+        "hung broker, QoS 0 scans: {n} published at {rate} Hz; MQTT got {}; direct {} before the \
+         hang, {direct} in all; through the link {}; counted drops {counted}; reconnects {}",
+        got.len(),
+        counter(&before, "direct"),
+        published - direct.min(published),
+        counter(&after, "reconnects"),
+    );
+    assert!(bridge.proc.alive(), "the bridge is alive");
+    assert_eq!(
+        bridge.log_count("lost"),
+        0,
+        "the broker never closed the connection (a torn packet would make it)"
+    );
+    assert_eq!(counter(&after, "reconnects"), 0);
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "scans arrive in order, each once"
+    );
+    assert!(
+        missing <= counted,
+        "{missing} scans missing, {counted} counted: none lost silently"
+    );
+    assert!(
+        published > direct,
+        "the full socket sent scans through the link ({published} published, {direct} direct)"
+    );
+    assert!(
+        direct > counter(&before, "direct"),
+        "after the hang the spin thread writes again: the wire opened again"
     );
 }
 
