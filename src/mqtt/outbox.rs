@@ -124,9 +124,13 @@ impl Outbox {
     }
 
     /// Rings for the deferred sends since the last ring, if there were any.
+    /// Then writes what went to the wire meanwhile (while the link works on the rest).
     pub fn wake(&self) {
         if self.shared.unrung.swap(false, Ordering::AcqRel) {
             self.shared.bell.notify_one();
+        }
+        if self.deferred {
+            self.shared.wire.flush();
         }
     }
 }

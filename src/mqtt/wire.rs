@@ -4,10 +4,11 @@
 //! thread per message, and on a VM that costs more than converting the message. So while the
 //! link has nothing of ours waiting anywhere (connected, nothing queued, nothing that rumqttc
 //! still has to write), it opens the wire, and the spin thread writes QoS 0 publishes into
-//! the socket itself: they need no packet id and no state of rumqttc's. Anything else, or any
-//! write that the socket does not take at once, closes the wire and goes the usual way,
-//! behind what went before: a stream keeps its order. The link opens it again once it has
-//! caught up.
+//! the socket itself, a spin's worth in one write after the spin: they need no packet id and
+//! no state of rumqttc's. Anything else (QoS 1/2, big payloads, more than 5k a second), or a
+//! write that the socket does not take whole, closes the wire, and what follows goes the
+//! usual way, behind what went before: a stream keeps its order. The link opens it again
+//! once it has caught up.
 //!
 //! Both writers put whole packets on the wire: a write that the socket takes only in part
 //! leaves the rest in `pending`, and everything waits behind it. rumqttc's stream
@@ -18,7 +19,7 @@
 //! (`third_party/rumqttc/PATCH.md`). Over TLS the hook is never called and the wire stays
 //! closed.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -65,8 +66,9 @@ struct State {
     open: bool,
     /// rumqttc's waiting read, which writes `pending` out.
     reader: Option<Waker>,
-    /// A publish's fixed and variable header, reused.
-    head: Vec<u8>,
+    /// The spin thread's packets since its last write (one spin's worth).
+    spin: Vec<u8>,
+    spin_count: u64,
     /// The current window of [`BUSY_WINDOW`]: its start and its direct writes so far.
     window: Option<(Instant, u32)>,
     /// The wire stays closed until then (the window was busy).
@@ -115,8 +117,43 @@ impl Wire {
 
     /// Closes the wire: the spin thread's sends go through the link again.
     pub fn close(&self) {
-        let mut s = self.shared.lock();
-        self.shared.set_open(&mut s, false);
+        self.shared.lock().close(&self.shared);
+    }
+
+    /// Writes what the spin thread took since the last call, in one write: the spin thread
+    /// calls it after each spin (after ringing for the link, which works meanwhile). What the
+    /// socket does not take at once waits in `pending`, and the wire closes.
+    pub fn flush(&self) {
+        let mut guard = self.shared.lock();
+        let s = &mut *guard;
+        if s.spin.is_empty() {
+            return;
+        }
+        let Some(io) = s.socket.upgrade() else {
+            // Gone with the connection, like what rumqttc had not written yet; counted.
+            let lost = std::mem::take(&mut s.spin_count);
+            s.spin.clear();
+            let dropped = &self.shared.stats.outbound_dropped;
+            dropped.fetch_add(lost, Ordering::Relaxed);
+            return;
+        };
+        if !s.pending.is_empty() {
+            // rumqttc found the socket full meanwhile: behind its bytes.
+            s.close(&self.shared);
+            return;
+        }
+        match io.try_write(&s.spin) {
+            Ok(n) if n == s.spin.len() => {
+                s.spin.clear();
+                s.spin_count = 0;
+            }
+            Ok(n) => {
+                s.spin.drain(..n);
+                s.close(&self.shared);
+            }
+            // Full: all of it waits. Broken: the link sees it and drops the connection.
+            Err(_) => s.close(&self.shared),
+        }
     }
 
     /// The stream for rumqttc on a new connection (the hook of the patched rumqttc).
@@ -128,6 +165,8 @@ impl Wire {
             shared.set_open(&mut s, false);
             s.socket = Arc::downgrade(&io);
             s.pending.clear();
+            s.spin.clear();
+            s.spin_count = 0;
             s.reader = None;
             drop(s);
             Box::new(WireStream {
@@ -151,6 +190,20 @@ impl Shared {
 }
 
 impl State {
+    /// Closes the wire. What the spin thread took and did not write yet goes before anything
+    /// written after it; rumqttc's stream writes it (its read is woken for that).
+    fn close(&mut self, shared: &Shared) {
+        shared.set_open(self, false);
+        if self.spin.is_empty() {
+            return;
+        }
+        self.pending.append(&mut self.spin);
+        self.spin_count = 0;
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
     /// Counts a direct write made at `now`: true if the window has had too many (then the
     /// wire stays closed until the window ends).
     fn busy(&mut self, now: Instant) -> bool {
@@ -168,48 +221,23 @@ impl State {
 }
 
 impl WireGuard<'_> {
-    /// Writes `m` now if the wire is open and `m` may go this way; false if it must go the
-    /// usual way (the wire is closed then, so what follows goes that way too).
+    /// Takes `m` for the spin thread's next write ([`Wire::flush`]) if the wire is open and
+    /// `m` may go this way; false if it must go the usual way (the wire is closed then, so
+    /// what follows goes that way too).
     pub fn publish(&mut self, m: &Outbound) -> bool {
         let s = &mut *self.state;
         if !s.open {
             return false;
         }
-        let socket = s.socket.upgrade();
-        let eligible = m.qos.0 == 0
-            && m.payload.len() <= MAX_DIRECT
-            && m.topic.len() <= usize::from(u16::MAX)
-            && s.pending.is_empty();
-        let Some(io) = socket.filter(|_| eligible && !s.busy(m.since)) else {
-            self.shared.set_open(s, false);
+        let eligible =
+            m.qos.0 == 0 && m.payload.len() <= MAX_DIRECT && m.topic.len() <= usize::from(u16::MAX);
+        if !eligible || s.busy(m.since) {
+            s.close(self.shared);
             return false;
-        };
-        encode_head(&mut s.head, m);
-        let total = s.head.len() + m.payload.len();
-        let parts = [IoSlice::new(&s.head), IoSlice::new(&m.payload)];
-        let written = match io.try_write_vectored(&parts) {
-            Ok(n) => n,
-            // A full socket or a broken one: the link takes it from here.
-            Err(_) => {
-                self.shared.set_open(s, false);
-                return false;
-            }
-        };
-        if written < total {
-            // The rest goes before anything else, written by rumqttc's stream.
-            let (head, payload) = (s.head.len(), &m.payload[..]);
-            if written < head {
-                let rest = s.head[written..].to_vec();
-                s.pending.extend_from_slice(&rest);
-                s.pending.extend_from_slice(payload);
-            } else {
-                s.pending.extend_from_slice(&payload[written - head..]);
-            }
-            self.shared.set_open(s, false);
-            if let Some(w) = s.reader.take() {
-                w.wake();
-            }
         }
+        encode_head(&mut s.spin, m);
+        s.spin.extend_from_slice(&m.payload);
+        s.spin_count += 1;
         let stats = &self.shared.stats;
         stats.direct.fetch_add(1, Ordering::Relaxed);
         stats.latency(m.since.elapsed());
@@ -218,8 +246,8 @@ impl WireGuard<'_> {
 }
 
 /// The fixed header, remaining length and topic of a QoS 0 PUBLISH (MQTT 3.1.1, 3.3).
+/// Appended to `head`.
 fn encode_head(head: &mut Vec<u8>, m: &Outbound) {
-    head.clear();
     head.push(0x30 | u8::from(m.retain));
     let mut len = 2 + m.topic.len() + m.payload.len();
     loop {
@@ -268,8 +296,9 @@ impl AsyncRead for WireStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        {
-            let mut s = self.shared.lock();
+        // Not while the spin thread writes: it wakes this read if it leaves anything pending
+        // (the waker of this task, from an earlier read), and reads never wait for it.
+        if let Ok(mut s) = self.shared.state.try_lock() {
             if !s.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.reader = Some(cx.waker().clone());
             }
@@ -328,6 +357,8 @@ impl Drop for WireStream {
             self.shared.set_open(&mut s, false);
             s.socket = Weak::new();
             s.pending.clear();
+            s.spin.clear();
+            s.spin_count = 0;
             s.reader = None;
         }
     }
@@ -347,6 +378,7 @@ mod tests {
         let mut head = Vec::new();
         encode_head(&mut head, &msg("a/b", b"xyz", false));
         assert_eq!(head, [0x30, 8, 0, 3, b'a', b'/', b'b']);
+        head.clear();
         encode_head(&mut head, &msg("t", &[0; 200], true));
         // 2 + 1 + 200 = 203: two bytes of remaining length, low 7 bits first.
         assert_eq!(head, [0x31, 0xcb, 0x01, 0, 1, b't']);
@@ -410,12 +442,13 @@ mod tests {
                 break;
             }
             expected.push(topic);
+            wire.flush();
             assert!(i < 10_000, "a socket that nobody reads fills up");
         }
-        assert!(!wire.is_open(), "a short write closes the wire");
+        assert!(!wire.is_open(), "a full socket closes the wire");
         assert!(
             !wire.shared.lock().pending.is_empty(),
-            "the last write was short: the rest of its packet waits (the case under test)"
+            "what the socket did not take waits (the case under test)"
         );
         // The broker reads a little: the socket has room again while the rest of a packet is
         // still pending. rumqttc's own packet must go behind that rest.
