@@ -131,10 +131,7 @@ impl Wire {
         }
         let Some(io) = s.socket.upgrade() else {
             // Gone with the connection, like what rumqttc had not written yet; counted.
-            let lost = std::mem::take(&mut s.spin_count);
-            s.spin.clear();
-            let dropped = &self.shared.stats.outbound_dropped;
-            dropped.fetch_add(lost, Ordering::Relaxed);
+            s.drop_spin(&self.shared);
             return;
         };
         if !s.pending.is_empty() {
@@ -151,8 +148,12 @@ impl Wire {
                 s.spin.drain(..n);
                 s.close(&self.shared);
             }
-            // Full: all of it waits. Broken: the link sees it and drops the connection.
-            Err(_) => s.close(&self.shared),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.close(&self.shared),
+            // Broken: the link sees it and drops the connection; these are lost with it.
+            Err(_) => {
+                s.drop_spin(&self.shared);
+                s.close(&self.shared);
+            }
         }
     }
 
@@ -190,6 +191,16 @@ impl Shared {
 }
 
 impl State {
+    /// The spin thread's unwritten packets, lost with their connection: counted.
+    fn drop_spin(&mut self, shared: &Shared) {
+        let lost = std::mem::take(&mut self.spin_count);
+        self.spin.clear();
+        shared
+            .stats
+            .outbound_dropped
+            .fetch_add(lost, Ordering::Relaxed);
+    }
+
     /// Closes the wire. What the spin thread took and did not write yet goes before anything
     /// written after it; rumqttc's stream writes it (its read is woken for that).
     fn close(&mut self, shared: &Shared) {
