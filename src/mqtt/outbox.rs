@@ -6,7 +6,7 @@
 //! the spin (`wake`). Each ring wakes the link's thread, and on a VM a wake-up across cores
 //! costs about as much as the whole conversion of a message; the link then takes the group
 //! at once and writes it to the socket in one go (see `link`). While the link has caught up,
-//! the spin thread's QoS 0 sends skip the queue and go to the socket at once (see `wire`).
+//! the spin thread's QoS 0 sends skip the queue: it writes them after the spin (see `wire`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
