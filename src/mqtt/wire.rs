@@ -162,14 +162,7 @@ impl Wire {
         let shared = self.shared.clone();
         Arc::new(move |tcp| {
             let io = Arc::new(tcp);
-            let mut s = shared.lock();
-            shared.set_open(&mut s, false);
-            s.socket = Arc::downgrade(&io);
-            s.pending.clear();
-            s.spin.clear();
-            s.spin_count = 0;
-            s.reader = None;
-            drop(s);
+            shared.lock().attach(&shared, Arc::downgrade(&io));
             Box::new(WireStream {
                 io,
                 shared: shared.clone(),
@@ -191,6 +184,17 @@ impl Shared {
 }
 
 impl State {
+    /// The wire on a new connection's socket, or on none: closed, nothing of the one before
+    /// left to write.
+    fn attach(&mut self, shared: &Shared, socket: Weak<TcpStream>) {
+        shared.set_open(self, false);
+        self.socket = socket;
+        self.pending.clear();
+        self.spin.clear();
+        self.spin_count = 0;
+        self.reader = None;
+    }
+
     /// The spin thread's unwritten packets, lost with their connection: counted.
     fn drop_spin(&mut self, shared: &Shared) {
         let lost = std::mem::take(&mut self.spin_count);
@@ -365,12 +369,7 @@ impl Drop for WireStream {
     fn drop(&mut self) {
         let mut s = self.shared.lock();
         if std::ptr::eq(s.socket.as_ptr(), Arc::as_ptr(&self.io)) {
-            self.shared.set_open(&mut s, false);
-            s.socket = Weak::new();
-            s.pending.clear();
-            s.spin.clear();
-            s.spin_count = 0;
-            s.reader = None;
+            s.attach(&self.shared, Weak::new());
         }
     }
 }
