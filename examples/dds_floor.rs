@@ -14,8 +14,9 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use amr_mqtt_bridge::config::{Reliability, RosQos};
+use amr_mqtt_bridge::ros::qos_profile;
 use futures::{FutureExt, StreamExt};
-use r2r::qos::{DurabilityPolicy, HistoryPolicy, ReliabilityPolicy};
 use r2r::{QosProfile, WrappedTypesupport};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -27,23 +28,14 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// A subscription of the floor: takes what its stream holds, returns how many.
 type Drain = Box<dyn FnMut() -> u64>;
 
-/// The bridge's QoS for its built-in mappings: best effort, volatile, `depth` (1000 for
-/// odometry, IMU and joint states, 100 for the others).
-fn sensor_qos(depth: usize) -> QosProfile {
-    let mut qos = QosProfile::default();
-    qos.history = HistoryPolicy::KeepLast;
-    qos.depth = depth;
-    qos.reliability = ReliabilityPolicy::BestEffort;
-    qos.durability = DurabilityPolicy::Volatile;
-    qos
-}
-
 /// For the camera (as the bench maps it): reliable, depth 10. Best effort, DDS loses most
 /// 1 MB frames on the way (fragments over UDP), the floor as much as the bridge.
 fn camera_qos() -> QosProfile {
-    let mut qos = sensor_qos(10);
-    qos.reliability = ReliabilityPolicy::Reliable;
-    qos
+    qos_profile(RosQos {
+        reliability: Reliability::Reliable,
+        depth: 10,
+        ..RosQos::SENSOR
+    })
 }
 
 fn drain_of<T: WrappedTypesupport + 'static>(
@@ -64,12 +56,15 @@ fn drain_of<T: WrappedTypesupport + 'static>(
 
 fn subscribe(node: &mut r2r::Node, topic: &str) -> Result<Drain, r2r::Error> {
     use r2r::{nav_msgs::msg as nav, sensor_msgs::msg as sensor};
+    let high_rate = qos_profile(RosQos::SENSOR_HIGH_RATE);
+    let sensor = qos_profile(RosQos::SENSOR);
     match topic {
-        "odom" => drain_of::<nav::Odometry>(node, topic, sensor_qos(1000)),
-        "imu" => drain_of::<sensor::Imu>(node, topic, sensor_qos(1000)),
-        "joint_states" => drain_of::<sensor::JointState>(node, topic, sensor_qos(1000)),
-        "battery_state" => drain_of::<sensor::BatteryState>(node, topic, sensor_qos(100)),
-        "scan" => drain_of::<sensor::LaserScan>(node, topic, sensor_qos(100)),
+        // The bridge's QoS for its built-in mappings, from the bridge's own constants.
+        "odom" => drain_of::<nav::Odometry>(node, topic, high_rate),
+        "imu" => drain_of::<sensor::Imu>(node, topic, high_rate),
+        "joint_states" => drain_of::<sensor::JointState>(node, topic, high_rate),
+        "battery_state" => drain_of::<sensor::BatteryState>(node, topic, sensor),
+        "scan" => drain_of::<sensor::LaserScan>(node, topic, sensor),
         "camera" => drain_of::<sensor::Image>(node, topic, camera_qos()),
         other => panic!("dds_floor: unknown topic {other}"),
     }
