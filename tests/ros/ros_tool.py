@@ -137,10 +137,12 @@ def record(node, cls, a):
         t = received / 1e9 if received else time.time()
         print(json.dumps({"t": t, "msg": to_dict(m)}), flush=True)
     node.create_subscription(cls, a.topic, on_msg, qos(a.qos))
-    # Ready once a publisher is matched (or after --wait-subscribers s without one).
+    # Ready once a publisher is matched (or after --wait-subscribers s without one). Not
+    # spinning meanwhile: a latched or fast publisher's first message would be printed before
+    # "ready" (the graph is updated without a spin; messages wait in the reader's history).
     deadline = time.time() + a.wait_subscribers
     while node.count_publishers(a.topic) == 0 and time.time() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
+        time.sleep(0.05)
     time.sleep(0.3)
     print(json.dumps({"ready": True, "publishers": node.count_publishers(a.topic)}), flush=True)
     end = time.time() + a.duration
