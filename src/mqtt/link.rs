@@ -105,6 +105,8 @@ struct Link<D> {
     settings: LinkSettings,
     client: AsyncClient,
     session: Session,
+    /// The spin thread's side of the connection.
+    wire: Wire,
     dispatch: D,
     events: mpsc::Sender<LinkEvent>,
     stats: Arc<Stats>,
@@ -152,6 +154,7 @@ impl<D: Dispatch> Link<D> {
             ),
             settings,
             client,
+            wire: wire.clone(),
             dispatch,
             events,
             stats,
@@ -411,10 +414,12 @@ impl<D: Dispatch> Link<D> {
             &self.settings.presence_topic,
             &self.settings.robot_id,
         ));
+        // The connection's stream is gone (`clean`): what the spin thread wrote on it without
+        // a PUBACK yet goes again with the rest.
         let delay = self.session.on_lost(
             &e.to_string(),
-            Instant::now(),
-            envelope::now_rfc3339(),
+            (Instant::now(), envelope::now_rfc3339()),
+            self.wire.take_lost(),
             fastrand::f64(),
         );
         self.stats
@@ -441,7 +446,9 @@ impl<D: Dispatch> Link<D> {
         let mut disconnecting = false;
         loop {
             self.flush();
-            if !disconnecting && self.session.queue.is_empty() && self.session.in_flight() == 0 {
+            // The spin thread's PUBACKs come before `offline`'s, which is the last in flight.
+            let acked = self.session.in_flight() == 0 && self.wire.unacked() == 0;
+            if !disconnecting && self.session.queue.is_empty() && acked {
                 let _ = self.client.try_disconnect();
                 disconnecting = true;
             }

@@ -14,6 +14,7 @@
 //! latest value per topic while the broker is away. Drops happen only at the documented
 //! bounds (`bridge.queue_size`, `mqtt.offline_queue`) and are counted.
 
+pub mod acks;
 pub mod link;
 pub mod offline_queue;
 pub mod options;

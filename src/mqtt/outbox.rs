@@ -6,7 +6,8 @@
 //! the spin (`wake`). Each ring wakes the link's thread, and on a VM a wake-up across cores
 //! costs about as much as the whole conversion of a message; the link then takes the group
 //! at once and writes it to the socket in one go (see `link`). While the link has caught up,
-//! the spin thread's QoS 0 sends skip the queue: it writes them after the spin (see `wire`).
+//! the spin thread's QoS 0 and 1 sends skip the queue: it writes them after the spin (see
+//! `wire`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -93,14 +94,14 @@ impl Outbox {
     pub fn send(&self, m: Outbound) -> bool {
         let s = &self.shared;
         // Held while queueing too: the link opens the wire only with nothing of ours queued.
-        let _wire = if self.deferred {
+        let (m, _wire) = if self.deferred {
             let mut w = s.wire.lock();
-            if w.publish(&m) {
-                return true;
+            match w.publish(m) {
+                Ok(()) => return true,
+                Err(m) => (m, Some(w)),
             }
-            Some(w)
         } else {
-            None
+            (m, None)
         };
         let size = m.payload.len();
         {

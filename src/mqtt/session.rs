@@ -159,14 +159,15 @@ impl Session {
     }
 
     /// The connection died or an attempt failed. Everything not acknowledged goes back to
-    /// the front of the queue (the caller has emptied rumqttc's own queues, so nothing goes
-    /// twice from there). Returns how long to wait before the next attempt; `jitter` is a
-    /// random number in [0, 1).
+    /// the front of the queue, in the order it was made: what rumqttc had, and `direct`, what
+    /// the spin thread wrote itself (the caller has emptied rumqttc's own queues, so nothing
+    /// goes twice from there). Returns how long to wait before the next attempt; `jitter` is
+    /// a random number in [0, 1).
     pub fn on_lost(
         &mut self,
         error: &str,
-        now: Instant,
-        now_rfc3339: String,
+        (now, now_rfc3339): (Instant, String),
+        direct: Vec<Outbound>,
         jitter: f64,
     ) -> Duration {
         if self.connected {
@@ -181,7 +182,9 @@ impl Session {
         let unacked = self.unacked.drain(..).map(|(_, m)| m);
         let handed: Vec<Outbound> = self.handed.drain(..).filter_map(|(_, m)| m).collect();
         self.in_flight_bytes = 0;
-        let back: Vec<Outbound> = unacked.chain(handed).collect();
+        let mut back: Vec<Outbound> = unacked.chain(handed).chain(direct).collect();
+        // Each part is in order already; a stream's messages were made in its order.
+        back.sort_by_key(|m| m.since);
         self.queue.requeue(back.into_iter());
         self.failures = self.failures.saturating_add(1);
         // The first attempt after a loss is spread over [0, delay): a fleet that lost one
@@ -239,9 +242,14 @@ mod tests {
         let mut s = Session::new(ReconnectConfig::default(), (100, 1 << 20), 1 << 20);
         let t0 = Instant::now();
         assert_eq!(s.on_connected(t0), None);
-        for (q, b) in [(1, "a"), (0, "sensor"), (1, "b"), (2, "c"), (1, "d")] {
-            s.on_handed(&msg(q, b));
+        let handed: Vec<Outbound> = [(1, "a"), (0, "sensor"), (1, "b"), (2, "c"), (1, "d")]
+            .into_iter()
+            .map(|(q, body)| msg(q, body))
+            .collect();
+        for m in &handed {
+            s.on_handed(m);
         }
+        let b = &handed[2];
         s.on_written(1); // a
         s.on_written(0); // sensor
         s.on_written(2); // b
@@ -252,9 +260,17 @@ mod tests {
         assert_eq!(s.in_flight_bytes, 3, "one byte each");
         assert!(!s.has_room(1 << 20) && s.has_room(100));
         s.enqueue(msg(1, "queued"));
-        let wait = s.on_lost("broker gone", t0, "t".into(), 0.5);
+        // Written by the spin thread while b waited for its PUBACK, and after d was made.
+        let mut between = msg(1, "direct b2");
+        between.since = b.since + Duration::from_nanos(1);
+        let after = msg(1, "direct e");
+        let direct = vec![between, after];
+        let wait = s.on_lost("broker gone", (t0, "t".into()), direct, 0.5);
         assert!(wait <= Duration::from_secs(1));
-        assert_eq!(drained(&mut s), ["b", "c", "d", "queued"]);
+        assert_eq!(
+            drained(&mut s),
+            ["b", "direct b2", "c", "d", "direct e", "queued"]
+        );
         assert_eq!(s.in_flight(), 0);
         assert_eq!(s.in_flight_bytes, 0);
     }
@@ -264,8 +280,13 @@ mod tests {
         let mut s = Session::new(ReconnectConfig::default(), (10, 1 << 20), 1 << 20);
         let t0 = Instant::now();
         s.on_connected(t0);
-        s.on_lost("reset", t0, "2024-01-01T00:00:00Z".into(), 0.0);
-        s.on_lost("refused", t0, "later".into(), 0.0);
+        s.on_lost(
+            "reset",
+            (t0, "2024-01-01T00:00:00Z".into()),
+            Vec::new(),
+            0.0,
+        );
+        s.on_lost("refused", (t0, "later".into()), Vec::new(), 0.0);
         match s.on_connected(t0 + Duration::from_millis(1500)) {
             Some(LinkEvent::Restored {
                 lost_at,

@@ -3,12 +3,15 @@
 //! Handing each message from the spin thread to the link's thread costs a wake-up of that
 //! thread per message, and on a VM that costs more than converting the message. So while the
 //! link has nothing of ours waiting anywhere (connected, nothing queued, nothing that rumqttc
-//! still has to write), it opens the wire, and the spin thread writes QoS 0 publishes into
-//! the socket itself, a spin's worth in one write after the spin: they need no packet id and
-//! no state of rumqttc's. Anything else (QoS 1/2, big payloads, more than 5k a second), or a
-//! write that the socket does not take whole, closes the wire, and what follows goes the
-//! usual way, behind what went before: a stream keeps its order. The link opens it again
-//! once it has caught up.
+//! still has to write), it opens the wire, and the spin thread writes QoS 0 and QoS 1
+//! publishes into the socket itself, a spin's worth in one write after the spin. Its QoS 1
+//! publishes carry packet ids above rumqttc's range, and their PUBACKs are taken out of the
+//! broker's bytes before rumqttc reads them ([`super::acks`]); until then they wait here,
+//! and if their connection ends they go back to the link, which sends them again. Anything
+//! else (QoS 2, big payloads, more than 5k a second, too many unacknowledged), or a write
+//! that the socket does not take whole, closes the wire, and what follows goes the usual
+//! way, behind what went before: a stream keeps its order. The link opens it again once it
+//! has caught up.
 //!
 //! Both writers put whole packets on the wire: a write that the socket takes only in part
 //! leaves the rest in `pending`, and everything waits behind it. rumqttc's stream
@@ -19,6 +22,7 @@
 //! (`third_party/rumqttc/PATCH.md`). Over TLS the hook is never called and the wire stays
 //! closed.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::acks::{AckFilter, FIRST_DIRECT_PKID};
 use super::Outbound;
 use crate::diagnostics::Stats;
 
@@ -42,6 +47,12 @@ const MAX_DIRECT: usize = 64 * 1024;
 /// 100 % of 46k handed over).
 const BUSY_WINDOW: Duration = Duration::from_millis(100);
 const BUSY_MESSAGES: u32 = 500;
+/// QoS 1 publishes of the spin thread's that wait for their PUBACK, at most (a broker that
+/// stopped acknowledging gets the rest through rumqttc, which stops at its own bound).
+const MAX_UNACKED: usize = 256;
+const MAX_UNACKED_BYTES: usize = 4 * 1024 * 1024;
+/// What one read of the socket takes at most.
+const READ_CHUNK: usize = 8 * 1024;
 
 /// The shared write side; cloning shares it.
 #[derive(Clone)]
@@ -68,7 +79,16 @@ struct State {
     reader: Option<Waker>,
     /// The spin thread's packets since its last write (one spin's worth).
     spin: Vec<u8>,
-    spin_count: u64,
+    /// The QoS 0 publishes among them (lost, and counted, if they cannot be written).
+    spin_qos0: u64,
+    /// The spin thread's QoS 1 publishes on this connection without a PUBACK yet, in the
+    /// order written, and their payloads' bytes.
+    unacked: VecDeque<(u16, Outbound)>,
+    unacked_bytes: usize,
+    /// The packet id given out last.
+    last_pkid: u16,
+    /// What was unacknowledged when its connection ended: for the link to send again.
+    lost: Vec<Outbound>,
     /// The current window of [`BUSY_WINDOW`]: its start and its direct writes so far.
     window: Option<(Instant, u32)>,
     /// The wire stays closed until then (the window was busy).
@@ -142,7 +162,7 @@ impl Wire {
         match io.try_write(&s.spin) {
             Ok(n) if n == s.spin.len() => {
                 s.spin.clear();
-                s.spin_count = 0;
+                s.spin_qos0 = 0;
             }
             Ok(n) => {
                 s.spin.drain(..n);
@@ -157,6 +177,17 @@ impl Wire {
         }
     }
 
+    /// The spin thread's QoS 1 publishes on the current connection without a PUBACK yet.
+    pub fn unacked(&self) -> usize {
+        self.shared.lock().unacked.len()
+    }
+
+    /// The spin thread's QoS 1 publishes whose connection ended before their PUBACK came,
+    /// oldest first: the link sends them again.
+    pub fn take_lost(&self) -> Vec<Outbound> {
+        std::mem::take(&mut self.shared.lock().lost)
+    }
+
     /// The stream for rumqttc on a new connection (the hook of the patched rumqttc).
     pub fn hook(&self) -> rumqttc::TcpStreamHook {
         let shared = self.shared.clone();
@@ -166,6 +197,7 @@ impl Wire {
             Box::new(WireStream {
                 io,
                 shared: shared.clone(),
+                acks: AckFilter::default(),
             })
         })
     }
@@ -185,19 +217,21 @@ impl Shared {
 
 impl State {
     /// The wire on a new connection's socket, or on none: closed, nothing of the one before
-    /// left to write.
+    /// left to write, what it did not acknowledge kept for the link.
     fn attach(&mut self, shared: &Shared, socket: Weak<TcpStream>) {
         shared.set_open(self, false);
         self.socket = socket;
         self.pending.clear();
-        self.spin.clear();
-        self.spin_count = 0;
+        self.drop_spin(shared);
         self.reader = None;
+        self.lost.extend(self.unacked.drain(..).map(|(_, m)| m));
+        self.unacked_bytes = 0;
     }
 
-    /// The spin thread's unwritten packets, lost with their connection: counted.
+    /// The spin thread's unwritten packets, lost with their connection: the QoS 0 ones are
+    /// counted (the QoS 1 ones wait for their PUBACK, and go again without it).
     fn drop_spin(&mut self, shared: &Shared) {
-        let lost = std::mem::take(&mut self.spin_count);
+        let lost = std::mem::take(&mut self.spin_qos0);
         self.spin.clear();
         shared
             .stats
@@ -213,7 +247,7 @@ impl State {
             return;
         }
         self.pending.append(&mut self.spin);
-        self.spin_count = 0;
+        self.spin_qos0 = 0;
         if let Some(w) = self.reader.take() {
             w.wake();
         }
@@ -233,38 +267,84 @@ impl State {
         }
         false
     }
+
+    /// The packet id for the next QoS 1 publish of `size` bytes, if one may wait for its
+    /// PUBACK now.
+    fn next_pkid(&self, size: usize) -> Option<u16> {
+        let next = match self.last_pkid {
+            p if p < FIRST_DIRECT_PKID || p == u16::MAX => FIRST_DIRECT_PKID,
+            p => p + 1,
+        };
+        // Ids go round in order, so only the oldest unacknowledged can be the next one.
+        let free = self.unacked.front().is_none_or(|(p, _)| *p != next);
+        let room =
+            self.unacked.len() < MAX_UNACKED && self.unacked_bytes + size <= MAX_UNACKED_BYTES;
+        (free && room).then_some(next)
+    }
+
+    /// The broker acknowledged these publishes (PUBACKs normally come in order).
+    fn ack(&mut self, pkids: &[u16]) {
+        for &pkid in pkids {
+            let i = if self.unacked.front().is_some_and(|(p, _)| *p == pkid) {
+                Some(0)
+            } else {
+                self.unacked.iter().position(|(p, _)| *p == pkid)
+            };
+            if let Some((_, m)) = i.and_then(|i| self.unacked.remove(i)) {
+                self.unacked_bytes -= m.payload.len();
+            }
+        }
+    }
 }
 
 impl WireGuard<'_> {
     /// Takes `m` for the spin thread's next write ([`Wire::flush`]) if the wire is open and
-    /// `m` may go this way; false if it must go the usual way (the wire is closed then, so
-    /// what follows goes that way too).
-    pub fn publish(&mut self, m: &Outbound) -> bool {
+    /// `m` may go this way; gives it back if it must go the usual way (the wire is closed
+    /// then, so what follows goes that way too).
+    pub fn publish(&mut self, m: Outbound) -> Result<(), Outbound> {
         let s = &mut *self.state;
         if !s.open {
-            return false;
+            return Err(m);
         }
-        let eligible =
-            m.qos.0 == 0 && m.payload.len() <= MAX_DIRECT && m.topic.len() <= usize::from(u16::MAX);
-        if !eligible || s.busy(m.since) {
+        let size = m.payload.len();
+        let fits = size <= MAX_DIRECT && m.topic.len() <= usize::from(u16::MAX);
+        let pkid = match m.qos.0 {
+            0 => Some(None),
+            1 => s.next_pkid(size).map(Some),
+            _ => None,
+        };
+        let (true, Some(pkid)) = (fits, pkid) else {
             s.close(self.shared);
-            return false;
+            return Err(m);
+        };
+        if s.busy(m.since) {
+            s.close(self.shared);
+            return Err(m);
         }
-        encode_head(&mut s.spin, m);
+        encode_head(&mut s.spin, &m, pkid);
         s.spin.extend_from_slice(&m.payload);
-        s.spin_count += 1;
         let stats = &self.shared.stats;
         stats.direct.fetch_add(1, Ordering::Relaxed);
         stats.latency(m.since.elapsed());
-        true
+        match pkid {
+            None => s.spin_qos0 += 1,
+            Some(p) => {
+                s.last_pkid = p;
+                s.unacked_bytes += size;
+                s.unacked.push_back((p, m));
+            }
+        }
+        Ok(())
     }
 }
 
-/// The fixed header, remaining length and topic of a QoS 0 PUBLISH (MQTT 3.1.1, 3.3).
-/// Appended to `head`.
-fn encode_head(head: &mut Vec<u8>, m: &Outbound) {
-    head.push(0x30 | u8::from(m.retain));
-    let mut len = 2 + m.topic.len() + m.payload.len();
+/// The fixed header, remaining length, topic and packet id (QoS 1 if there is one, else
+/// QoS 0) of a PUBLISH (MQTT 3.1.1, 3.3). Appended to `head`.
+fn encode_head(head: &mut Vec<u8>, m: &Outbound, pkid: Option<u16>) {
+    let qos = if pkid.is_some() { 0x02 } else { 0 };
+    head.push(0x30 | qos | u8::from(m.retain));
+    let id_len = if pkid.is_some() { 2 } else { 0 };
+    let mut len = 2 + m.topic.len() + id_len + m.payload.len();
     loop {
         let mut byte = (len % 128) as u8;
         len /= 128;
@@ -278,13 +358,18 @@ fn encode_head(head: &mut Vec<u8>, m: &Outbound) {
     }
     head.extend_from_slice(&(m.topic.len() as u16).to_be_bytes());
     head.extend_from_slice(m.topic.as_bytes());
+    if let Some(p) = pkid {
+        head.extend_from_slice(&p.to_be_bytes());
+    }
 }
 
-/// The connection as rumqttc sees it: reads from the socket; writes behind `pending`, taken
-/// whole (so that no publish of the spin thread's can come into the middle of a packet).
+/// The connection as rumqttc sees it: reads from the socket without the spin thread's
+/// PUBACKs; writes behind `pending`, taken whole (so that no publish of the spin thread's can
+/// come into the middle of a packet).
 struct WireStream {
     io: Arc<TcpStream>,
     shared: Arc<Shared>,
+    acks: AckFilter,
 }
 
 impl WireStream {
@@ -311,25 +396,38 @@ impl AsyncRead for WireStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         // Not while the spin thread writes: it wakes this read if it leaves anything pending
         // (the waker of this task, from an earlier read), and reads never wait for it.
-        if let Ok(mut s) = self.shared.state.try_lock() {
+        if let Ok(mut s) = this.shared.state.try_lock() {
             if !s.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.reader = Some(cx.waker().clone());
             }
             // Waiting for the socket to take it is not a reason not to read.
-            if let Poll::Ready(Err(e)) = self.poll_pending(cx, &mut s) {
+            if let Poll::Ready(Err(e)) = this.poll_pending(cx, &mut s) {
                 return Poll::Ready(Err(e));
             }
         }
+        let mut acked = Vec::new();
         loop {
-            ready!(self.io.poll_read_ready(cx))?;
-            match self.io.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            let want = buf.remaining().min(this.acks.held());
+            let n = this.acks.take(buf.initialize_unfilled_to(want), &mut acked);
+            if !acked.is_empty() {
+                this.shared.lock().ack(&acked);
+                acked.clear();
+            }
+            if n > 0 || buf.remaining() == 0 {
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            ready!(this.io.poll_read_ready(cx))?;
+            let read = this.io.try_read(this.acks.spare(READ_CHUNK));
+            this.acks.filled(READ_CHUNK, *read.as_ref().unwrap_or(&0));
+            match read {
+                // The end: nothing more to give.
+                Ok(0) => return Poll::Ready(Ok(())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -386,10 +484,10 @@ mod tests {
     #[test]
     fn the_head_is_a_qos0_publish_header() {
         let mut head = Vec::new();
-        encode_head(&mut head, &msg("a/b", b"xyz", false));
+        encode_head(&mut head, &msg("a/b", b"xyz", false), None);
         assert_eq!(head, [0x30, 8, 0, 3, b'a', b'/', b'b']);
         head.clear();
-        encode_head(&mut head, &msg("t", &[0; 200], true));
+        encode_head(&mut head, &msg("t", &[0; 200], true), None);
         // 2 + 1 + 200 = 203: two bytes of remaining length, low 7 bits first.
         assert_eq!(head, [0x31, 0xcb, 0x01, 0, 1, b't']);
     }
@@ -399,7 +497,59 @@ mod tests {
         let wire = Wire::new(Arc::new(Stats::default()));
         wire.open(|| true);
         assert!(!wire.is_open(), "no connection, no opening");
-        assert!(!wire.lock().publish(&msg("t", b"x", false)));
+        assert!(wire.lock().publish(msg("t", b"x", false)).is_err());
+    }
+
+    /// A QoS 1 publish of the spin thread's waits for its PUBACK, which rumqttc never reads;
+    /// rumqttc's own acknowledgements pass. Unacknowledged when the connection ends, it is
+    /// kept for the link to send again.
+    #[tokio::test]
+    async fn qos1_waits_for_its_puback_which_rumqttc_never_sees() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (mut broker, _) = listener.accept().await.expect("accept");
+        let wire = Wire::new(Arc::new(Stats::default()));
+        let mut stream = (wire.hook())(client);
+        let publish = |body: &str| {
+            wire.open(|| true);
+            let m = Outbound::new(Arc::from("s/p"), Qos(1), true, body.as_bytes().to_vec());
+            assert!(wire.lock().publish(m).is_ok(), "the wire takes QoS 1");
+            wire.flush();
+        };
+        publish("one");
+        let mut packet = [0; 2 + 2 + 3 + 2 + 3];
+        broker.read_exact(&mut packet).await.expect("read");
+        assert_eq!(
+            packet[..7],
+            [0x33, 10, 0, 3, b's', b'/', b'p'],
+            "QoS 1, retained"
+        );
+        let pkid = u16::from_be_bytes([packet[7], packet[8]]);
+        assert!(pkid >= FIRST_DIRECT_PKID, "above rumqttc's ids: {pkid}");
+        assert_eq!(&packet[9..], b"one");
+        assert_eq!(wire.unacked(), 1);
+        // The broker acknowledges it, and a publish of rumqttc's (id 7).
+        let [hi, lo] = pkid.to_be_bytes();
+        broker
+            .write_all(&[0x40, 2, hi, lo, 0x40, 2, 0, 7])
+            .await
+            .expect("write");
+        let mut got = [0; 16];
+        let n = stream.read(&mut got).await.expect("read");
+        assert_eq!(got[..n], [0x40, 2, 0, 7], "only rumqttc's own");
+        assert_eq!(wire.unacked(), 0, "acknowledged");
+        publish("two");
+        assert_eq!(wire.unacked(), 1);
+        drop(stream);
+        let lost = wire.take_lost();
+        assert_eq!(lost.len(), 1, "kept for the link");
+        assert_eq!(lost[0].payload, "two".as_bytes());
+        assert_eq!(wire.unacked(), 0);
     }
 
     /// Splits `bytes` into QoS 0 publishes (as `encode_head` writes them): topic, payload.
@@ -448,7 +598,7 @@ mod tests {
                 break;
             }
             let topic = format!("direct/{i}");
-            if !wire.lock().publish(&msg(&topic, &payload, false)) {
+            if wire.lock().publish(msg(&topic, &payload, false)).is_err() {
                 break;
             }
             expected.push(topic);
@@ -465,7 +615,7 @@ mod tests {
         let mut bytes = vec![0; 256 * 1024];
         peer.read_exact(&mut bytes).await.expect("read");
         let mut own = Vec::new();
-        encode_head(&mut own, &msg("rumqttc", b"own", false));
+        encode_head(&mut own, &msg("rumqttc", b"own", false), None);
         own.extend_from_slice(b"own");
         let write = async move {
             stream.write_all(&own).await.expect("write");
