@@ -29,16 +29,17 @@ impl AckFilter {
         self.held.len()
     }
 
-    /// Space for `n` more bytes read from the socket; [`AckFilter::filled`] says how many came.
-    pub fn spare(&mut self, n: usize) -> &mut [u8] {
+    /// Holds what `read` puts into a space of up to `max` bytes (it returns how many).
+    pub fn read_with<E>(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
         let len = self.held.len();
-        self.held.resize(len + n, 0);
-        &mut self.held[len..]
-    }
-
-    /// `n` bytes of the last [`AckFilter::spare`] were read; the rest was not.
-    pub fn filled(&mut self, spare: usize, n: usize) {
-        self.held.truncate(self.held.len() - spare + n);
+        self.held.resize(len + max, 0);
+        let n = read(&mut self.held[len..]);
+        self.held.truncate(len + *n.as_ref().unwrap_or(&0));
+        n
     }
 
     /// Moves what may go on to rumqttc into `out`, as much as fits; the packet ids of the
@@ -116,7 +117,11 @@ mod tests {
         let (mut passed, mut acked) = (Vec::new(), Vec::new());
         let mut buf = vec![0; out];
         for chunk in input.chunks(piece) {
-            f.spare(chunk.len()).copy_from_slice(chunk);
+            let copy = |space: &mut [u8]| {
+                space.copy_from_slice(chunk);
+                Ok::<_, ()>(chunk.len())
+            };
+            assert_eq!(f.read_with(chunk.len(), copy), Ok(chunk.len()));
             loop {
                 let n = f.take(&mut buf, &mut acked);
                 if n == 0 {

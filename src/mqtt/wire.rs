@@ -282,14 +282,10 @@ impl State {
         (free && room).then_some(next)
     }
 
-    /// The broker acknowledged these publishes (PUBACKs normally come in order).
+    /// The broker acknowledged these publishes (in order, normally: found at the front).
     fn ack(&mut self, pkids: &[u16]) {
         for &pkid in pkids {
-            let i = if self.unacked.front().is_some_and(|(p, _)| *p == pkid) {
-                Some(0)
-            } else {
-                self.unacked.iter().position(|(p, _)| *p == pkid)
-            };
+            let i = self.unacked.iter().position(|(p, _)| *p == pkid);
             if let Some((_, m)) = i.and_then(|i| self.unacked.remove(i)) {
                 self.unacked_bytes -= m.payload.len();
             }
@@ -421,9 +417,7 @@ impl AsyncRead for WireStream {
                 return Poll::Ready(Ok(()));
             }
             ready!(this.io.poll_read_ready(cx))?;
-            let read = this.io.try_read(this.acks.spare(READ_CHUNK));
-            this.acks.filled(READ_CHUNK, *read.as_ref().unwrap_or(&0));
-            match read {
+            match this.acks.read_with(READ_CHUNK, |b| this.io.try_read(b)) {
                 // The end: nothing more to give.
                 Ok(0) => return Poll::Ready(Ok(())),
                 Ok(_) => {}
@@ -492,6 +486,20 @@ mod tests {
         assert_eq!(head, [0x31, 0xcb, 0x01, 0, 1, b't']);
     }
 
+    /// A wire on a real loopback connection: rumqttc's stream, and the broker's end.
+    async fn connected(stats: Arc<Stats>) -> (Wire, Box<dyn rumqttc::AsyncReadWrite>, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (broker, _) = listener.accept().await.expect("accept");
+        let wire = Wire::new(stats);
+        let stream = (wire.hook())(client);
+        (wire, stream, broker)
+    }
+
     #[tokio::test]
     async fn a_closed_wire_takes_nothing() {
         let wire = Wire::new(Arc::new(Stats::default()));
@@ -506,15 +514,7 @@ mod tests {
     #[tokio::test]
     async fn qos1_waits_for_its_puback_which_rumqttc_never_sees() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("addr"))
-            .await
-            .expect("connect");
-        let (mut broker, _) = listener.accept().await.expect("accept");
-        let wire = Wire::new(Arc::new(Stats::default()));
-        let mut stream = (wire.hook())(client);
+        let (wire, mut stream, mut broker) = connected(Arc::new(Stats::default())).await;
         let publish = |body: &str| {
             wire.open(|| true);
             let m = Outbound::new(Arc::from("s/p"), Qos(1), true, body.as_bytes().to_vec());
@@ -580,15 +580,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_socket_never_splits_a_packet() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let client = TcpStream::connect(addr).await.expect("connect");
-        let (mut peer, _) = listener.accept().await.expect("accept");
         let stats = Arc::new(Stats::default());
-        let wire = Wire::new(stats.clone());
-        let mut stream = (wire.hook())(client);
+        let (wire, mut stream, mut peer) = connected(stats.clone()).await;
         let payload = vec![b'p'; 50_000];
         let mut expected = Vec::new();
         // The spin thread's side: until the socket is full and the wire closes.
