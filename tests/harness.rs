@@ -31,22 +31,24 @@ fn a_domain_held_by_another_process_is_never_handed_out() {
     // Learn a free id, then let another process hold it the way the harness does.
     let id = Domain::new().id();
     // One process (the shell becomes `sleep`) holds the lock on its file until it is killed.
-    // It waits for the lock: the test beside this one may hold the id for a moment meanwhile.
-    let held = std::env::temp_dir().join(format!("amr_bridge_harness_held_{}", std::process::id()));
-    let _ = std::fs::remove_file(&held);
-    let hold = r#"exec 9>>"$0" && flock -w 20 9 && touch "$1" && exec sleep 30"#;
+    // It waits for the lock (the test beside this one may hold the id for a moment) and says
+    // when it has it.
+    let hold = r#"exec 9>>"$0" && flock -w 20 9 && echo held && exec sleep 30"#;
     let mut holder = Proc::spawn(
         Command::new("sh")
-            .args(["-c", hold, &lock_file(id), &held.to_string_lossy()])
-            .stdout(Stdio::null()),
+            .args(["-c", hold, &lock_file(id)])
+            .stdout(Stdio::piped()),
         "sh with flock (util-linux)",
     );
-    let t0 = std::time::Instant::now();
-    while !held.exists() && holder.alive() && t0.elapsed() < Duration::from_secs(25) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = std::fs::remove_file(&held);
-    assert!(holder.alive(), "flock could not take {}", lock_file(id));
+    let mut said = Lines::from(holder.child.stdout.take().expect("the holder's stdout"));
+    let held = said.next(Duration::from_secs(25));
+    assert_eq!(
+        held.as_deref(),
+        Some("held"),
+        "flock could not take {}",
+        lock_file(id)
+    );
+    assert!(holder.alive(), "the holder still holds {}", lock_file(id));
     let others: Vec<Domain> = (0..4).map(|_| Domain::new()).collect();
     assert!(
         others.iter().all(|d| d.id() != id),
