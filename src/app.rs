@@ -81,7 +81,8 @@ pub fn start(
     let stats = Arc::new(Stats::default());
     let tree = Arc::new(settings.tree.clone());
     let b = &settings.config.bridge;
-    let (outbox, outbound) = Outbox::channel(b.queue_size, b.queue_bytes, stats.clone());
+    let linger = Duration::from_secs_f64(b.linger);
+    let (outbox, outbound) = Outbox::channel(b.queue_size, b.queue_bytes, linger, stats.clone());
     let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
     let (feeds, view) = state::channels();
     let (ros, offloaded) = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;

@@ -83,10 +83,10 @@ pub struct Stats {
     /// Outbound messages dropped because the MQTT link lagged behind the ROS side.
     pub outbound_dropped: AtomicU64,
     pub inbound_dropped: AtomicU64,
-    /// QoS 0 messages written together with others, one flush for the lot (`mqtt::link`).
-    pub batched: AtomicU64,
-    /// QoS 0 messages that the spin thread wrote to the socket itself (`mqtt::wire`).
-    pub direct: AtomicU64,
+    /// Writes to the broker's connection (`mqtt::link`: a batch of packets, one flush).
+    pub writes: AtomicU64,
+    /// QoS 1/2 messages not acknowledged by the broker when a stop could wait no longer.
+    pub undelivered: AtomicU64,
     /// Microseconds from a message's conversion to its hand-over to the MQTT client.
     latency_last_us: AtomicU64,
     latency_max_us: AtomicU64,
@@ -108,11 +108,12 @@ pub struct Report {
     pub offline_replaced: u64,
     pub outbound_dropped: u64,
     pub inbound_dropped: u64,
-    /// QoS 0 messages that went out in a batch (several messages, one write to the socket).
-    pub batched: u64,
-    /// QoS 0 messages written to the socket by the thread that converted them (no hand-over
-    /// to the MQTT link's thread).
-    pub direct: u64,
+    /// Writes to the broker's connection: each a batch of messages with one flush (the
+    /// messages published, summed over the mappings, divided by this: messages per write).
+    pub writes: u64,
+    /// QoS 1/2 messages that a stop left unacknowledged by the broker (not delivered, as far
+    /// as the bridge can know); 0 but in a last report.
+    pub undelivered: u64,
     /// Bridge latency (conversion to MQTT client), milliseconds: the last one and the
     /// largest since the previous report.
     pub latency_ms: Latency,
@@ -148,8 +149,8 @@ impl Stats {
             offline_replaced: self.offline_replaced.load(Relaxed),
             outbound_dropped: self.outbound_dropped.load(Relaxed),
             inbound_dropped: self.inbound_dropped.load(Relaxed),
-            batched: self.batched.load(Relaxed),
-            direct: self.direct.load(Relaxed),
+            writes: self.writes.load(Relaxed),
+            undelivered: self.undelivered.load(Relaxed),
             latency_ms: Latency {
                 last: self.latency_last_us.load(Relaxed) as f64 / 1000.0,
                 max: self.latency_max_us.swap(0, Relaxed) as f64 / 1000.0,
@@ -185,8 +186,8 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
             kv("offline_dropped", report.offline_dropped.to_string()),
             kv("outbound_dropped", report.outbound_dropped.to_string()),
             kv("inbound_dropped", report.inbound_dropped.to_string()),
-            kv("batched", report.batched.to_string()),
-            kv("direct", report.direct.to_string()),
+            kv("writes", report.writes.to_string()),
+            kv("undelivered", report.undelivered.to_string()),
             kv("latency_ms_last", report.latency_ms.last.to_string()),
             kv("latency_ms_max", report.latency_ms.max.to_string()),
         ],

@@ -627,7 +627,14 @@ pub struct BridgeConfig {
     /// Fleet messages waiting for the command runner; beyond it they are dropped and counted.
     /// Stops and e-stops never wait behind them (a channel of their own).
     pub inbound_queue: usize,
+    /// Seconds that telemetry from ROS (the ROS to MQTT mappings) may wait for the next
+    /// write to the broker, so that several messages share one (0: each spin's messages go
+    /// at once). Outcomes, alerts, state and stops never wait, and take what lingers along.
+    pub linger: f64,
 }
+
+/// Measured on the typical mix over TLS (BENCHMARKS.md): what it saves, and the latency it adds.
+pub const DEFAULT_LINGER: f64 = 0.01;
 
 impl Default for BridgeConfig {
     fn default() -> Self {
@@ -636,6 +643,7 @@ impl Default for BridgeConfig {
             queue_size: 4096,
             queue_bytes: default_queue_bytes(),
             inbound_queue: 256,
+            linger: DEFAULT_LINGER,
         }
     }
 }
@@ -752,6 +760,7 @@ const NUMBERS: &[(&str, Number, Range)] = &[
     ("state.rate_hz", |c| c.state.rate_hz, Range::Between(0.001, 100.0)),
     ("state.moving_threshold", |c| c.state.moving_threshold, Range::Between(0.0, 100.0)),
     ("alerts.stale_after", |c| c.alerts.stale_after, Range::ZeroOr(0.1, 86_400.0)),
+    ("bridge.linger", |c| c.bridge.linger, Range::Between(0.0, 0.1)),
     ("alerts.battery_low", |c| c.alerts.battery_low, Range::Between(0.0, 100.0)),
     ("alerts.battery_hysteresis", |c| c.alerts.battery_hysteresis, Range::Between(0.0, 100.0)),
     ("bridge.diagnostics_period", |c| c.bridge.diagnostics_period, Range::ZeroOr(0.1, 86_400.0)),

@@ -1,12 +1,24 @@
-//! The MQTT link's event loop: drives rumqttc, feeds its events to the [`Session`], hands
-//! fleet messages to the [`Dispatch`], and publishes what the bridge sends.
+//! The MQTT link: one task that owns rumqttc's event loop and writes every packet of ours
+//! itself, in batches.
 //!
-//! rumqttc moves nothing unless `EventLoop::poll` is polled, and a poll future dropped half
-//! way through loses what it was doing: a CONNECT in progress, to a broker tens of
-//! milliseconds away, would never complete while messages keep coming. So one poll future is
-//! kept until it completes, and outbound messages are taken beside it without cancelling it.
-//! After an error, rumqttc's own retransmission queue is emptied (it would keep only what a
-//! resumed session allows, and forget the rest): the session sends everything again itself.
+//! rumqttc's own request channel writes one request and flushes, one by one (rumqtt #810):
+//! a write to the socket, a TLS record and a wake-up of the broker for every message. The
+//! link drives rumqttc's state machine through its public API instead: each publish goes
+//! through `MqttState::handle_outgoing_packet` (rumqttc gives the packet id, keeps the
+//! message until it is acknowledged, holds it back on an id collision), is encoded into the
+//! connection's buffer by rumqttc's `Network::write`, and the whole batch gets one `flush`.
+//! So plain TCP and TLS take the same path, rumqttc owns every packet id, and its `inflight`
+//! is the bound on what the broker has not acknowledged.
+//!
+//! rumqttc's `poll` still does the rest: connecting, reading, acknowledging, pinging. A poll
+//! future dropped half way through a connect loses it (a broker tens of milliseconds away
+//! would never be reached while messages keep coming), so a poll that connects is kept until
+//! it completes. A poll on an established connection is cut short when messages come to be
+//! written: then it only waits on the socket or a timer. Its reads keep partial packets in
+//! their buffer; its flushes keep the unwritten bytes; and the acknowledgements and pings it
+//! writes are encoded before any wait, since the connection's buffer is always below the
+//! encoder's backpressure mark when a poll starts (the link's own flush has completed, or
+//! its failure has dropped the connection).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -15,17 +27,15 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, Publish,
-    StateError,
+    ConnectionError, Disconnect, Event, EventLoop, MqttState, Packet, Publish, Request, StateError,
+    Subscribe, SubscribeFilter,
 };
 use tokio::sync::mpsc;
 
 use super::offline_queue::Pushed;
-use super::options::{self, LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES, REQUEST_CAPACITY};
+use super::options::{self, LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES};
 use super::session::Session;
-use super::wire::Wire;
 use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound, OutboxRx};
 use crate::diagnostics::Stats;
 use crate::envelope::{self, Presence};
@@ -33,9 +43,13 @@ use crate::shutdown::Shutdown;
 
 /// How long a shutdown may take to hand over what is left and say `offline`.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
-/// Bounds of a batch: bigger messages go alone, as rumqttc writes them.
-const MAX_BATCHED: usize = 64 * 1024;
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// What one write takes at most before the link reads again (fleet commands, PUBACKs): one
+/// bigger message goes alone.
+const MAX_WRITE_BYTES: usize = 256 * 1024;
+/// What waits to be written while the connection is up; beyond it the oldest go to the
+/// offline queue, whose bounds and latest-value rule then apply.
+const MAX_READY: usize = 4096;
+const MAX_READY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Runs the connection until the bridge shuts down: then what is still queued goes out (for
 /// at most [`DRAIN_TIME`]), `offline` is published and the connection closed.
@@ -47,8 +61,7 @@ pub async fn run(
     stats: Arc<Stats>,
     mut shutdown: Shutdown,
 ) -> Result<(), MqttError> {
-    let wire = outbound.wire().clone();
-    let (mut link, mut eventloop) = Link::new(settings, &wire, dispatch, events, stats);
+    let (mut link, mut eventloop) = Link::new(settings, dispatch, events, stats);
     // One wait for the whole run: made anew for every message it cost a tenth of the link.
     let stop = shutdown.wait();
     tokio::pin!(stop);
@@ -60,62 +73,102 @@ pub async fn run(
         if !open || drain_until.is_some_and(|t| tokio::time::Instant::now() >= t) {
             break;
         }
-        if !wire.is_open() && link.caught_up() && drain_until.is_none() {
-            wire.open(|| outbound.is_empty());
-        }
         let mut d = Drive {
             outbound: &mut outbound,
             taken: &mut taken,
             drain_until: &mut drain_until,
             open: &mut open,
         };
+        let batch = match link.prepare(&mut eventloop.state) {
+            Ok(b) => b,
+            Err(e) => {
+                link.lost(e.into(), 0, &mut eventloop, &mut retry_at)?;
+                continue;
+            }
+        };
+        if let Some(batch) = batch {
+            let qos0 = batch.qos0;
+            let write = write(&mut eventloop, batch.packets, link.write_timeout);
+            match link.serve(write, &mut d, stop.as_mut(), Cut::Never).await {
+                Some(Ok(())) => {
+                    link.stats.writes.fetch_add(1, Relaxed);
+                }
+                Some(Err(e)) => {
+                    link.lost(e, qos0, &mut eventloop, &mut retry_at)?;
+                    continue;
+                }
+                // The drain time is over: nothing more will be written.
+                None => break,
+            };
+            if link.has_writable() {
+                // Read what is there before the next write, never wait for it.
+                let poll = futures::FutureExt::now_or_never(eventloop.poll());
+                link.polled(poll, &mut eventloop, &mut retry_at)?;
+                continue;
+            }
+        }
         let step = if let Some(at) = retry_at.take() {
             // Waiting out the backoff: fleet-bound messages keep coming into the queue.
             let idle = async {
                 tokio::time::sleep_until(at).await;
-                None
+                Ok::<_, ConnectionError>(None)
             };
-            let resume = || retry_at = Some(at);
-            link.serve(idle, &mut d, stop.as_mut(), Some(resume)).await
-        } else if let Some(batch) = link.next_batch() {
-            let write = write_batch(&mut eventloop, batch, link.write_timeout)
-                .map(|r| Some(r.map(|()| None)));
-            // Not cut short when the producers are gone: the batch is theirs.
-            link.serve(write, &mut d, stop.as_mut(), None::<fn()>).await
+            let r = link.serve(idle, &mut d, stop.as_mut(), Cut::OnClose).await;
+            if r.is_none() {
+                retry_at = Some(at);
+            }
+            r
         } else {
-            let poll = eventloop.poll().map(|r| Some(r.map(Some)));
-            link.serve(poll, &mut d, stop.as_mut(), Some(|| {})).await
+            let cut = if eventloop.network.is_some() {
+                Cut::OnOutbound
+            } else {
+                Cut::OnClose
+            };
+            let poll = async { eventloop.poll().await.map(Some) };
+            link.serve(poll, &mut d, stop.as_mut(), cut).await
         };
-        match step {
-            Some(Ok(Some(event))) => link.on_event(event),
-            Some(Ok(None)) | None => {}
-            Some(Err(e)) => match link.on_error(e, &mut eventloop) {
-                Ok(delay) => retry_at = Some(tokio::time::Instant::now() + delay),
-                Err(gave_up) => return Err(gave_up),
-            },
+        if let Some(r) = step {
+            let r = r.transpose();
+            link.polled(r, &mut eventloop, &mut retry_at)?;
         }
     }
-    // From here on everything goes through rumqttc, and nothing after its DISCONNECT.
-    wire.close();
     link.finish(&mut eventloop).await;
     Ok(())
 }
 
+/// When [`Link::serve`] may return before its step is done.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// Never: a write in progress, or the drain time is over.
+    Never,
+    /// Once every producer is gone (a poll that connects, the backoff).
+    OnClose,
+    /// Also as soon as messages come (a poll on an established connection).
+    OnOutbound,
+}
+
+/// Packets encoded by rumqttc's state, to be written with one flush.
+#[derive(Default)]
+struct Batch {
+    packets: Vec<Packet>,
+    bytes: usize,
+    /// QoS 0 messages in it: lost if the write fails (counted).
+    qos0: u64,
+}
+
 struct Link<D> {
     settings: LinkSettings,
-    client: AsyncClient,
     session: Session,
-    /// The spin thread's side of the connection.
-    wire: Wire,
     dispatch: D,
     events: mpsc::Sender<LinkEvent>,
     stats: Arc<Stats>,
     /// `host:port`, for the log.
     broker: String,
-    /// QoS 0 messages that came while rumqttc wrote an earlier one: written together, with
-    /// one flush, as soon as its poll returns (see [`write_batch`]).
-    batch: VecDeque<Outbound>,
-    batch_bytes: usize,
+    /// Taken from the outbox while connected, in order, for the next write.
+    ready: VecDeque<Outbound>,
+    ready_bytes: usize,
+    /// To write before any publish: subscriptions, and what a kept session must get again.
+    control: Vec<Request>,
     /// How long a write may take: rumqttc's own flush timeout.
     write_timeout: Duration,
 }
@@ -123,14 +176,12 @@ struct Link<D> {
 impl<D: Dispatch> Link<D> {
     fn new(
         settings: LinkSettings,
-        wire: &Wire,
         dispatch: D,
         events: mpsc::Sender<LinkEvent>,
         stats: Arc<Stats>,
     ) -> (Link<D>, EventLoop) {
-        let mut options = settings.options.clone();
-        options.set_tcp_stream_hook(wire.hook());
-        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+        // Nothing goes through rumqttc's request channel: a capacity of 1 is enough.
+        let mut eventloop = EventLoop::new(settings.options.clone(), 1);
         // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a
         // write back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
         let mut network = rumqttc::NetworkOptions::new();
@@ -144,8 +195,9 @@ impl<D: Dispatch> Link<D> {
         let write_timeout = Duration::from_secs(eventloop.network_options().connection_timeout());
         let link = Link {
             broker: format!("{host}:{port}"),
-            batch: VecDeque::new(),
-            batch_bytes: 0,
+            ready: VecDeque::new(),
+            ready_bytes: 0,
+            control: Vec::new(),
             write_timeout,
             session: Session::new(
                 settings.reconnect.clone(),
@@ -153,8 +205,6 @@ impl<D: Dispatch> Link<D> {
                 MAX_IN_FLIGHT_BYTES,
             ),
             settings,
-            client,
-            wire: wire.clone(),
             dispatch,
             events,
             stats,
@@ -162,16 +212,15 @@ impl<D: Dispatch> Link<D> {
         (link, eventloop)
     }
 
-    /// Runs `step` to completion (a poll, a batch write, or the backoff wait) while taking
+    /// Runs `step` to completion (a poll, a write, or the backoff wait) while taking
     /// outbound messages beside it and watching `stop` (the shutdown). Returns its result, or
-    /// None when it was cut short: by the end of the drain time, or the outbound queue
-    /// closing if `interrupted` is given (it is then called, so a backoff can be resumed).
+    /// None when it was cut short: by the end of the drain time, or as `cut` allows.
     async fn serve<T>(
         &mut self,
-        step: impl Future<Output = Option<T>>,
+        step: impl Future<Output = T>,
         d: &mut Drive<'_>,
         mut stop: Pin<&mut impl Future<Output = ()>>,
-        mut interrupted: Option<impl FnOnce()>,
+        cut: Cut,
     ) -> Option<T> {
         tokio::pin!(step);
         loop {
@@ -182,13 +231,8 @@ impl<D: Dispatch> Link<D> {
                 _ = stop.as_mut(), if deadline.is_none() => {
                     *d.drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
                 }
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    if let Some(f) = interrupted.take() {
-                        f();
-                    }
-                    return None;
-                }
-                out = &mut step => return out,
+                _ = sleep_until(deadline), if deadline.is_some() => return None,
+                out = &mut step => return Some(out),
                 more = d.outbound.recv_all(d.taken), if *d.open => {
                     // All that was queued (a spin's worth, or more under load) at once.
                     while let Some(m) = d.taken.pop_front() {
@@ -197,78 +241,33 @@ impl<D: Dispatch> Link<D> {
                     if !more {
                         // Every producer is gone: only a shutdown does that.
                         *d.open = false;
-                        if let Some(f) = interrupted.take() {
-                            f();
-                            return None;
-                        }
+                    }
+                    if cut == Cut::OnOutbound || (!more && cut == Cut::OnClose) {
+                        return None;
                     }
                 }
             }
         }
     }
 
-    /// A QoS 0 message that comes while rumqttc still has one of ours to write joins the
-    /// batch written right after it; anything else goes the usual way.
+    /// Connected: `m` waits for the next write; otherwise in the offline queue.
     fn accept(&mut self, m: Outbound) {
-        if m.qos.0 == 0 {
-            let size = m.payload.len();
-            let fits = size <= MAX_BATCHED && self.batch_bytes + size <= MAX_BATCH_BYTES;
-            if fits && self.session.writing() && self.session.may_send_directly(size) {
-                self.batch_bytes += size;
-                self.batch.push_back(m);
-                return;
-            }
-            // A stream keeps its order: the batch goes first.
-            self.spill();
-        }
-        self.publish(m);
-    }
-
-    /// The batch the usual way, in order.
-    fn spill(&mut self) {
-        self.batch_bytes = 0;
-        while let Some(m) = self.batch.pop_front() {
-            self.publish(m);
-        }
-    }
-
-    /// The batch to write now: once rumqttc wrote everything handed to it before (the
-    /// batch comes after it), and only while connected with nothing waiting in the queue.
-    fn next_batch(&mut self) -> Option<VecDeque<Outbound>> {
-        if self.batch.is_empty() || self.session.writing() {
-            return None;
-        }
-        if !self.session.connected() || !self.session.queue.is_empty() {
-            self.spill();
-            return None;
-        }
-        for m in &self.batch {
-            self.stats.latency(m.since.elapsed());
-        }
-        let n = self.batch.len() as u64;
-        self.stats.batched.fetch_add(n, Relaxed);
-        self.batch_bytes = 0;
-        Some(std::mem::take(&mut self.batch))
-    }
-
-    /// Connected, and nothing of ours waits: not in the offline queue, not in a batch, not in
-    /// rumqttc unwritten. The spin thread may then write to the socket itself.
-    fn caught_up(&self) -> bool {
-        self.session.connected()
-            && self.session.queue.is_empty()
-            && self.batch.is_empty()
-            && !self.session.writing()
-    }
-
-    /// Hands `m` to rumqttc, behind anything that waits; or queues it.
-    fn publish(&mut self, m: Outbound) {
-        if self.session.may_send_directly(m.payload.len()) {
-            if let Err(m) = self.hand_over(m) {
-                self.enqueue(m);
-            }
-        } else {
+        if !self.session.connected() {
             self.enqueue(m);
-            self.flush();
+            return;
+        }
+        self.ready_bytes += m.payload.len();
+        self.ready.push_back(m);
+        // Writes that cannot keep up: the oldest go to the offline queue (which is written
+        // first, so the order holds), where its bounds and latest-value rule apply.
+        while self.ready.len() > MAX_READY || self.ready_bytes > MAX_READY_BYTES {
+            match self.ready.pop_front() {
+                Some(old) => {
+                    self.ready_bytes -= old.payload.len();
+                    self.enqueue(old);
+                }
+                None => break,
+            }
         }
     }
 
@@ -287,42 +286,96 @@ impl<D: Dispatch> Link<D> {
             .store(self.session.queue.len(), Relaxed);
     }
 
-    /// Gives `m` to rumqttc's request channel, or back when it is full.
-    fn hand_over(&mut self, m: Outbound) -> Result<(), Outbound> {
-        let sent = self
-            .client
-            .publish_bytes(&*m.topic, qos(m.qos), m.retain, m.payload.clone())
-            .now_or_never();
-        match sent {
-            Some(Ok(())) => {
-                self.stats.latency(m.since.elapsed());
-                self.session.on_handed(&m);
-                Ok(())
-            }
-            _ => Err(m),
-        }
+    /// Whether the next [`Link::prepare`] would have something to write right now.
+    fn has_writable(&self) -> bool {
+        self.session.connected()
+            && !(self.ready.is_empty() && self.control.is_empty() && self.session.queue.is_empty())
     }
 
-    /// Queued messages to rumqttc until its channel is full.
-    fn flush(&mut self) {
-        while let Some(m) = self.session.queue.pop() {
-            if !self.session.has_room(m.payload.len()) {
-                self.session.queue.unpop(m);
-                break;
+    /// Runs what may be written now through rumqttc's state, in order: control packets, the
+    /// offline queue (QoS 1/2 while the in-flight window has room, then the latest sensor
+    /// values), then what came while connected. QoS 1/2 that cannot go yet waits in the
+    /// offline queue, in order. None when there is nothing to write.
+    fn prepare(&mut self, state: &mut MqttState) -> Result<Option<Batch>, StateError> {
+        if !self.session.connected() {
+            return Ok(None);
+        }
+        let mut b = Batch::default();
+        for r in std::mem::take(&mut self.control) {
+            if let Some(p) = state.handle_outgoing_packet(r)? {
+                b.packets.push(p);
             }
-            if let Err(m) = self.hand_over(m) {
-                self.session.queue.unpop(m);
+        }
+        while b.bytes < MAX_WRITE_BYTES {
+            let Some(m) = self.session.pop_sendable(window_open(state)) else {
                 break;
+            };
+            self.write_publish(state, m, &mut b)?;
+        }
+        while b.bytes < MAX_WRITE_BYTES {
+            let Some(m) = self.session.queue.pop_latest() else {
+                break;
+            };
+            self.write_publish(state, m, &mut b)?;
+        }
+        while b.bytes < MAX_WRITE_BYTES {
+            let Some(m) = self.ready.pop_front() else {
+                break;
+            };
+            self.ready_bytes -= m.payload.len();
+            let waits = m.qos.0 > 0
+                && (self.session.queue.ordered_len() > 0
+                    || !window_open(state)
+                    || !self.session.has_room(m.payload.len()));
+            if waits {
+                self.enqueue(m);
+            } else {
+                self.write_publish(state, m, &mut b)?;
             }
         }
         self.stats
             .mqtt_queue
             .store(self.session.queue.len(), Relaxed);
+        self.take_events(state);
+        Ok((!b.packets.is_empty()).then_some(b))
+    }
+
+    /// `m` through rumqttc's state into the batch; the session keeps QoS 1/2 until acknowledged.
+    fn write_publish(
+        &mut self,
+        state: &mut MqttState,
+        m: Outbound,
+        b: &mut Batch,
+    ) -> Result<(), StateError> {
+        let mut p = Publish::from_bytes(&*m.topic, qos(m.qos), m.payload.clone());
+        p.retain = m.retain;
+        let packet = state.handle_outgoing_packet(Request::Publish(p))?;
+        self.stats.latency(m.since.elapsed());
+        b.bytes += m.payload.len();
+        // None: the id is still taken by an older message; rumqttc writes this one when that
+        // one is acknowledged.
+        let pkid = match &packet {
+            Some(Packet::Publish(p)) => p.pkid,
+            _ => state.collision.as_ref().map_or(0, |p| p.pkid),
+        };
+        b.packets.extend(packet);
+        if m.qos.0 == 0 {
+            b.qos0 += 1;
+        } else {
+            self.session.on_written(pkid, m);
+        }
+        Ok(())
+    }
+
+    /// What rumqttc's state reported: acknowledgements, fleet messages.
+    fn take_events(&mut self, state: &mut MqttState) {
+        while let Some(event) = state.events.pop_front() {
+            self.on_event(event);
+        }
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(ack.session_present),
             Event::Incoming(Packet::Publish(p)) => self.dispatch.dispatch(Inbound {
                 topic: p.topic,
                 size: p.payload.len(),
@@ -331,20 +384,40 @@ impl<D: Dispatch> Link<D> {
             }),
             Event::Incoming(Packet::PubAck(a)) => self.session.on_acked(a.pkid),
             Event::Incoming(Packet::PubComp(c)) => self.session.on_acked(c.pkid),
-            Event::Outgoing(Outgoing::Publish(pkid)) => self.session.on_written(pkid),
-            Event::Outgoing(Outgoing::AwaitAck(pkid)) => self.session.on_collision(pkid),
             _ => {}
-        }
-        if self.session.connected() && !self.session.queue.is_empty() {
-            self.flush();
         }
     }
 
-    fn on_connack(&mut self, session_present: bool) {
+    /// What a poll gave: an event (the first of those it read: the rest wait in the state),
+    /// nothing, or the end of the connection.
+    fn polled(
+        &mut self,
+        r: Option<Result<Event, ConnectionError>>,
+        eventloop: &mut EventLoop,
+        retry_at: &mut Option<tokio::time::Instant>,
+    ) -> Result<(), MqttError> {
+        match r {
+            Some(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                self.on_connack(ack.session_present, &mut eventloop.state)
+            }
+            Some(Ok(event)) => self.on_event(event),
+            Some(Err(e)) => return self.lost(e, 0, eventloop, retry_at),
+            None => {}
+        }
+        self.take_events(&mut eventloop.state);
+        Ok(())
+    }
+
+    fn on_connack(&mut self, session_present: bool, state: &mut MqttState) {
         let first = !self.session.ever_connected();
-        let restored = self.session.on_connected(Instant::now());
+        let connected = self.session.on_connected(Instant::now(), session_present);
+        if !session_present {
+            // A publish rumqttc held back for an id of the old session waits for nothing now;
+            // the session sends it again with the rest.
+            state.collision = None;
+        }
         self.stats.connected.store(true, Relaxed);
-        match &restored {
+        match &connected.restored {
             Some(_) => {
                 self.stats.reconnects.fetch_add(1, Relaxed);
                 log::info!("mqtt: connection to {} restored", self.broker);
@@ -354,36 +427,53 @@ impl<D: Dispatch> Link<D> {
         // A resumed session still holds the subscriptions; subscribing again would replay
         // every retained message at each short outage. A new process subscribes anyway: the
         // session it finds may be an older configuration's.
-        if first || !session_present {
-            for (topic, q) in &self.settings.subscriptions {
-                if let Err(e) = self.client.try_subscribe(topic, *q) {
-                    log::error!("mqtt: cannot subscribe to {topic}: {e}");
-                }
-            }
+        if (first || !session_present) && !self.settings.subscriptions.is_empty() {
+            let filters = self
+                .settings
+                .subscriptions
+                .iter()
+                .map(|(topic, q)| SubscribeFilter::new(topic.clone(), *q));
+            self.control
+                .push(Request::Subscribe(Subscribe::new_many(filters)));
         }
-        // `online` goes first, then whatever waited.
-        let online = Outbound::new(
-            Arc::from(self.settings.presence_topic.as_str()),
-            crate::config::Qos(1),
-            true,
-            envelope::presence(&self.settings.robot_id, Presence::Online),
-        );
+        // What the kept session must see again, as it was (DUP set), before anything new.
+        self.control
+            .extend(connected.resend.into_iter().map(|r| match r {
+                Request::Publish(mut p) => {
+                    p.dup = true;
+                    Request::Publish(p)
+                }
+                other => other,
+            }));
+        // `online` goes first of the messages, then whatever waited.
+        let online = self.presence(Presence::Online);
         self.session.queue.requeue(std::iter::once(online));
-        self.flush();
-        if let Some(event) = restored {
+        if let Some(event) = connected.restored {
             if self.events.try_send(event).is_err() {
                 log::debug!("mqtt: nobody listens to link events");
             }
         }
     }
 
-    /// The connection died, or an attempt failed: empties rumqttc's queues (the session sends
-    /// again what was not acknowledged) and says how long to wait before the next attempt.
-    fn on_error(
+    fn presence(&self, p: Presence) -> Outbound {
+        Outbound::new(
+            Arc::from(self.settings.presence_topic.as_str()),
+            crate::config::Qos(1),
+            true,
+            envelope::presence(&self.settings.robot_id, p),
+        )
+    }
+
+    /// The connection died, or an attempt failed (`qos0`: QoS 0 messages of a write that
+    /// failed, now lost). Takes rumqttc's record of what was in flight, and sets when to try
+    /// again; an error when the link must give up.
+    fn lost(
         &mut self,
         e: ConnectionError,
+        qos0: u64,
         eventloop: &mut EventLoop,
-    ) -> Result<Duration, MqttError> {
+        retry_at: &mut Option<tokio::time::Instant>,
+    ) -> Result<(), MqttError> {
         let was_connected = self.session.connected();
         if was_connected {
             log::warn!("mqtt: connection to {} lost: {e}", self.broker);
@@ -393,72 +483,135 @@ impl<D: Dispatch> Link<D> {
             log::debug!("mqtt: cannot connect to {}: {e}", self.broker);
         }
         self.stats.connected.store(false, Relaxed);
+        self.stats.offline_dropped.fetch_add(qos0, Relaxed);
         if !self.settings.reconnect.enabled && self.session.ever_connected() {
             return Err(MqttError::GaveUp(e.to_string()));
         }
-        // After a failed batch write the connection is still in place: drop it as a failed
-        // poll does (idempotent after one).
+        // rumqttc did this already after a failed poll, not after a failed write of ours
+        // (idempotent).
         eventloop.clean();
-        eventloop.pending.clear();
-        eventloop.state = MqttState::new(INFLIGHT, false);
-        // Not written yet: queued for the next connection like anything else.
-        for m in std::mem::take(&mut self.batch) {
-            self.enqueue(m);
-        }
-        self.batch_bytes = 0;
-        // A resumed session can hold a QoS 2 exchange that this client's fresh state does not
-        // know (rumqttc then fails every connection with it); start clean once to end it.
+        let in_flight = std::mem::take(&mut eventloop.pending);
+        // A resumed session can hold a QoS 2 exchange that this client's state does not know
+        // (rumqttc then fails every connection with it): start clean once, and from scratch.
         let unsolicited = matches!(e, ConnectionError::MqttState(StateError::Unsolicited(_)));
+        if unsolicited {
+            eventloop.state = MqttState::new(INFLIGHT, false);
+        }
         eventloop.mqtt_options.set_clean_session(unsolicited);
         eventloop.mqtt_options.set_last_will(options::last_will(
             &self.settings.presence_topic,
             &self.settings.robot_id,
         ));
-        // The connection's stream is gone (`clean`): what the spin thread wrote on it without
-        // a PUBACK yet goes again with the rest.
+        // Not written yet: waits for the next connection like anything else.
+        self.control.clear();
+        while let Some(m) = self.ready.pop_front() {
+            self.enqueue(m);
+        }
+        self.ready_bytes = 0;
         let delay = self.session.on_lost(
             &e.to_string(),
             (Instant::now(), envelope::now_rfc3339()),
-            self.wire.take_lost(),
+            in_flight,
+            unsolicited,
             fastrand::f64(),
         );
         self.stats
             .mqtt_queue
             .store(self.session.queue.len(), Relaxed);
-        Ok(delay)
+        *retry_at = Some(tokio::time::Instant::now() + delay);
+        Ok(())
     }
 
     /// The clean stop: what is queued, then `offline` (the will is only for the unexpected),
-    /// then DISCONNECT, each for as long as the broker takes them, within [`DRAIN_TIME`].
+    /// then DISCONNECT once everything is acknowledged, all within [`DRAIN_TIME`]. What could
+    /// not be delivered by then is counted and said.
     async fn finish(&mut self, eventloop: &mut EventLoop) {
-        if !self.session.connected() {
-            return;
-        }
-        self.spill();
-        let offline = Outbound::new(
-            Arc::from(self.settings.presence_topic.as_str()),
-            crate::config::Qos(1),
-            true,
-            envelope::presence(&self.settings.robot_id, Presence::Offline),
-        );
-        self.enqueue(offline);
         let deadline = tokio::time::Instant::now() + DRAIN_TIME;
-        let mut disconnecting = false;
-        loop {
-            self.flush();
-            // The spin thread's PUBACKs come before `offline`'s, which is the last in flight.
-            let acked = self.session.in_flight() == 0 && self.wire.unacked() == 0;
-            if !disconnecting && self.session.queue.is_empty() && acked {
-                let _ = self.client.try_disconnect();
-                disconnecting = true;
-            }
-            match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
-                Ok(Ok(ev)) => self.on_event(ev),
-                Ok(Err(_)) | Err(_) => break,
-            }
+        if self.session.connected() {
+            self.ready.push_back(self.presence(Presence::Offline));
+            while self.finish_step(eventloop, deadline).await.is_ok() {}
         }
         self.stats.connected.store(false, Relaxed);
+        for m in self.ready.drain(..) {
+            self.session.enqueue(m);
+        }
+        let n = self.session.undelivered();
+        if n > 0 {
+            self.stats.undelivered.fetch_add(n as u64, Relaxed);
+            log::warn!(
+                "mqtt: {n} QoS 1/2 messages not delivered at shutdown (not acknowledged by {} in time)",
+                self.broker
+            );
+        }
+    }
+
+    /// One write or one read of the stop; Err when it is over.
+    async fn finish_step(
+        &mut self,
+        eventloop: &mut EventLoop,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ()> {
+        let done =
+            self.ready.is_empty() && self.session.queue.is_empty() && self.session.unacked() == 0;
+        if done {
+            // The last word: after it the broker drops the will.
+            let bye = eventloop
+                .state
+                .handle_outgoing_packet(Request::Disconnect(Disconnect));
+            if let Ok(Some(p)) = bye {
+                let _ =
+                    tokio::time::timeout_at(deadline, write(eventloop, vec![p], DRAIN_TIME)).await;
+            }
+            return Err(());
+        }
+        match self.prepare(&mut eventloop.state) {
+            Ok(Some(b)) => {
+                let written =
+                    tokio::time::timeout_at(deadline, write(eventloop, b.packets, DRAIN_TIME));
+                match written.await {
+                    Ok(Ok(())) => Ok(()),
+                    _ => Err(()),
+                }
+            }
+            Ok(None) => match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+                Ok(Ok(event)) => {
+                    self.on_event(event);
+                    self.take_events(&mut eventloop.state);
+                    Ok(())
+                }
+                _ => Err(()),
+            },
+            Err(_) => Err(()),
+        }
+    }
+}
+
+/// Whether rumqttc takes another QoS 1/2 publish now: its in-flight window has room and no
+/// publish waits for an id.
+fn window_open(state: &MqttState) -> bool {
+    state.inflight() < INFLIGHT && state.collision.is_none()
+}
+
+/// Encodes `packets` into the connection's buffer and flushes once: one write to the socket
+/// (and over TLS, as few records as the bytes need) for the lot.
+async fn write(
+    eventloop: &mut EventLoop,
+    packets: Vec<Packet>,
+    timeout: Duration,
+) -> Result<(), ConnectionError> {
+    let network = eventloop
+        .network
+        .as_mut()
+        .ok_or_else(|| ConnectionError::Io(std::io::ErrorKind::NotConnected.into()))?;
+    let write = async {
+        for p in packets {
+            network.write(p).await?;
+        }
+        network.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ConnectionError::FlushTimeout),
     }
 }
 
@@ -469,34 +622,6 @@ struct Drive<'a> {
     taken: &'a mut VecDeque<Outbound>,
     drain_until: &'a mut Option<tokio::time::Instant>,
     open: &'a mut bool,
-}
-
-/// Writes QoS 0 publishes into rumqttc's connection and flushes once. rumqttc flushes after
-/// every request: a `writev` each, and the broker woken each time (in a profile of the
-/// typical mix, 45 % of the link thread's time). Only between two polls: a poll owns the
-/// connection while it runs.
-/// QoS 0 needs no state of rumqttc's (no packet id, no event).
-async fn write_batch(
-    eventloop: &mut EventLoop,
-    batch: VecDeque<Outbound>,
-    timeout: Duration,
-) -> Result<(), ConnectionError> {
-    let network = eventloop
-        .network
-        .as_mut()
-        .ok_or_else(|| ConnectionError::Io(std::io::ErrorKind::NotConnected.into()))?;
-    let write = async {
-        for m in batch {
-            let mut p = Publish::from_bytes(&*m.topic, rumqttc::QoS::AtMostOnce, m.payload);
-            p.retain = m.retain;
-            network.write(Packet::Publish(p)).await?;
-        }
-        network.flush().await
-    };
-    match tokio::time::timeout(timeout, write).await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(ConnectionError::FlushTimeout),
-    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

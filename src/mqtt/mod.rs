@@ -1,26 +1,27 @@
-//! The MQTT side: one rumqttc connection per bridge.
+//! The MQTT side: one rumqttc connection per bridge, rumqttc as published.
 //!
 //! - `options`: rumqttc options from the settings (session, auth, TLS, Last Will, limits).
-//! - `session`: the link's state without I/O: connected or not, what was handed to rumqttc
-//!   and is not acknowledged yet, the offline queue, backoff with jitter.
+//! - `outbox`: the bounded queue from everything that publishes to the link, and its bell
+//!   (telemetry may linger a few milliseconds to share a write).
+//! - `link`: the task that owns rumqttc's event loop and writes every packet in batches
+//!   through rumqttc's own state (packet ids, the in-flight window), one flush per batch.
+//! - `session`: the link's state without I/O: what waits for an acknowledgement, what goes
+//!   again after a reconnect, backoff with jitter.
 //! - `offline_queue`: what waits for the broker.
-//! - `outbox`: the bounded queue from everything that publishes to the link.
-//! - `link`: the event loop that drives rumqttc and the session.
 //!
-//! Delivery: QoS 1/2 messages are delivered at least once. The link keeps every such message
-//! until the broker acknowledges it (PUBACK, PUBCOMP); when the connection dies, everything
-//! not acknowledged goes back to the front of the offline queue and is sent again after the
-//! reconnect, whether or not the broker kept the session. QoS 0 sensor streams keep their
-//! latest value per topic while the broker is away. Drops happen only at the documented
-//! bounds (`bridge.queue_size`, `mqtt.offline_queue`) and are counted.
+//! Delivery: QoS 1/2 messages are delivered at least once. Every such message handed to the
+//! link is acknowledged by the broker (PUBACK, PUBCOMP), or sent again after a reconnect
+//! (under its packet id if the broker kept the session, else as a new message), or, at a
+//! stop that cannot wait longer, counted as not delivered (`status/bridge` `undelivered`).
+//! QoS 0 sensor streams keep their latest value per topic while the broker is away. Drops
+//! happen only at the documented bounds (`bridge.queue_size`, `mqtt.offline_queue`) and are
+//! counted.
 
-pub mod acks;
 pub mod link;
 pub mod offline_queue;
 pub mod options;
 pub mod outbox;
 pub mod session;
-pub mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;

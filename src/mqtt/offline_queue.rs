@@ -98,6 +98,29 @@ impl OfflineQueue {
         Some(m)
     }
 
+    /// The oldest QoS 1/2 message, if `may_go` lets it go now.
+    pub fn pop_ordered_if(&mut self, may_go: impl FnOnce(&Outbound) -> bool) -> Option<Outbound> {
+        if !may_go(self.ordered.front()?) {
+            return None;
+        }
+        let m = self.ordered.pop_front()?;
+        self.bytes -= m.payload.len();
+        Some(m)
+    }
+
+    /// A waiting sensor value (QoS 0): these need no room in the in-flight window.
+    pub fn pop_latest(&mut self) -> Option<Outbound> {
+        let topic = self.latest.keys().next()?.clone();
+        let m = self.latest.remove(&topic)?;
+        self.bytes -= m.payload.len();
+        Some(m)
+    }
+
+    /// QoS 1/2 messages waiting: anything newer of QoS 1/2 must go behind them.
+    pub fn ordered_len(&self) -> usize {
+        self.ordered.len()
+    }
+
     /// Puts back in front a message that could not be handed on after `pop`.
     pub fn unpop(&mut self, m: Outbound) {
         if m.qos.0 == 0 {

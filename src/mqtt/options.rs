@@ -7,8 +7,6 @@
 //! `stop` stops, an `emergency` engages). Delivery of the bridge's own messages does not rely
 //! on the session: the link sends again whatever was not acknowledged.
 
-use std::time::Duration;
-
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 
 use super::qos;
@@ -20,14 +18,12 @@ use crate::envelope::{self, Presence};
 /// reconnect; instead it is read and refused above `commands.max_payload`, counted.
 pub const MAX_PACKET: usize = crate::config::MAX_PAYLOAD;
 
-/// Publishes written and not yet acknowledged, at most.
+/// QoS 1/2 publishes written and not yet acknowledged, at most: rumqttc's in-flight window,
+/// which the link never writes beyond.
 pub const INFLIGHT: u16 = 100;
 
-/// Requests waiting in rumqttc's channel, at most; beyond it messages wait in the offline queue.
-pub const REQUEST_CAPACITY: usize = 1024;
-
-/// Bytes handed to rumqttc and not acknowledged yet, at most (one bigger message may go
-/// alone); beyond it messages wait in the offline queue, which is bounded in bytes.
+/// Bytes of QoS 1/2 messages written and not acknowledged yet, at most (one bigger message
+/// may go alone); beyond it messages wait in the offline queue, which is bounded in bytes.
 pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Everything the link needs, decided once at start.
@@ -50,9 +46,7 @@ impl LinkSettings {
             .set_keep_alive(b.keepalive)
             .set_clean_session(false)
             .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-            .set_request_channel_capacity(REQUEST_CAPACITY)
-            .set_inflight(INFLIGHT)
-            .set_pending_throttle(Duration::ZERO);
+            .set_inflight(INFLIGHT);
         if let Some((user, password)) = &b.credentials {
             options.set_credentials(user.clone(), password.clone());
         }

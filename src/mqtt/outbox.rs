@@ -1,21 +1,22 @@
 //! The way from everything that publishes to the MQTT link: a queue bounded in messages and
 //! in bytes, and a doorbell.
 //!
-//! Producers never wait on the network: a full queue is a drop, counted. The spin thread
-//! hands over what one spin brought as a group: its sends ring no bell, it rings once after
-//! the spin (`wake`). Each ring wakes the link's thread, and on a VM a wake-up across cores
-//! costs about as much as the whole conversion of a message; the link then takes the group
-//! at once and writes it to the socket in one go (see `link`). While the link has caught up,
-//! the spin thread's QoS 0 and 1 sends skip the queue: it writes them after the spin (see
-//! `wire`).
+//! Producers never wait on the network: a full queue is a drop, counted. Each ring wakes the
+//! link's thread, and on a VM a wake-up across cores costs about as much as the whole
+//! conversion of a message; the link then takes everything queued at once and writes it with
+//! one flush (see `link`). So the spin thread's sends ring no bell themselves: after a spin it
+//! calls [`Outbox::wake`], which rings once the oldest of its unrung messages has waited
+//! `bridge.linger` (telemetry may wait a few milliseconds to share a write with the next
+//! ones). Every other producer (outcomes, alerts, state, the generic converter) rings at once,
+//! and its ring takes the lingering telemetry along.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::wire::Wire;
 use super::Outbound;
 use crate::diagnostics::Stats;
 
@@ -36,20 +37,20 @@ struct Shared {
     queue: Mutex<Queued>,
     /// Keeps a permit when the link is not waiting: no ring is lost.
     bell: Notify,
-    /// A deferred send since the last ring.
-    unrung: AtomicBool,
     producers: AtomicUsize,
     capacity: usize,
     max_bytes: usize,
+    /// How long a deferred send may wait for its ring.
+    linger: Duration,
     stats: Arc<Stats>,
-    /// Where the spin thread's sends go first.
-    wire: Wire,
 }
 
 #[derive(Default)]
 struct Queued {
     items: VecDeque<Outbound>,
     bytes: usize,
+    /// The oldest deferred send that no ring has covered yet.
+    unrung_since: Option<Instant>,
 }
 
 impl Shared {
@@ -63,16 +64,21 @@ impl Shared {
 }
 
 impl Outbox {
-    /// The outbox and the link's end of it, `capacity` messages and `max_bytes` deep.
-    pub fn channel(capacity: usize, max_bytes: usize, stats: Arc<Stats>) -> (Outbox, OutboxRx) {
+    /// The outbox and the link's end of it, `capacity` messages and `max_bytes` deep;
+    /// deferred sends wait up to `linger` for their ring.
+    pub fn channel(
+        capacity: usize,
+        max_bytes: usize,
+        linger: Duration,
+        stats: Arc<Stats>,
+    ) -> (Outbox, OutboxRx) {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queued::default()),
             bell: Notify::new(),
-            unrung: AtomicBool::new(false),
             producers: AtomicUsize::new(1),
             capacity,
             max_bytes,
-            wire: Wire::new(stats.clone()),
+            linger,
             stats,
         });
         let outbox = Outbox {
@@ -89,20 +95,9 @@ impl Outbox {
         o
     }
 
-    /// Queues `m` for the link, or writes it to the socket if this is the spin thread's and
-    /// the wire is open; false when the queue was full and `m` was dropped (counted).
+    /// Queues `m` for the link; false when the queue was full and `m` was dropped (counted).
     pub fn send(&self, m: Outbound) -> bool {
         let s = &self.shared;
-        // Held while queueing too: the link opens the wire only with nothing of ours queued.
-        let (m, _wire) = if self.deferred {
-            let mut w = s.wire.lock();
-            match w.publish(m) {
-                Ok(()) => return true,
-                Err(m) => (m, Some(w)),
-            }
-        } else {
-            (m, None)
-        };
         let size = m.payload.len();
         {
             let mut q = s.queue();
@@ -114,25 +109,33 @@ impl Outbox {
                 return false;
             }
             q.bytes += size;
+            if self.deferred && q.unrung_since.is_none() {
+                q.unrung_since = Some(m.since);
+            }
             q.items.push_back(m);
         }
-        if self.deferred {
-            s.unrung.store(true, Ordering::Release);
-        } else {
+        if !self.deferred {
             s.bell.notify_one();
         }
         true
     }
 
-    /// Rings for the deferred sends since the last ring, if there were any.
-    /// Then writes what went to the wire meanwhile (while the link works on the rest).
-    pub fn wake(&self) {
-        if self.shared.unrung.swap(false, Ordering::AcqRel) {
-            self.shared.bell.notify_one();
+    /// Rings for the deferred sends once the oldest of them has lingered long enough.
+    pub fn wake(&self, now: Instant) {
+        if self.deadline().is_some_and(|t| t <= now) {
+            self.ring();
         }
-        if self.deferred {
-            self.shared.wire.flush();
-        }
+    }
+
+    /// When [`Outbox::wake`] must be called again for the deferred sends that wait.
+    pub fn deadline(&self) -> Option<Instant> {
+        let since = self.shared.queue().unrung_since?;
+        Some(since + self.shared.linger)
+    }
+
+    fn ring(&self) {
+        self.shared.queue().unrung_since = None;
+        self.shared.bell.notify_one();
     }
 }
 
@@ -148,7 +151,10 @@ impl Clone for Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        self.wake();
+        // What a producer leaves behind never waits for a ring that will not come.
+        if self.deferred {
+            self.ring();
+        }
         if self.shared.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.bell.notify_one();
         }
@@ -156,11 +162,6 @@ impl Drop for Outbox {
 }
 
 impl OutboxRx {
-    /// The write side that the spin thread shares with the link (see [`Wire`]).
-    pub fn wire(&self) -> &Wire {
-        &self.shared.wire
-    }
-
     /// Nothing queued.
     pub fn is_empty(&self) -> bool {
         self.shared.queue().items.is_empty()
@@ -179,6 +180,8 @@ impl OutboxRx {
                 if !q.items.is_empty() {
                     std::mem::swap(&mut q.items, into);
                     q.bytes = 0;
+                    // Taken along with a ring of someone else's: nothing lingers any more.
+                    q.unrung_since = None;
                     return true;
                 }
             }
@@ -213,7 +216,7 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_is_bounded_in_messages_and_in_bytes() {
         let stats = Arc::new(Stats::default());
-        let (outbox, mut rx) = Outbox::channel(3, 8, stats.clone());
+        let (outbox, mut rx) = Outbox::channel(3, 8, Duration::ZERO, stats.clone());
         assert!(
             outbox.send(msg("0123456789")),
             "alone, one bigger message may go"
@@ -232,9 +235,11 @@ mod tests {
         );
     }
 
+    const LINGER: Duration = Duration::from_millis(10);
+
     #[tokio::test]
-    async fn deferred_sends_wake_the_link_once_it_is_rung() {
-        let (outbox, mut rx) = Outbox::channel(10, 1 << 20, Arc::new(Stats::default()));
+    async fn deferred_sends_ring_once_they_have_lingered() {
+        let (outbox, mut rx) = Outbox::channel(10, 1 << 20, LINGER, Arc::new(Stats::default()));
         let spin = outbox.deferred();
         assert!(spin.send(msg("a")) && spin.send(msg("b")));
         assert_eq!(
@@ -242,23 +247,46 @@ mod tests {
             ["a", "b"],
             "a link that looks finds them"
         );
+        assert_eq!(spin.deadline(), None, "taken: nothing lingers");
         let waiting = take(&mut rx);
         tokio::pin!(waiting);
         let short = Duration::from_millis(50);
         assert!(tokio::time::timeout(short, &mut waiting).await.is_err());
-        assert!(spin.send(msg("c")));
+        let c = msg("c");
+        let made = c.since;
+        assert!(spin.send(c) && spin.send(msg("d")));
+        assert_eq!(spin.deadline(), Some(made + LINGER), "the oldest sets it");
         assert!(
             tokio::time::timeout(short, &mut waiting).await.is_err(),
             "a deferred send alone does not wake the link"
         );
-        spin.wake();
+        spin.wake(made + LINGER / 2);
+        assert!(
+            tokio::time::timeout(short, &mut waiting).await.is_err(),
+            "nor a wake before the linger is over"
+        );
+        spin.wake(made + LINGER);
         let got = tokio::time::timeout(Duration::from_secs(5), &mut waiting).await;
-        assert_eq!(got.ok(), Some(vec!["c".to_owned()]));
+        assert_eq!(got.ok(), Some(vec!["c".to_owned(), "d".to_owned()]));
+        assert_eq!(spin.deadline(), None);
+    }
+
+    #[tokio::test]
+    async fn any_other_send_rings_at_once_and_takes_the_lingering_along() {
+        let (outbox, mut rx) = Outbox::channel(10, 1 << 20, LINGER, Arc::new(Stats::default()));
+        let spin = outbox.deferred();
+        assert!(spin.send(msg("telemetry")) && outbox.send(msg("outcome")));
+        let got = tokio::time::timeout(Duration::from_secs(5), take(&mut rx)).await;
+        assert_eq!(
+            got.ok(),
+            Some(vec!["telemetry".to_owned(), "outcome".to_owned()])
+        );
+        assert_eq!(spin.deadline(), None);
     }
 
     #[tokio::test]
     async fn the_link_sees_the_end_after_the_last_message() {
-        let (outbox, mut rx) = Outbox::channel(10, 1 << 20, Arc::new(Stats::default()));
+        let (outbox, mut rx) = Outbox::channel(10, 1 << 20, LINGER, Arc::new(Stats::default()));
         let spin = outbox.deferred();
         drop(outbox);
         assert!(spin.send(msg("last")));

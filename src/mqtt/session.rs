@@ -1,15 +1,20 @@
 //! The link's state, without I/O (as rumqttc keeps `state.rs` apart from its event loop):
-//! whether the broker is there, which publishes were handed to rumqttc and which of those
-//! still wait for the broker's acknowledgement, the offline queue, and when to try again.
+//! whether the broker is there, which publishes were written and still wait for the broker's
+//! acknowledgement, what to send again after a reconnect, the offline queue, and when to try
+//! again.
 //!
-//! rumqttc reports every publish it writes as `Outgoing::Publish(pkid)`, in the order the
-//! requests were made, and its acknowledgement as `PubAck(pkid)` / `PubComp(pkid)`. So the
-//! session keeps the handed publishes in order, learns each one's packet id when it is
-//! written, and forgets it when it is acknowledged. What is left when the connection dies
-//! was maybe not delivered: it goes back to the front of the queue.
+//! rumqttc's own state (`MqttState`) gives every QoS 1/2 publish its packet id and keeps it
+//! until PUBACK / PUBCOMP; the session keeps a copy of each such message beside it, by packet
+//! id, so that nothing handed to the link is forgotten: when the connection dies, a broker
+//! that kept the session gets rumqttc's record again with the original packet ids (as MQTT
+//! requires: a QoS 2 message sent anew under an id the broker still holds would be taken for
+//! a duplicate and never delivered), and a broker that lost it gets every unacknowledged
+//! message again as a new one, in the order they were made (at least once).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use rumqttc::Request;
 
 use super::offline_queue::{OfflineQueue, Pushed};
 use super::{LinkEvent, Outbound};
@@ -23,16 +28,14 @@ pub struct Session {
     failures: u32,
     /// When and why the connection was lost: told to the fleet once it is back.
     lost: Option<Lost>,
-    /// Handed to rumqttc, not written yet, in order: the size, and the message unless it is
-    /// QoS 0 (nothing to keep).
-    handed: VecDeque<(usize, Option<Outbound>)>,
-    /// Bytes handed to rumqttc and not acknowledged (or, for QoS 0, not written) yet.
-    in_flight_bytes: usize,
-    max_in_flight_bytes: usize,
-    /// The packet id of a publish that rumqttc holds back until an older one is acked.
-    collided: Option<u16>,
     /// Written QoS 1/2 publishes waiting for their acknowledgement, oldest first.
     unacked: VecDeque<(u16, Outbound)>,
+    /// Their bytes: what rumqttc holds, bounded like the queues.
+    unacked_bytes: usize,
+    max_unacked_bytes: usize,
+    /// rumqttc's in-flight publishes and releases of the connection that died, with their
+    /// packet ids: sent again as they were if the broker kept the session.
+    resume: Vec<Request>,
     pub queue: OfflineQueue,
     reconnect: ReconnectConfig,
 }
@@ -44,24 +47,32 @@ struct Lost {
     error: String,
 }
 
+/// What the broker's CONNACK means for what was in flight.
+#[derive(Debug)]
+pub struct Connected {
+    /// The outage to tell the fleet about, if this ends one.
+    pub restored: Option<LinkEvent>,
+    /// rumqttc's record to write again first, original packet ids (the session was kept).
+    pub resend: Vec<Request>,
+}
+
 impl Session {
-    /// `queue`: the offline queue's bounds (messages, bytes); `max_in_flight_bytes`: what
-    /// rumqttc may hold at once, so that its queues are bounded in bytes too.
+    /// `queue`: the offline queue's bounds (messages, bytes); `max_unacked_bytes`: what may
+    /// wait for acknowledgements at once (one bigger message may go alone).
     pub fn new(
         reconnect: ReconnectConfig,
         queue: (usize, usize),
-        max_in_flight_bytes: usize,
+        max_unacked_bytes: usize,
     ) -> Self {
         Session {
             connected: false,
             ever_connected: false,
             failures: 0,
             lost: None,
-            handed: VecDeque::new(),
-            in_flight_bytes: 0,
-            max_in_flight_bytes,
-            collided: None,
             unacked: VecDeque::new(),
+            unacked_bytes: 0,
+            max_unacked_bytes,
+            resume: Vec::new(),
             queue: OfflineQueue::new(queue.0, queue.1),
             reconnect,
         }
@@ -75,26 +86,30 @@ impl Session {
         self.ever_connected
     }
 
-    /// Whether a new message may go to rumqttc now, ahead of nothing that waits.
-    pub fn may_send_directly(&self, size: usize) -> bool {
-        self.queue.is_empty() && self.has_room(size)
-    }
-
-    /// Whether rumqttc may take `size` more bytes now (always, when it holds nothing).
+    /// Whether a QoS 1/2 message of `size` bytes may be written now, as far as bytes go.
     pub fn has_room(&self, size: usize) -> bool {
-        self.connected
-            && (self.in_flight_bytes == 0
-                || self.in_flight_bytes + size <= self.max_in_flight_bytes)
+        room(
+            self.connected,
+            self.unacked_bytes,
+            self.max_unacked_bytes,
+            size,
+        )
     }
 
-    /// Whether rumqttc holds publishes of ours that it has not written yet.
-    pub fn writing(&self) -> bool {
-        !self.handed.is_empty()
+    /// The oldest queued QoS 1/2 message, if it may be written now (`window_open`: rumqttc
+    /// takes another one).
+    pub fn pop_sendable(&mut self, window_open: bool) -> Option<Outbound> {
+        if !window_open {
+            return None;
+        }
+        let (connected, used, max) = (self.connected, self.unacked_bytes, self.max_unacked_bytes);
+        self.queue
+            .pop_ordered_if(|m| room(connected, used, max, m.payload.len()))
     }
 
-    /// Messages handed on but not acknowledged yet.
-    pub fn in_flight(&self) -> usize {
-        self.handed.len() + self.unacked.len()
+    /// QoS 1/2 messages written and not acknowledged yet.
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
     }
 
     /// Queues a message; what it cost, for the counters.
@@ -102,72 +117,61 @@ impl Session {
         self.queue.push(m)
     }
 
-    /// `m` is in rumqttc's request channel now.
-    pub fn on_handed(&mut self, m: &Outbound) {
-        let size = m.payload.len();
-        self.in_flight_bytes += size;
-        self.handed
-            .push_back((size, (m.qos.0 > 0).then(|| m.clone())));
+    /// A QoS 1/2 message went to rumqttc's state under `pkid` (written now, or held back by
+    /// rumqttc until an older message of the same id is acknowledged).
+    pub fn on_written(&mut self, pkid: u16, m: Outbound) {
+        self.unacked_bytes += m.payload.len();
+        self.unacked.push_back((pkid, m));
     }
 
-    /// rumqttc wrote the next handed publish with this packet id (0 for QoS 0).
-    pub fn on_written(&mut self, pkid: u16) {
-        if self.collided == Some(pkid) {
-            // Already taken from `handed` when rumqttc held it back.
-            self.collided = None;
-            return;
-        }
-        self.take_handed(pkid);
-    }
-
-    /// rumqttc holds the next handed publish back until `pkid` is free again.
-    pub fn on_collision(&mut self, pkid: u16) {
-        self.collided = Some(pkid);
-        self.take_handed(pkid);
-    }
-
-    fn take_handed(&mut self, pkid: u16) {
-        match self.handed.pop_front() {
-            Some((_, Some(m))) if pkid != 0 => self.unacked.push_back((pkid, m)),
-            Some((size, _)) => self.in_flight_bytes -= size,
-            None => {}
-        }
-    }
-
-    /// The broker acknowledged `pkid` (PUBACK for QoS 1, PUBCOMP for QoS 2).
+    /// The broker acknowledged `pkid` (PUBACK for QoS 1, PUBCOMP for QoS 2): the oldest
+    /// message of that id is delivered.
     pub fn on_acked(&mut self, pkid: u16) {
         if let Some(i) = self.unacked.iter().position(|(p, _)| *p == pkid) {
             if let Some((_, m)) = self.unacked.remove(i) {
-                self.in_flight_bytes -= m.payload.len();
+                self.unacked_bytes -= m.payload.len();
             }
         }
     }
 
-    /// The broker accepted the connection; the outage to tell about, if there was one.
-    pub fn on_connected(&mut self, now: Instant) -> Option<LinkEvent> {
+    /// The broker accepted the connection. `session_present`: it kept the session, so what
+    /// was in flight goes again under its packet ids; otherwise it goes again as new
+    /// messages, before anything that waited.
+    pub fn on_connected(&mut self, now: Instant, session_present: bool) -> Connected {
         self.connected = true;
         self.failures = 0;
         let reconnect = self.ever_connected;
         self.ever_connected = true;
-        let lost = self.lost.take().filter(|_| reconnect)?;
-        let down = now.saturating_duration_since(lost.at).as_secs_f64();
-        Some(LinkEvent::Restored {
-            lost_at: lost.at_rfc3339,
-            down_seconds: (down * 1000.0).round() / 1000.0,
-            error: lost.error,
-        })
+        let resend = std::mem::take(&mut self.resume);
+        let resend = if session_present {
+            resend
+        } else {
+            self.unacked_bytes = 0;
+            self.queue.requeue(self.unacked.drain(..).map(|(_, m)| m));
+            Vec::new()
+        };
+        let restored = self.lost.take().filter(|_| reconnect).map(|lost| {
+            let down = now.saturating_duration_since(lost.at).as_secs_f64();
+            LinkEvent::Restored {
+                lost_at: lost.at_rfc3339,
+                down_seconds: (down * 1000.0).round() / 1000.0,
+                error: lost.error,
+            }
+        });
+        Connected { restored, resend }
     }
 
-    /// The connection died or an attempt failed. Everything not acknowledged goes back to
-    /// the front of the queue, in the order it was made: what rumqttc had, and `direct`, what
-    /// the spin thread wrote itself (the caller has emptied rumqttc's own queues, so nothing
-    /// goes twice from there). Returns how long to wait before the next attempt; `jitter` is
-    /// a random number in [0, 1).
+    /// The connection died or an attempt failed. `in_flight`: rumqttc's record of what it
+    /// had written and not seen acknowledged (`EventLoop::clean`); `fresh`: rumqttc's state
+    /// was reset, so that record means nothing any more (everything unacknowledged then goes
+    /// again as new). Returns how long to wait before the next attempt; `jitter` is a random
+    /// number in [0, 1).
     pub fn on_lost(
         &mut self,
         error: &str,
         (now, now_rfc3339): (Instant, String),
-        direct: Vec<Outbound>,
+        in_flight: impl IntoIterator<Item = Request>,
+        fresh: bool,
         jitter: f64,
     ) -> Duration {
         if self.connected {
@@ -178,14 +182,13 @@ impl Session {
             });
         }
         self.connected = false;
-        self.collided = None;
-        let unacked = self.unacked.drain(..).map(|(_, m)| m);
-        let handed: Vec<Outbound> = self.handed.drain(..).filter_map(|(_, m)| m).collect();
-        self.in_flight_bytes = 0;
-        let mut back: Vec<Outbound> = unacked.chain(handed).chain(direct).collect();
-        // Each part is in order already; a stream's messages were made in its order.
-        back.sort_by_key(|m| m.since);
-        self.queue.requeue(back.into_iter());
+        let kept = in_flight
+            .into_iter()
+            .filter(|r| matches!(r, Request::Publish(_) | Request::PubRel(_)));
+        self.resume.extend(kept);
+        if fresh {
+            self.resume.clear();
+        }
         self.failures = self.failures.saturating_add(1);
         // The first attempt after a loss is spread over [0, delay): a fleet that lost one
         // broker must not come back to it in the same few milliseconds.
@@ -198,6 +201,17 @@ impl Session {
     pub fn failures(&self) -> u32 {
         self.failures
     }
+
+    /// QoS 1/2 messages that were handed to the link and are not delivered: unacknowledged or
+    /// still queued. What a stop that cannot wait any longer leaves behind.
+    pub fn undelivered(&self) -> usize {
+        self.unacked.len() + self.queue.ordered_len()
+    }
+}
+
+/// Connected, and `size` more bytes fit beside `used` (always, when nothing waits).
+fn room(connected: bool, used: usize, max: usize, size: usize) -> bool {
+    connected && (used == 0 || used + size <= max)
 }
 
 /// `max_attempts` tries about `delay` apart, then doubling up to `max_delay`; each delay is
@@ -212,6 +226,7 @@ pub fn backoff(r: &ReconnectConfig, failures: u32, jitter: f64) -> Duration {
 mod tests {
     use super::*;
     use crate::config::Qos;
+    use rumqttc::{PubRel, Publish, QoS};
     use std::sync::Arc;
 
     fn msg(qos: u8, body: &str) -> Outbound {
@@ -222,6 +237,12 @@ mod tests {
         std::iter::from_fn(|| s.queue.pop())
             .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
             .collect()
+    }
+
+    fn record(pkid: u16) -> Request {
+        let mut p = Publish::new("t", QoS::AtLeastOnce, vec![]);
+        p.pkid = pkid;
+        Request::Publish(p)
     }
 
     #[test]
@@ -237,57 +258,124 @@ mod tests {
         assert!(backoff(&r, 1, 0.999) > Duration::from_millis(1490));
     }
 
-    #[test]
-    fn what_was_not_acknowledged_goes_again_in_order() {
+    /// A session with "a" (1), "b" (2), "c" (3) written, "a" acknowledged, "queued" waiting.
+    fn with_three_written() -> Session {
         let mut s = Session::new(ReconnectConfig::default(), (100, 1 << 20), 1 << 20);
-        let t0 = Instant::now();
-        assert_eq!(s.on_connected(t0), None);
-        let handed: Vec<Outbound> = [(1, "a"), (0, "sensor"), (1, "b"), (2, "c"), (1, "d")]
-            .into_iter()
-            .map(|(q, body)| msg(q, body))
-            .collect();
-        for m in &handed {
-            s.on_handed(m);
+        s.on_connected(Instant::now(), false);
+        for (pkid, body) in [(1, "a"), (2, "b"), (3, "c")] {
+            s.on_written(pkid, msg(1, body));
         }
-        let b = &handed[2];
-        s.on_written(1); // a
-        s.on_written(0); // sensor
-        s.on_written(2); // b
-        s.on_collision(3); // c held back
         s.on_acked(1);
-        s.on_written(3); // c written after all: not taken twice
-        assert_eq!(s.in_flight(), 3, "b, c unacked; d handed");
-        assert_eq!(s.in_flight_bytes, 3, "one byte each");
-        assert!(!s.has_room(1 << 20) && s.has_room(100));
         s.enqueue(msg(1, "queued"));
-        // Written by the spin thread while b waited for its PUBACK, and after d was made.
-        let mut between = msg(1, "direct b2");
-        between.since = b.since + Duration::from_nanos(1);
-        let after = msg(1, "direct e");
-        let direct = vec![between, after];
-        let wait = s.on_lost("broker gone", (t0, "t".into()), direct, 0.5);
-        assert!(wait <= Duration::from_secs(1));
-        assert_eq!(
-            drained(&mut s),
-            ["b", "direct b2", "c", "d", "direct e", "queued"]
+        s
+    }
+
+    #[test]
+    fn a_broker_that_lost_the_session_gets_the_unacknowledged_again_as_new_messages() {
+        let mut s = with_three_written();
+        assert_eq!(s.unacked(), 2);
+        assert_eq!(s.unacked_bytes, 2, "one byte each");
+        assert_eq!(s.undelivered(), 3, "b, c unacknowledged; queued");
+        let now = Instant::now();
+        let wait = s.on_lost(
+            "gone",
+            (now, "t".into()),
+            [record(2), record(3)],
+            false,
+            0.5,
         );
-        assert_eq!(s.in_flight(), 0);
-        assert_eq!(s.in_flight_bytes, 0);
+        assert!(wait <= Duration::from_secs(1));
+        assert_eq!(s.undelivered(), 3, "nothing forgotten while offline");
+        let c = s.on_connected(now, false);
+        assert!(
+            c.resend.is_empty(),
+            "the old ids mean nothing to this broker"
+        );
+        assert!(matches!(c.restored, Some(LinkEvent::Restored { .. })));
+        assert_eq!(s.unacked(), 0);
+        assert_eq!(s.unacked_bytes, 0);
+        assert_eq!(drained(&mut s), ["b", "c", "queued"]);
+    }
+
+    #[test]
+    fn a_broker_that_kept_the_session_gets_rumqttcs_record_with_the_same_ids() {
+        let mut s = with_three_written();
+        let now = Instant::now();
+        let pubrel = Request::PubRel(PubRel::new(3));
+        let noise = Request::PingReq(rumqttc::PingReq);
+        s.on_lost(
+            "cut",
+            (now, "t".into()),
+            [record(2), pubrel, noise],
+            false,
+            0.5,
+        );
+        // A second failed attempt adds nothing of its own.
+        s.on_lost("refused", (now, "t".into()), [], false, 0.5);
+        let c = s.on_connected(now, true);
+        let ids: Vec<u16> = c
+            .resend
+            .iter()
+            .map(|r| match r {
+                Request::Publish(p) => p.pkid,
+                Request::PubRel(r) => r.pkid,
+                other => panic!("{other:?} is not resent"),
+            })
+            .collect();
+        assert_eq!(ids, [2, 3]);
+        assert_eq!(s.unacked(), 2, "still awaited under the same ids");
+        s.on_acked(2);
+        s.on_acked(3);
+        assert_eq!(s.unacked(), 0);
+        assert_eq!(drained(&mut s), ["queued"]);
+    }
+
+    #[test]
+    fn after_a_reset_of_rumqttcs_state_everything_goes_again_as_new() {
+        let mut s = with_three_written();
+        let now = Instant::now();
+        s.on_lost("unsolicited", (now, "t".into()), [record(2)], true, 0.5);
+        let c = s.on_connected(now, false);
+        assert!(c.resend.is_empty());
+        assert_eq!(drained(&mut s), ["b", "c", "queued"]);
+    }
+
+    #[test]
+    fn an_id_used_again_is_acknowledged_oldest_first() {
+        let mut s = Session::new(ReconnectConfig::default(), (10, 1 << 20), 1 << 20);
+        s.on_connected(Instant::now(), false);
+        s.on_written(7, msg(1, "old"));
+        // rumqttc holds "new" back until 7 is free (a collision), then writes it as 7.
+        s.on_written(7, msg(1, "new"));
+        s.on_acked(7);
+        assert_eq!(s.unacked(), 1);
+        assert_eq!(
+            s.unacked.front().map(|(_, m)| &m.payload[..]),
+            Some(&b"new"[..])
+        );
+    }
+
+    #[test]
+    fn bytes_bound_what_waits_for_acknowledgements() {
+        let mut s = Session::new(ReconnectConfig::default(), (10, 1 << 20), 4);
+        assert!(!s.has_room(1), "not connected");
+        s.on_connected(Instant::now(), false);
+        assert!(s.has_room(100), "alone, one bigger message may go");
+        s.on_written(1, msg(1, "abc"));
+        assert!(s.has_room(1) && !s.has_room(2));
     }
 
     #[test]
     fn an_outage_is_told_once_it_is_over() {
         let mut s = Session::new(ReconnectConfig::default(), (10, 1 << 20), 1 << 20);
         let t0 = Instant::now();
-        s.on_connected(t0);
-        s.on_lost(
-            "reset",
-            (t0, "2024-01-01T00:00:00Z".into()),
-            Vec::new(),
-            0.0,
-        );
-        s.on_lost("refused", (t0, "later".into()), Vec::new(), 0.0);
-        match s.on_connected(t0 + Duration::from_millis(1500)) {
+        s.on_connected(t0, false);
+        s.on_lost("reset", (t0, "2024-01-01T00:00:00Z".into()), [], false, 0.0);
+        s.on_lost("refused", (t0, "later".into()), [], false, 0.0);
+        match s
+            .on_connected(t0 + Duration::from_millis(1500), true)
+            .restored
+        {
             Some(LinkEvent::Restored {
                 lost_at,
                 down_seconds,

@@ -19,11 +19,15 @@ use crate::mqtt::Outbox;
 /// the stop flag (r2r has no way to wake a waiting spin from another thread).
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
-/// `bell` wakes the MQTT link once for everything that one spin's drains queued.
+/// `bell` wakes the MQTT link for what the drains queued, once it has lingered long enough.
 pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, bell: Outbox, stop: Arc<AtomicBool>) {
     let has_waitables = !drains.is_empty();
     while !stop.load(Relaxed) {
-        let wait = next_wait(&drains, Instant::now());
+        let now = Instant::now();
+        let wait = next_wait(&drains, now);
+        let wait = bell
+            .deadline()
+            .map_or(wait, |t| wait.min(t.saturating_duration_since(now)));
         if has_waitables {
             node.spin_once(wait);
         } else {
@@ -34,7 +38,7 @@ pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, bell: Outbox, stop:
         for d in &mut drains {
             d.drain(now);
         }
-        bell.wake();
+        bell.wake(Instant::now());
     }
 }
 
