@@ -11,48 +11,11 @@
 mod common;
 use common::proxy::*;
 use common::*;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-fn odom_msg(y: f64) -> Value {
-    json!({"header": {"frame_id": "odom"}, "child_frame_id": "base_link",
-           "pose": {"pose": {"position": {"x": 0.0, "y": y}, "orientation": {"w": 1.0}}}})
-}
 
 fn imu_msg() -> Value {
     json!({"header": {"frame_id": "imu"}, "orientation": {"w": 1.0},
            "linear_acceleration": {"z": 9.81}})
-}
-
-/// Where `status/position` (and `sensor/odom`) carry the odometry's sequence number.
-const POSITION_X: &str = "/data/position/x";
-
-/// `n` odometry messages at `rate` Hz on `/odom` (reliable), message *i* with x = *i*.
-fn counted_odometry(domain: &Domain, rate: f64, n: u32) -> Proc {
-    RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
-        &odom_msg(0.0),
-        rate,
-        n,
-        "reliable",
-        &["--counter", "pose.pose.position.x"],
-    )
-}
-
-/// The number at `path` (a JSON pointer) of a payload, if it has one there.
-fn number_at(payload: &str, path: &str) -> Option<f64> {
-    serde_json::from_str::<Value>(payload)
-        .ok()
-        .and_then(|v| v.pointer(path).and_then(Value::as_f64))
-}
-
-/// The sequence numbers at `path` of `sub`'s messages on `topic`, in the order they arrived.
-fn sequence(sub: &MqttSub, topic: &str, path: &str) -> Vec<u64> {
-    sub.got
-        .iter()
-        .filter(|m| m.topic == topic)
-        .filter_map(|m| number_at(&m.payload, path))
-        .map(|x| x as u64)
-        .collect()
 }
 
 /// Bridge -> proxy (`one_way` each way) -> broker with odometry at 50 Hz and IMU at 200 Hz
@@ -211,43 +174,21 @@ fn qos1_survives_a_hung_then_crashed_broker() {
         sequence(&sub1, &topic, POSITION_X),
         sequence(&sub2, &topic, POSITION_X),
     );
-    let mut count: BTreeMap<u64, u32> = BTreeMap::new();
-    for s in s1.iter().chain(s2.iter()) {
-        *count.entry(*s).or_default() += 1;
-    }
-    let missing: Vec<u64> = (0..u64::from(n))
-        .filter(|s| !count.contains_key(s))
-        .collect();
+    let missing = missing(u64::from(n), &[&s1, &s2]);
     // Duplicates within each subscriber (mosquitto_sub reconnects by itself, so the first one
     // also ends up on the new broker: the union is what counts, duplicates are per subscriber).
-    let dup = |v: &[u64]| v.len() - v.iter().collect::<std::collections::BTreeSet<_>>().len();
-    let dups = (dup(&s1), dup(&s2));
+    let dups = (repeated(&s1), repeated(&s2));
     let r = report.clone().unwrap_or(Value::Null);
     let counted_drops = counter(&r, "offline_dropped")
         + counter(&r, "outbound_dropped")
         + counter(&r, "odom.dropped");
-    let ranges = {
-        let mut out: Vec<String> = Vec::new();
-        let mut it = missing.iter().peekable();
-        while let Some(&a) = it.next() {
-            let mut b = a;
-            while it.peek().is_some_and(|&&x| x == b + 1) {
-                b = *it.next().expect("peeked");
-            }
-            out.push(if a == b {
-                format!("{a}")
-            } else {
-                format!("{a}-{b}")
-            });
-        }
-        out.join(",")
-    };
+    let ranges = ranges(&missing);
     eprintln!(
         "hang+crash: {n} published at 50 Hz; old broker's subscriber got {}, new broker's {}; \
          {} distinct, {} LOST ({ranges}); duplicates within each subscriber {dups:?}",
         s1.len(),
         s2.len(),
-        count.len(),
+        u64::from(n) - missing.len() as u64,
         missing.len()
     );
     eprintln!(

@@ -326,7 +326,7 @@ impl<D: Dispatch> Link<D> {
             let waits = m.qos.0 > 0
                 && (self.session.queue.ordered_len() > 0
                     || !window_open(state)
-                    || !self.session.has_room(m.payload.len()));
+                    || !self.session.may_write(&m));
             if waits {
                 self.enqueue(m);
             } else {
@@ -417,12 +417,20 @@ impl<D: Dispatch> Link<D> {
             state.collision = None;
         }
         self.stats.connected.store(true, Relaxed);
+        let session = if session_present {
+            format!(
+                "session kept, {} in flight sent again",
+                connected.resend.len()
+            )
+        } else {
+            "new session".to_owned()
+        };
         match &connected.restored {
             Some(_) => {
                 self.stats.reconnects.fetch_add(1, Relaxed);
-                log::info!("mqtt: connection to {} restored", self.broker);
+                log::info!("mqtt: connection to {} restored ({session})", self.broker);
             }
-            None => log::info!("mqtt: connected to {}", self.broker),
+            None => log::info!("mqtt: connected to {} ({session})", self.broker),
         }
         // A resumed session still holds the subscriptions; subscribing again would replay
         // every retained message at each short outage. A new process subscribes anyway: the
@@ -528,7 +536,7 @@ impl<D: Dispatch> Link<D> {
     async fn finish(&mut self, eventloop: &mut EventLoop) {
         let deadline = tokio::time::Instant::now() + DRAIN_TIME;
         if self.session.connected() {
-            self.ready.push_back(self.presence(Presence::Offline));
+            self.accept(self.presence(Presence::Offline));
             while self.finish_step(eventloop, deadline).await.is_ok() {}
         }
         self.stats.connected.store(false, Relaxed);

@@ -33,6 +33,8 @@ pub struct Session {
     /// Their bytes: what rumqttc holds, bounded like the queues.
     unacked_bytes: usize,
     max_unacked_bytes: usize,
+    /// How many of them are QoS 2 (see [`MAX_QOS2_IN_FLIGHT`]).
+    unacked_qos2: usize,
     /// rumqttc's in-flight publishes and releases of the connection that died, with their
     /// packet ids: sent again as they were if the broker kept the session.
     resume: Vec<Request>,
@@ -72,6 +74,7 @@ impl Session {
             unacked: VecDeque::new(),
             unacked_bytes: 0,
             max_unacked_bytes,
+            unacked_qos2: 0,
             resume: Vec::new(),
             queue: OfflineQueue::new(queue.0, queue.1),
             reconnect,
@@ -86,14 +89,10 @@ impl Session {
         self.ever_connected
     }
 
-    /// Whether a QoS 1/2 message of `size` bytes may be written now, as far as bytes go.
-    pub fn has_room(&self, size: usize) -> bool {
-        room(
-            self.connected,
-            self.unacked_bytes,
-            self.max_unacked_bytes,
-            size,
-        )
+    /// Whether QoS 1/2 message `m` may be written now, as far as the session goes: bytes,
+    /// and for QoS 2 the broker's receive maximum.
+    pub fn may_write(&self, m: &Outbound) -> bool {
+        self.room().fits(m)
     }
 
     /// The oldest queued QoS 1/2 message, if it may be written now (`window_open`: rumqttc
@@ -102,9 +101,17 @@ impl Session {
         if !window_open {
             return None;
         }
-        let (connected, used, max) = (self.connected, self.unacked_bytes, self.max_unacked_bytes);
-        self.queue
-            .pop_ordered_if(|m| room(connected, used, max, m.payload.len()))
+        let room = self.room();
+        self.queue.pop_ordered_if(|m| room.fits(m))
+    }
+
+    fn room(&self) -> Room {
+        Room {
+            connected: self.connected,
+            used: self.unacked_bytes,
+            max: self.max_unacked_bytes,
+            qos2: self.unacked_qos2,
+        }
     }
 
     /// QoS 1/2 messages written and not acknowledged yet.
@@ -121,6 +128,7 @@ impl Session {
     /// rumqttc until an older message of the same id is acknowledged).
     pub fn on_written(&mut self, pkid: u16, m: Outbound) {
         self.unacked_bytes += m.payload.len();
+        self.unacked_qos2 += usize::from(m.qos.0 == 2);
         self.unacked.push_back((pkid, m));
     }
 
@@ -130,6 +138,7 @@ impl Session {
         if let Some(i) = self.unacked.iter().position(|(p, _)| *p == pkid) {
             if let Some((_, m)) = self.unacked.remove(i) {
                 self.unacked_bytes -= m.payload.len();
+                self.unacked_qos2 -= usize::from(m.qos.0 == 2);
             }
         }
     }
@@ -147,6 +156,7 @@ impl Session {
             resend
         } else {
             self.unacked_bytes = 0;
+            self.unacked_qos2 = 0;
             self.queue.requeue(self.unacked.drain(..).map(|(_, m)| m));
             Vec::new()
         };
@@ -209,9 +219,27 @@ impl Session {
     }
 }
 
-/// Connected, and `size` more bytes fit beside `used` (always, when nothing waits).
-fn room(connected: bool, used: usize, max: usize, size: usize) -> bool {
-    connected && (used == 0 || used + size <= max)
+/// QoS 2 messages in flight at most. A broker holds each until PUBREL and takes only so many
+/// at once from a client (Mosquitto: `max_inflight_messages`, 20 by default; HiveMQ's receive
+/// maximum: 10); MQTT 3.1.1 has no way to say so, and Mosquitto loses what comes beyond it.
+pub const MAX_QOS2_IN_FLIGHT: usize = 10;
+
+/// What may still be written as far as the session goes.
+#[derive(Clone, Copy)]
+struct Room {
+    connected: bool,
+    /// Bytes waiting for acknowledgements, and their bound.
+    used: usize,
+    max: usize,
+    qos2: usize,
+}
+
+impl Room {
+    /// Connected, `m`'s bytes fit (always, when nothing waits), and for QoS 2 the count.
+    fn fits(self, m: &Outbound) -> bool {
+        let bytes = self.used == 0 || self.used + m.payload.len() <= self.max;
+        self.connected && bytes && (m.qos.0 < 2 || self.qos2 < MAX_QOS2_IN_FLIGHT)
+    }
 }
 
 /// `max_attempts` tries about `delay` apart, then doubling up to `max_delay`; each delay is
@@ -358,11 +386,30 @@ mod tests {
     #[test]
     fn bytes_bound_what_waits_for_acknowledgements() {
         let mut s = Session::new(ReconnectConfig::default(), (10, 1 << 20), 4);
-        assert!(!s.has_room(1), "not connected");
+        assert!(!s.may_write(&msg(1, "a")), "not connected");
         s.on_connected(Instant::now(), false);
-        assert!(s.has_room(100), "alone, one bigger message may go");
+        assert!(
+            s.may_write(&msg(1, &"x".repeat(100))),
+            "alone, one bigger message may go"
+        );
         s.on_written(1, msg(1, "abc"));
-        assert!(s.has_room(1) && !s.has_room(2));
+        assert!(s.may_write(&msg(1, "d")) && !s.may_write(&msg(1, "de")));
+    }
+
+    #[test]
+    fn qos2_in_flight_stays_within_what_brokers_take() {
+        let mut s = Session::new(ReconnectConfig::default(), (100, 1 << 20), 1 << 20);
+        s.on_connected(Instant::now(), false);
+        for pkid in 1..=MAX_QOS2_IN_FLIGHT as u16 {
+            assert!(s.may_write(&msg(2, "a")));
+            s.on_written(pkid, msg(2, "a"));
+        }
+        assert!(!s.may_write(&msg(2, "b")), "the QoS 2 window is full");
+        assert!(s.may_write(&msg(1, "c")), "QoS 1 is not held back by it");
+        s.enqueue(msg(2, "queued"));
+        assert!(s.pop_sendable(true).is_none());
+        s.on_acked(1);
+        assert!(s.pop_sendable(true).is_some(), "one came back");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - `rig`: fixtures: `Site` (domain + broker), `Rig` (site + bridge + subscriber).
 //! - `robot`: `Robot` (a rig + a `cmd_vel` recorder): commands, outcomes, Twists.
 //! - `proc`: child processes killed on drop, their output line by line; signals, RSS.
+//! - `counted`: sequence-numbered streams (a counting publisher; missing and repeated numbers).
 //! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
 //! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
@@ -22,6 +23,7 @@
 mod bridge;
 mod broker;
 mod check;
+mod counted;
 mod domain;
 mod mqtt;
 mod proc;
@@ -35,6 +37,7 @@ mod time;
 pub use bridge::*;
 pub use broker::*;
 pub use check::*;
+pub use counted::*;
 pub use domain::*;
 pub use mqtt::*;
 pub use proc::*;
