@@ -7,12 +7,16 @@
 pub mod cdr;
 pub mod find;
 pub mod from_json;
+pub mod json_schema;
 pub mod msg;
+#[cfg(test)]
+mod rclpy_cases;
 pub mod to_json;
 pub mod types;
 
 pub use find::{FindError, Prefixes};
 pub use from_json::{encode, EncodeError};
+pub use json_schema::{in_envelope, message_schema, Side};
 pub use msg::TypeName;
 pub use to_json::{header_stamp, to_value, write_json, DecodeError, JsonView, Octets};
 pub use types::{MsgType, Registry, TypeError};
