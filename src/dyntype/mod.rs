@@ -9,8 +9,11 @@ pub mod find;
 pub mod from_json;
 pub mod json_schema;
 pub mod msg;
+pub mod qos;
+pub mod rcl;
 #[cfg(test)]
 mod rclpy_cases;
+pub mod runtime;
 pub mod to_json;
 pub mod types;
 
@@ -18,5 +21,9 @@ pub use find::{FindError, Prefixes};
 pub use from_json::{encode, EncodeError};
 pub use json_schema::{in_envelope, message_schema, Side};
 pub use msg::TypeName;
+pub use qos::{Durability, Qos, Reliability, SubQos};
+pub use runtime::{
+    Publisher, Runtime, RuntimeError, RuntimeOptions, SubscribeOptions, Subscription, TypeRef,
+};
 pub use to_json::{header_stamp, to_value, write_json, DecodeError, JsonView, Octets};
 pub use types::{MsgType, Registry, TypeError};

@@ -372,3 +372,6 @@ if __name__ == "__main__":
         main()
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+    except Exception as e:  # rclpy's ExternalShutdownException on SIGTERM/SIGINT
+        if type(e).__name__ != "ExternalShutdownException":
+            raise
