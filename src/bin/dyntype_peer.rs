@@ -1,5 +1,6 @@
-//! The bridge's side of tests/dyntype.rs until run-time types are wired into the mappings:
-//! one process with the run-time types' ROS context, any installed message type, JSON lines.
+//! The bridge's side of tests/dyntype.rs until run-time types are wired into the mappings
+//! (phase 2 of issue 19; then this tool goes): one process with the run-time types' ROS
+//! context, any installed message type, JSON lines.
 //!
 //!   dyntype_peer sub TYPE TOPIC [QOS]   QOS: auto (default), reliable, best_effort, or either
 //!                                       with _transient_local. Prints {"ready", "qos"}, then
@@ -94,13 +95,13 @@ fn main() -> anyhow::Result<()> {
     out(json!({"ready": true, "qos": shown.to_string()}));
     let mut text = Vec::new();
     loop {
+        let cdr = sub.recv_timeout(Duration::from_millis(100));
+        // Before the message: a latched one arrives through the new subscription.
         if sub.qos() != shown {
             shown = sub.qos();
             out(json!({"qos": shown.to_string()}));
         }
-        let Some(cdr) = sub.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
+        let Some(cdr) = cdr else { continue };
         text.clear();
         match write_json(&msg_type, &cdr, Default::default(), &mut text) {
             Ok(()) => println!("{{\"json\":{}}}", String::from_utf8_lossy(&text)),
