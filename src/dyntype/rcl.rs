@@ -282,41 +282,77 @@ impl Drop for Node {
     }
 }
 
-/// A subscription that takes serialized (CDR) messages.
-pub struct Subscription {
-    handle: Box<rcl_subscription_t>,
-    node: *mut rcl_node_t,
+/// A subscription or a publisher: made on a node with a type support, a topic and a QoS,
+/// and finalized with that node. Both are boxed (rcl keeps their address).
+macro_rules! endpoint {
+    ($(#[$doc:meta])* $name:ident, $t:ty, $zero:ident, $options:ident, $init:ident, $fini:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            handle: Box<$t>,
+            node: *mut rcl_node_t,
+        }
+
+        // SAFETY: a subscription is made, waited on, taken from and finalized on the runtime
+        // thread only. rcl documents `rcl_publish_serialized_message` as thread-safe for
+        // distinct publisher/message pairs; the runtime keeps each publisher behind a mutex
+        // and finalizes it on its own thread, before the node.
+        unsafe impl Send for $name {}
+
+        impl $name {
+            pub fn new(node: &mut Node, ts: TypeSupport, topic: &str, qos: Qos) -> Result<Self, RclError> {
+                let topic = cstring(topic)?;
+                // SAFETY: the handle is boxed before init; `node` outlives it (the runtime
+                // drops endpoints before the node); the type support is static (see `load`).
+                unsafe {
+                    let mut handle = Box::new($zero());
+                    let mut options = $options();
+                    options.qos = rmw_qos(qos);
+                    check(
+                        stringify!($init),
+                        $init(handle.as_mut(), node.node_ptr(), ts.0, topic.as_ptr(), &options),
+                    )?;
+                    Ok($name {
+                        handle,
+                        node: node.node.as_mut(),
+                    })
+                }
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // SAFETY: the node is still valid (see `new`), and no wait set holds the
+                // handle: the runtime clears its wait set at every wait.
+                let code = unsafe { $fini(self.handle.as_mut(), self.node) };
+                if let Err(e) = check(stringify!($fini), code) {
+                    log::warn!("run-time types: {e}");
+                }
+            }
+        }
+    };
 }
 
-// SAFETY: made, waited on, taken from and finalized on the runtime thread only.
-unsafe impl Send for Subscription {}
+endpoint!(
+    /// A subscription that takes serialized (CDR) messages.
+    Subscription,
+    rcl_subscription_t,
+    rcl_get_zero_initialized_subscription,
+    rcl_subscription_get_default_options,
+    rcl_subscription_init,
+    rcl_subscription_fini
+);
+
+endpoint!(
+    /// A publisher of serialized (CDR) messages.
+    Publisher,
+    rcl_publisher_t,
+    rcl_get_zero_initialized_publisher,
+    rcl_publisher_get_default_options,
+    rcl_publisher_init,
+    rcl_publisher_fini
+);
 
 impl Subscription {
-    pub fn new(node: &mut Node, ts: TypeSupport, topic: &str, qos: Qos) -> Result<Self, RclError> {
-        let topic = cstring(topic)?;
-        // SAFETY: the subscription is boxed before init; `node` outlives it (the runtime
-        // drops subscriptions before the node); the type support is static (see `load`).
-        unsafe {
-            let mut handle = Box::new(rcl_get_zero_initialized_subscription());
-            let mut options = rcl_subscription_get_default_options();
-            options.qos = rmw_qos(qos);
-            check(
-                "rcl_subscription_init",
-                rcl_subscription_init(
-                    handle.as_mut(),
-                    node.node_ptr(),
-                    ts.0,
-                    topic.as_ptr(),
-                    &options,
-                ),
-            )?;
-            Ok(Subscription {
-                handle,
-                node: node.node.as_mut(),
-            })
-        }
-    }
-
     /// The next message into `buf`; false when there is none.
     pub fn take(&self, buf: &mut SerializedBuffer) -> Result<bool, RclError> {
         let mut info = rmw_message_info_t::default();
@@ -337,53 +373,7 @@ impl Subscription {
     }
 }
 
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        // SAFETY: the node is still valid (see `new`), and no wait set holds this
-        // subscription: the runtime clears its wait set at every wait.
-        let code = unsafe { rcl_subscription_fini(self.handle.as_mut(), self.node) };
-        if let Err(e) = check("rcl_subscription_fini", code) {
-            log::warn!("run-time types: {e}");
-        }
-    }
-}
-
-/// A publisher of serialized (CDR) messages.
-pub struct Publisher {
-    handle: Box<rcl_publisher_t>,
-    node: *mut rcl_node_t,
-}
-
-// SAFETY: rcl documents `rcl_publish_serialized_message` as thread-safe for distinct
-// publisher/message pairs; the runtime keeps each publisher behind a mutex and finalizes it
-// on its own thread, before the node.
-unsafe impl Send for Publisher {}
-
 impl Publisher {
-    pub fn new(node: &mut Node, ts: TypeSupport, topic: &str, qos: Qos) -> Result<Self, RclError> {
-        let topic = cstring(topic)?;
-        // SAFETY: as for `Subscription::new`.
-        unsafe {
-            let mut handle = Box::new(rcl_get_zero_initialized_publisher());
-            let mut options = rcl_publisher_get_default_options();
-            options.qos = rmw_qos(qos);
-            check(
-                "rcl_publisher_init",
-                rcl_publisher_init(
-                    handle.as_mut(),
-                    node.node_ptr(),
-                    ts.0,
-                    topic.as_ptr(),
-                    &options,
-                ),
-            )?;
-            Ok(Publisher {
-                handle,
-                node: node.node.as_mut(),
-            })
-        }
-    }
-
     /// Publishes one message's CDR (encapsulation header included).
     pub fn publish(&self, cdr: &[u8]) -> Result<(), RclError> {
         // SAFETY: rmw only reads the buffer, within `buffer_length`, during the call; the
@@ -399,16 +389,6 @@ impl Publisher {
                 "rcl_publish_serialized_message",
                 rcl_publish_serialized_message(self.handle.as_ref(), &msg, ptr::null_mut()),
             )
-        }
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        // SAFETY: the node is still valid (the runtime finalizes publishers before it).
-        let code = unsafe { rcl_publisher_fini(self.handle.as_mut(), self.node) };
-        if let Err(e) = check("rcl_publisher_fini", code) {
-            log::warn!("run-time types: {e}");
         }
     }
 }

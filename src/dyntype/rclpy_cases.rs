@@ -27,6 +27,14 @@ struct Case {
     json: Value,
 }
 
+fn fixture() -> (Fixture, Registry) {
+    let text = include_str!("../../tests/fixtures/dyntype/rclpy_cases.json");
+    let f: Fixture = serde_json::from_str(text).expect("fixture");
+    let texts = f.definitions.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let types = Registry::from_texts(texts).expect("names");
+    (f, types)
+}
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -36,13 +44,7 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[test]
 fn every_rclpy_case_decodes_encodes_and_fits_its_schema() {
-    let f: Fixture = serde_json::from_str(include_str!(
-        "../../tests/fixtures/dyntype/rclpy_cases.json"
-    ))
-    .expect("fixture");
-    let mut types =
-        Registry::from_texts(f.definitions.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .expect("names");
+    let (f, mut types) = fixture();
     assert!(f.cases.len() >= 20);
     for c in &f.cases {
         let ty = types
@@ -85,13 +87,7 @@ fn every_rclpy_case_decodes_encodes_and_fits_its_schema() {
 
 #[test]
 fn defaults_of_an_empty_object_equal_rclpys_default_messages() {
-    let f: Fixture = serde_json::from_str(include_str!(
-        "../../tests/fixtures/dyntype/rclpy_cases.json"
-    ))
-    .expect("fixture");
-    let mut types =
-        Registry::from_texts(f.definitions.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .expect("names");
+    let (f, mut types) = fixture();
     let defaults = f.cases.iter().filter(|c| {
         c.name.ends_with("_default")
             || ["defaults", "constants", "empty"].contains(&c.name.as_str())
