@@ -10,6 +10,8 @@ pub mod from_json;
 pub mod json_schema;
 pub mod msg;
 pub mod qos;
+#[cfg(test)]
+mod r2r_cases;
 pub mod rcl;
 #[cfg(test)]
 mod rclpy_cases;

@@ -61,6 +61,13 @@ fn check(call: &'static str, code: rcl_ret_t) -> Result<(), RclError> {
     })
 }
 
+/// A finalizer's return code: nothing can be done about a failure but say it.
+fn finished(call: &'static str, code: rcl_ret_t) {
+    if let Err(e) = check(call, code) {
+        log::warn!("run-time types: {e}");
+    }
+}
+
 fn cstring(s: &str) -> Result<CString, RclError> {
     CString::new(s).map_err(|_| RclError::Nul(s.to_owned()))
 }
@@ -187,8 +194,8 @@ impl Node {
                 ),
             );
             if let Err(e) = made {
-                rcl_shutdown(context.as_mut());
-                rcl_context_fini(context.as_mut());
+                finished("rcl_shutdown", rcl_shutdown(context.as_mut()));
+                finished("rcl_context_fini", rcl_context_fini(context.as_mut()));
                 return Err(e);
             }
             Ok(Node { context, node })
@@ -274,9 +281,7 @@ impl Drop for Node {
                 ("rcl_shutdown", rcl_shutdown(self.context.as_mut())),
                 ("rcl_context_fini", rcl_context_fini(self.context.as_mut())),
             ] {
-                if let Err(e) = check(call, code) {
-                    log::warn!("run-time types: {e}");
-                }
+                finished(call, code);
             }
         }
     }
@@ -324,9 +329,7 @@ macro_rules! endpoint {
                 // SAFETY: the node is still valid (see `new`), and no wait set holds the
                 // handle: the runtime clears its wait set at every wait.
                 let code = unsafe { $fini(self.handle.as_mut(), self.node) };
-                if let Err(e) = check(stringify!($fini), code) {
-                    log::warn!("run-time types: {e}");
-                }
+                finished(stringify!($fini), code);
             }
         }
     };
@@ -428,9 +431,7 @@ impl Drop for SerializedBuffer {
     fn drop(&mut self) {
         // SAFETY: initialized in `new`, finalized once.
         let code = unsafe { rcutils_uint8_array_fini(&mut self.0) };
-        if let Err(e) = check("rcutils_uint8_array_fini", code) {
-            log::warn!("run-time types: {e}");
-        }
+        finished("rcutils_uint8_array_fini", code);
     }
 }
 
@@ -472,9 +473,7 @@ impl Drop for GuardCondition {
     fn drop(&mut self) {
         // SAFETY: finalized once, before the context (the runtime's order).
         let code = unsafe { rcl_guard_condition_fini(self.0.as_mut()) };
-        if let Err(e) = check("rcl_guard_condition_fini", code) {
-            log::warn!("run-time types: {e}");
-        }
+        finished("rcl_guard_condition_fini", code);
     }
 }
 
@@ -568,8 +567,6 @@ impl Drop for WaitSet {
     fn drop(&mut self) {
         // SAFETY: initialized in `new`, finalized once, before the context.
         let code = unsafe { rcl_wait_set_fini(&mut self.ws) };
-        if let Err(e) = check("rcl_wait_set_fini", code) {
-            log::warn!("run-time types: {e}");
-        }
+        finished("rcl_wait_set_fini", code);
     }
 }

@@ -106,3 +106,38 @@ fn defaults_of_an_empty_object_equal_rclpys_default_messages() {
     }
     assert!(n >= 8, "{n} default cases");
 }
+
+#[test]
+fn mutated_bytes_are_refused_or_read_into_their_schema_never_a_panic() {
+    let (f, mut types) = fixture();
+    let mut rng = fastrand::Rng::with_seed(19);
+    let (mut read, mut refused) = (0, 0);
+    for c in &f.cases {
+        let ty = types.load(&c.ty).expect("loads");
+        let schema = message_schema(&ty, Side::Published(Octets::Base64));
+        let valid = jsonschema::draft202012::new(&schema).expect("schema");
+        let cdr = hex(&c.cdr);
+        for _ in 0..100 {
+            let mut m = cdr.clone();
+            let at = 4 + rng.usize(0..(m.len() - 4) / 4) * 4;
+            let byte = rng.usize(4..m.len());
+            match rng.u8(0..3) {
+                0 => m[byte] = rng.u8(..),
+                1 => m.truncate(rng.usize(0..m.len())),
+                // A count (or anything 4-aligned) made arbitrary.
+                _ => m[at..at + 4].copy_from_slice(&rng.u32(..).to_le_bytes()),
+            }
+            match to_value(&ty, &m, Octets::Base64) {
+                Ok(v) => {
+                    read += 1;
+                    assert!(valid.is_valid(&v), "{}: {v}", c.name);
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(
+        read > 100 && refused > 100,
+        "read {read}, refused {refused}"
+    );
+}
