@@ -38,7 +38,7 @@ fn types_the_build_knows_match_r2r_both_ways() {
     same_as_r2r("sensor_msgs/msg/Imu", &imu);
 
     let scan = sensor_msgs::msg::LaserScan {
-        angle_min: -3.14,
+        angle_min: -std::f32::consts::PI,
         angle_increment: 0.0175,
         ranges: (0..360)
             .map(|i| i as f32 * 0.1)
