@@ -12,7 +12,8 @@ pub mod msg;
 pub mod qos;
 #[cfg(test)]
 mod r2r_cases;
-pub mod rcl;
+// Private: its handles must be finalized in rcl's order, which only `runtime` keeps.
+mod rcl;
 #[cfg(test)]
 mod rclpy_cases;
 pub mod runtime;
@@ -24,6 +25,7 @@ pub use from_json::{encode, EncodeError};
 pub use json_schema::{in_envelope, message_schema, Side};
 pub use msg::TypeName;
 pub use qos::{Durability, Qos, Reliability, SubQos};
+pub use rcl::RclError;
 pub use runtime::{
     Publisher, Runtime, RuntimeError, RuntimeOptions, SubscribeOptions, Subscription, TypeRef,
 };
