@@ -50,6 +50,7 @@ _amr_env_main() {
     export AMR_BRIDGE_PY=${AMR_BRIDGE_PY:-python3}
   else
     _amr_env_wheels "$cache" || return 1
+    _amr_env_test_types "$cache" || return 1
   fi
   _amr_env_jsonschema "$cache" || return 1
 
@@ -116,6 +117,22 @@ _amr_env_wheels() {
   export AMR_BRIDGE_LD_PRELOAD=$py_libdir/libpython3.11.so.1.0
   case ":${LD_PRELOAD:-}:" in *":$AMR_BRIDGE_LD_PRELOAD:"*) ;; *) export LD_PRELOAD="$AMR_BRIDGE_LD_PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}" ;; esac
   return 0
+}
+
+# Message packages that the build does NOT generate bindings for (not in IDL_PACKAGE_FILTER),
+# installed into a prefix of their own that is NOT on AMENT_PREFIX_PATH: tests/dyntype.rs adds it
+# (AMENT_PREFIX_PATH, LD_LIBRARY_PATH, PYTHONPATH) only to the processes of its tests, which shows
+# that a type installed beside the bridge needs no rebuild. Pinned to the wheels' ROS versions.
+_amr_env_test_types() {
+  local prefix=$1/ros-jazzy-testpkgs
+  if [ ! -f "$prefix/.amr_provisioned_v1" ]; then
+    echo "env.sh: installing test message packages into $prefix (once)" >&2
+    "$AMR_BRIDGE_WHEEL_ROS/bin/pip" install -q --disable-pip-version-check --no-deps --prefix "$prefix" \
+      ros-test-msgs==2.0.3 ros-visualization-msgs==5.3.6 >&2 ||
+      { echo "env.sh: pip install of the test message packages failed" >&2; return 1; }
+    touch "$prefix/.amr_provisioned_v1"
+  fi
+  export AMR_BRIDGE_TEST_PREFIX=$prefix
 }
 
 # The independent JSON Schema validator of the tests (tests/common/schema.rs): Python jsonschema,

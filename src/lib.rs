@@ -20,6 +20,7 @@ pub mod command;
 pub mod config;
 pub mod convert;
 pub mod diagnostics;
+pub mod dyntype;
 pub mod envelope;
 pub mod herald;
 pub mod inbox;
