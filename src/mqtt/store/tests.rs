@@ -321,12 +321,7 @@ fn a_record_torn_at_the_end_is_cut_off_with_a_warning() {
 #[test]
 fn a_flipped_byte_in_the_middle_costs_that_record_only() {
     let dir = tempfile::tempdir().expect("temp dir");
-    {
-        let (mut s, _) = open(dir.path(), 1 << 20);
-        s.append(&[msg(1), msg(2), msg(3)]).expect("append");
-    }
-    let seg = segments(dir.path()).pop().expect("a segment");
-    flip(&seg, b"{\"seq\":2}");
+    drop(second_of_three_flipped(dir.path()));
     let ((mut s, rec), warned) = warnings(|| open(dir.path(), 1 << 20));
     assert_eq!((rec.pending, rec.damaged), (2, 1));
     assert_eq!(warned.len(), 1, "{warned:?}");
@@ -345,10 +340,7 @@ fn a_flipped_byte_in_the_middle_costs_that_record_only() {
 #[test]
 fn damage_that_comes_after_opening_is_skipped_when_read() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (mut s, _) = open(dir.path(), 1 << 20);
-    s.append(&[msg(1), msg(2), msg(3)]).expect("append");
-    let seg = segments(dir.path()).pop().expect("a segment");
-    flip(&seg, b"{\"seq\":2}");
+    let mut s = second_of_three_flipped(dir.path());
     let (read, warned) = warnings(|| s.read_after(0, 10, usize::MAX).expect("read"));
     assert_eq!(
         read.messages.iter().map(payload).collect::<Vec<_>>(),
@@ -362,15 +354,20 @@ fn damage_that_comes_after_opening_is_skipped_when_read() {
     assert_eq!(s.pending(), 2);
 }
 
-/// Flips one bit in the middle of the first occurrence of `needle` in `file`.
-fn flip(file: &Path, needle: &[u8]) {
-    let mut bytes = std::fs::read(file).expect("read");
+/// A store of messages 1, 2 and 3, one bit of message 2 then flipped on the disk.
+fn second_of_three_flipped(dir: &Path) -> Store {
+    let (mut s, _) = open(dir, 1 << 20);
+    s.append(&[msg(1), msg(2), msg(3)]).expect("append");
+    let file = segments(dir).pop().expect("a segment");
+    let needle = b"{\"seq\":2}";
+    let mut bytes = std::fs::read(&file).expect("read");
     let at = bytes
         .windows(needle.len())
         .position(|w| w == needle)
         .expect("the record's payload in the file");
     bytes[at + needle.len() / 2] ^= 0x04;
-    std::fs::write(file, bytes).expect("write");
+    std::fs::write(&file, bytes).expect("write");
+    s
 }
 
 #[test]
@@ -423,37 +420,47 @@ fn a_second_opener_in_this_process_is_refused() {
 
 // --- Other processes -------------------------------------------------------------------
 
-/// Runs this very test in a child process, with `role` in [`CHILD`]; `wrap` goes before the
-/// test binary (e.g. `unshare`).
-fn child(test: &str, role: &str, wrap: &[&str]) -> Child {
-    let exe = std::env::current_exe().expect("the test binary");
-    let name = format!(
-        "{}::{test}",
-        module_path!().split_once("::").map_or("", |(_, m)| m)
-    );
-    let mut cmd = match wrap.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(&exe);
-            c
-        }
-        None => Command::new(&exe),
-    };
-    cmd.args([&name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, role)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child")
+/// The directory given to this process when it plays a child's part (see [`Peer`]).
+fn child_dir() -> Option<PathBuf> {
+    std::env::var_os(CHILD).map(PathBuf::from)
 }
 
-/// The child's stdout, line by line, with a deadline.
-struct Said(std::sync::mpsc::Receiver<String>);
+/// This very test run again in a child process, on a temp dir of the parent's.
+struct Peer {
+    dir: tempfile::TempDir,
+    proc: Child,
+    said: std::sync::mpsc::Receiver<String>,
+}
 
-impl Said {
-    fn of(c: &mut Child) -> Said {
-        let out = c.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
+impl Peer {
+    /// `test`: the test's own name; `wrap`: a command to run it under (e.g. `unshare`).
+    fn start(test: &str, wrap: &[&str]) -> Peer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = std::env::current_exe().expect("the test binary");
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let (program, args) = wrap
+            .split_first()
+            .map_or((exe.as_os_str(), &[][..]), |(p, a)| {
+                (std::ffi::OsStr::new(p), a)
+            });
+        let mut cmd = Command::new(program);
+        if !wrap.is_empty() {
+            cmd.args(args).arg(&exe);
+        }
+        let mut proc = cmd
+            .args([
+                &format!("{module}::{test}"),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the child");
+        let out = proc.stdout.take().expect("stdout");
+        let (tx, said) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
@@ -461,29 +468,51 @@ impl Said {
                 }
             }
         });
-        Said(rx)
+        Peer { dir, proc, said }
     }
 
-    /// The rest of the next line that the child said (see [`say`]) starting with `prefix`,
-    /// within `within`.
-    fn next(&self, prefix: &str, within: Duration) -> Option<String> {
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The rest of the next line that the child said (see [`say`]) starting with `prefix`;
+    /// a failure with its stderr when it says none within `within`.
+    fn next(&mut self, prefix: &str, within: Duration) -> String {
         let end = Instant::now() + within;
-        loop {
-            let left = end.checked_duration_since(Instant::now())?;
-            let line = self.0.recv_timeout(left).ok()?;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.said.recv_timeout(left) else {
+                break;
+            };
             if let Some(rest) = line.strip_prefix(SAID).and_then(|l| l.strip_prefix(prefix)) {
-                return Some(rest.to_owned());
+                return rest.to_owned();
             }
         }
+        let status = self.proc.try_wait();
+        panic!(
+            "the child never said `{prefix}` ({status:?}): {}",
+            self.stderr()
+        );
     }
-}
 
-fn stderr(c: &mut Child) -> String {
-    let mut s = String::new();
-    if let Some(mut e) = c.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut s);
+    /// Waits for the child to say `done` and end well.
+    fn done(mut self, within: Duration) {
+        self.next("done", within);
+        let status = self.proc.wait().expect("reap");
+        assert!(status.success(), "{status}: {}", self.stderr());
     }
-    s
+
+    fn kill(&mut self) {
+        self.proc.kill().expect("SIGKILL");
+        self.proc.wait().expect("reap");
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut e) = self.proc.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+        }
+        s
+    }
 }
 
 /// What starts each line a child says, on a line of its own (libtest's `test name ... `
@@ -500,39 +529,28 @@ fn say(line: impl std::fmt::Display) {
 
 #[test]
 fn a_second_process_is_refused_and_the_lock_goes_with_its_holder() {
-    if let Ok(dir) = std::env::var(CHILD) {
-        let _held = open(Path::new(&dir), 1 << 20);
+    if let Some(dir) = child_dir() {
+        let _held = open(&dir, 1 << 20);
         say("held");
         std::thread::sleep(Duration::from_secs(60));
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let role = dir.path().display().to_string();
-    let mut holder = child(
+    let mut holder = Peer::start(
         "a_second_process_is_refused_and_the_lock_goes_with_its_holder",
-        &role,
         &[],
     );
-    let said = Said::of(&mut holder);
-    assert!(
-        said.next("held", Duration::from_secs(30)).is_some(),
-        "{}",
-        stderr(&mut holder)
-    );
-    let e = Store::open(dir.path(), options(1 << 20))
+    holder.next("held", Duration::from_secs(30));
+    let e = Store::open(holder.dir(), options(1 << 20))
         .err()
         .expect("refused");
+    let pid = holder.proc.id();
     assert!(
-        matches!(e, StoreError::Locked { pid: Some(p), .. } if p == holder.id()),
+        matches!(e, StoreError::Locked { pid: Some(p), .. } if p == pid),
         "{e}"
     );
-    assert!(
-        e.to_string().contains(&format!("pid {}", holder.id())),
-        "{e}"
-    );
-    holder.kill().expect("SIGKILL the holder");
-    holder.wait().expect("reap");
-    open(dir.path(), 1 << 20);
+    assert!(e.to_string().contains(&format!("pid {pid}")), "{e}");
+    holder.kill();
+    open(holder.dir(), 1 << 20);
 }
 
 /// The payload of sequence number `seq` in the crash test: sizes from 40 bytes to 12 KiB,
@@ -544,10 +562,10 @@ fn crash_payload(seq: u64) -> String {
 
 #[test]
 fn a_process_killed_while_appending_leaves_an_intact_prefix() {
-    if let Ok(dir) = std::env::var(CHILD) {
+    if let Some(dir) = child_dir() {
         let mut o = options(1 << 30);
         o.durability = Durability::PageCache;
-        let (mut s, _) = Store::open(Path::new(&dir), o).expect("open");
+        let (mut s, _) = Store::open(&dir, o).expect("open");
         let mut seq = 0;
         for n in (1..=8).cycle() {
             let batch: Vec<Outbound> = (seq + 1..=seq + n)
@@ -560,26 +578,21 @@ fn a_process_killed_while_appending_leaves_an_intact_prefix() {
         return;
     }
     for round in 0..3u64 {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let role = dir.path().display().to_string();
-        let mut c = child(
+        let mut c = Peer::start(
             "a_process_killed_while_appending_leaves_an_intact_prefix",
-            &role,
             &[],
         );
-        let said = Said::of(&mut c);
         // Killed at a different point each round, in the middle of its appends.
         let want = 500 + round * 700;
         let mut stored = 0;
         while stored < want {
-            match said.next("stored ", Duration::from_secs(60)) {
-                Some(n) => stored = n.parse().expect("a count"),
-                None => panic!("the child stopped at {stored}: {}", stderr(&mut c)),
-            }
+            stored = c
+                .next("stored ", Duration::from_secs(60))
+                .parse()
+                .expect("a count");
         }
-        c.kill().expect("SIGKILL");
-        c.wait().expect("reap");
-        let ((mut s, rec), warned) = warnings(|| open(dir.path(), 1 << 30));
+        c.kill();
+        let ((mut s, rec), warned) = warnings(|| open(c.dir(), 1 << 30));
         // Only the last record (or a segment's header) may be torn; all before it is there.
         assert!(rec.damaged <= 1, "{warned:?}");
         let got = s.read_after(0, usize::MAX, usize::MAX).expect("read");
@@ -604,7 +617,7 @@ fn a_process_killed_while_appending_leaves_an_intact_prefix() {
 #[test]
 fn a_write_error_mid_append_stores_none_of_it_and_fails_the_store() {
     const LIMIT: u64 = 64 * 1024;
-    if let Ok(dir) = std::env::var(CHILD) {
+    if let Some(dir) = child_dir() {
         // No file may grow past LIMIT: the write that would gets EFBIG (not a signal).
         // SAFETY: plain libc calls on this process's own signal disposition and limits.
         unsafe {
@@ -615,108 +628,52 @@ fn a_write_error_mid_append_stores_none_of_it_and_fails_the_store() {
             };
             assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
         }
-        let dir = Path::new(&dir);
-        let (mut s, _) = open(dir, 64 << 20); // segments of 4 MiB: the limit comes first
-        let mut stored = 0;
-        let error = loop {
-            let batch: Vec<Outbound> = (0..3)
-                .map(|i| body(1, crash_payload(stored + i + 1)))
-                .collect();
-            match s.append(&batch) {
-                Ok(a) => stored += ids(&a).len() as u64,
-                Err(e) => break e,
-            }
-        };
+        // Segments of 4 MiB: the limit comes first.
+        let (error, stored) = fill_until_it_fails(&dir, 64 << 20);
         let efbig = matches!(&error.error, StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::EFBIG));
         assert!(efbig, "{}", error.error);
-        let later = s
-            .append(&[msg(0)])
-            .expect_err("a failed store takes nothing");
-        assert!(
-            matches!(later.error, StoreError::Failed { .. }),
-            "{}",
-            later.error
-        );
-        let want: Vec<String> = (1..=stored).map(crash_payload).collect();
-        assert_eq!(pending(&mut s), want, "what was stored is still read");
-        drop(s);
-        let ((mut s, rec), warned) = warnings(|| open(dir, 64 << 20));
-        assert_eq!(
-            (rec.damaged, warned.len()),
-            (0, 0),
-            "the failed append was cut off: {warned:?}"
-        );
-        assert_eq!(pending(&mut s), want);
         say(format!("done {stored}"));
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let role = dir.path().display().to_string();
-    let mut c = child(
+    Peer::start(
         "a_write_error_mid_append_stores_none_of_it_and_fails_the_store",
-        &role,
         &[],
-    );
-    let said = Said::of(&mut c);
-    let done = said.next("done ", Duration::from_secs(60));
-    let status = c.wait().expect("reap");
-    assert!(
-        status.success() && done.is_some(),
-        "{status}: {}",
-        stderr(&mut c)
-    );
+    )
+    .done(Duration::from_secs(60));
 }
 
 #[test]
 fn a_full_then_read_only_disk_is_reported_and_nothing_stored_is_lost() {
-    if let Ok(dir) = std::env::var(CHILD) {
-        full_then_read_only(Path::new(&dir));
+    if let Some(dir) = child_dir() {
+        full_then_read_only(&dir);
         say("done");
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let role = dir.path().display().to_string();
-    // A tmpfs of 64 KiB of our own: a user and mount namespace, no root needed.
+    // A tmpfs of 64 KiB of our own: a user and mount namespace, no root needed. (Where user
+    // namespaces are not allowed, `unshare --user --map-root-user --mount true` fails too.)
     let unshare = ["unshare", "--user", "--map-root-user", "--mount"];
-    let mut c = child(
+    Peer::start(
         "a_full_then_read_only_disk_is_reported_and_nothing_stored_is_lost",
-        &role,
         &unshare,
-    );
-    let said = Said::of(&mut c);
-    let done = said.next("done", Duration::from_secs(60));
-    let status = c.wait().expect("reap");
-    assert!(
-        status.success() && done.is_some(),
-        "{status} (this test needs user namespaces: `unshare --user --map-root-user --mount true` must work): {}",
-        stderr(&mut c)
-    );
+    )
+    .done(Duration::from_secs(60));
 }
 
-fn full_then_read_only(dir: &Path) {
-    mount(dir, 0, "size=64k");
-    let store = dir.join("store");
-    let (mut s, _) = open(&store, 1 << 20);
+/// Appends batches of three until one fails: the error and how many were stored. The
+/// failed store takes nothing more, still reads every stored message, and after a reopen
+/// (on the same disk) they are all there, with no damage: the failed append was cut off.
+fn fill_until_it_fails(dir: &Path, max_bytes: u64) -> (AppendError, u64) {
+    let (mut s, _) = open(dir, max_bytes);
     let mut stored = 0;
     let error = loop {
-        let batch: Vec<Outbound> = (0..4)
-            .map(|i| body(1, format!("{:04} {}", stored + i + 1, "f".repeat(1500))))
+        let batch: Vec<Outbound> = (0..3)
+            .map(|i| body(1, crash_payload(stored + i + 1)))
             .collect();
         match s.append(&batch) {
             Ok(a) => stored += ids(&a).len() as u64,
             Err(e) => break e,
         }
     };
-    assert!(
-        error.error.is_no_space() && !error.error.is_read_only(),
-        "{}",
-        error.error
-    );
-    assert!(stored > 0);
-    let want: Vec<String> = (1..=stored)
-        .map(|i| format!("{i:04} {}", "f".repeat(1500)))
-        .collect();
-    assert_eq!(pending(&mut s), want, "what was stored is still read");
     let later = s
         .append(&[msg(0)])
         .expect_err("a failed store takes nothing");
@@ -725,16 +682,29 @@ fn full_then_read_only(dir: &Path) {
         "{}",
         later.error
     );
+    let want: Vec<String> = (1..=stored).map(crash_payload).collect();
+    assert_eq!(pending(&mut s), want, "what was stored is still read");
     drop(s);
-    // The disk still full: opening works (nothing to write), and nothing was lost.
-    let ((mut s, rec), warned) = warnings(|| open(&store, 1 << 20));
-    assert_eq!((rec.pending as u64, rec.damaged), (stored, 0), "{warned:?}");
+    let ((mut s, rec), warned) = warnings(|| open(dir, max_bytes));
+    assert_eq!((rec.damaged, warned.len()), (0, 0), "{warned:?}");
     assert_eq!(pending(&mut s), want);
+    (error, stored)
+}
+
+fn full_then_read_only(dir: &Path) {
+    mount(dir, 0, "size=64k");
+    let store = dir.join("store");
+    let (error, stored) = fill_until_it_fails(&store, 1 << 20);
+    assert!(
+        error.error.is_no_space() && !error.error.is_read_only(),
+        "{}",
+        error.error
+    );
+    assert!(stored > 0);
     // Through the worker: the messages come back, to be kept in memory.
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    drop(s);
     rt.block_on(async {
         let (w, mut events, _) = StoreWorker::open(store.clone(), options(1 << 20), 8)
             .await
