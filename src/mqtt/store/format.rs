@@ -54,7 +54,7 @@ impl Header {
     }
 
     pub fn encoded_len(&self) -> usize {
-        8 + 2 + 2 + 8 + self.owner.len().min(MAX_OWNER) + 4
+        header_len(&self.owner)
     }
 
     /// The header at the start of `bytes` and its length, or why there is none.
@@ -82,6 +82,11 @@ impl Header {
         };
         Ok((header, end + 4))
     }
+}
+
+/// The length of a header naming `owner`.
+pub fn header_len(owner: &str) -> usize {
+    8 + 2 + 2 + 8 + owner.len().min(MAX_OWNER) + 4
 }
 
 /// A stored message as it lies in a record (borrowed from the bytes read).

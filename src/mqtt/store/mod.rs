@@ -10,11 +10,12 @@
 //! that: an append is one `write` (and one `fdatasync` per batch), removing acknowledged
 //! messages is unlinking whole files, and recovery is one sequential read with a CRC per
 //! record, so a torn or flipped record costs that record and nothing else. The embedded
-//! stores weighed against it: redb (maintained, ACID) pays a copy-on-write B-tree per
-//! commit (two syncs and a tree path of pages per durable commit), never gives disk space
-//! back to the file system, and treats a damaged page as a damaged database; sled is
-//! unmaintained beta; RocksDB is a C++ build on every robot; fjall (LSM) is young and does
-//! far more than a queue needs. The log is about 600 lines on `crc32fast` alone.
+//! stores weighed against it: redb (maintained, ACID) rewrites a copy-on-write B-tree path
+//! and a commit slot per durable commit (one fsync), keeps freed pages inside its file
+//! (`compact` to give them back), and recovers whole commits, not records; sled is
+//! unmaintained beta; RocksDB is a C++ build on every robot; fjall (an LSM tree) does
+//! far more than a queue needs. The log, its recovery and its thread are about 1,700
+//! lines with their comments, on `crc32fast` alone.
 //!
 //! # Files
 //!
@@ -38,8 +39,14 @@
 //!   may be lost: those messages are sent once more (at least once, never zero times). A
 //!   record torn by the cut is detected by its CRC and cut off at the next open.
 //!
-//! [`Durability::PageCache`] skips every sync: it survives a kill, not a power cut (the
-//! benchmark, `examples/store_bench.rs`, compares the two).
+//! [`Durability::PageCache`] skips every sync: it survives a kill, not a power cut.
+//!
+//! Cost (`cargo run --example store_bench -- target 2000`, debug build, ext4 on a VM's
+//! virtual disk, a machine shared with other builds: indicative only): an `fdatasync` took
+//! 4-5 ms, so 3.8 ms per message appended one at a time, 0.49 ms in batches of 10, 51 µs in
+//! batches of 100; page cache only, 5 µs per message. The store's thread writes whatever
+//! queued up during a sync as the next batch (see [`worker`]), so the syncs per second are
+//! bounded by the disk, not by the message rate.
 //!
 //! # Bounds
 //!

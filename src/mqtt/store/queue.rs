@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::format::{self, Header, MessageRef, Record, MAX_OWNER, MAX_TOPIC};
+use super::format::{self, FrameError, Header, MessageRef, Record, MAX_OWNER, MAX_TOPIC};
 use super::lock::DirLock;
 use super::recover::recover;
 use super::{segment, StoreError};
@@ -116,6 +116,8 @@ pub struct ReadBatch {
 pub struct Recovery {
     /// Messages stored and never acknowledged: to be sent first.
     pub pending: usize,
+    /// The newest of them: replay has caught up once it is read (or dropped).
+    pub newest: Option<u64>,
     pub disk_bytes: u64,
     /// Damaged ranges skipped (each warned about), and their bytes.
     pub damaged: usize,
@@ -244,6 +246,7 @@ impl Store {
         }
         let recovery = Recovery {
             pending: store.pending,
+            newest: store.newest_pending(),
             disk_bytes: store.total,
             damaged: r.damaged,
             damaged_bytes: r.damaged_bytes,
@@ -490,9 +493,14 @@ impl Store {
             Some(f) => f.read_exact_at(&mut frame, e.offset),
             None => Ok(()),
         };
-        read.map_err(StoreError::io(&seg.path, "read a segment"))?;
-        match format::decode(&frame) {
-            Ok((Record::Message(m), _)) if m.id == e.id => Ok(Some(stored(&m))),
+        let decoded = match read {
+            Ok(()) => format::decode(&frame).map(|(r, _)| r),
+            // The file was cut since: damage like any other.
+            Err(x) if x.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Short),
+            Err(x) => return Err(StoreError::io(&seg.path, "read a segment")(x)),
+        };
+        match decoded {
+            Ok(Record::Message(m)) if m.id == e.id => Ok(Some(stored(&m))),
             other => {
                 let why = match other {
                     Err(e) => e.to_string(),
@@ -657,12 +665,9 @@ impl Store {
         self.segments.get(&n).map_or(0, |s| s.start)
     }
 
+    /// The length of a header of ours (the same for every segment we make).
     fn header_len(&self) -> u64 {
-        Header {
-            base_id: 0,
-            owner: self.options.owner.clone(),
-        }
-        .encoded_len() as u64
+        format::header_len(&self.options.owner) as u64
     }
 
     fn active_path(&self) -> PathBuf {

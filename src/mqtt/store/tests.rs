@@ -72,6 +72,18 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Cuts the last `bytes` off the newest segment; its path.
+fn cut_newest(dir: &Path, bytes: u64) -> PathBuf {
+    let seg = segments(dir).pop().expect("a segment");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open");
+    let len = f.metadata().expect("stat").len();
+    f.set_len(len - bytes).expect("truncate");
+    seg
+}
+
 /// The warnings logged on this thread while `f` runs.
 fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     capture::start();
@@ -188,6 +200,7 @@ fn after_a_restart_the_pending_come_back_oldest_first_before_new_ones() {
     }
     let (mut s, rec) = open(dir.path(), 1 << 20);
     assert_eq!((rec.pending, rec.damaged, rec.dropped), (8, 0, 0));
+    assert_eq!(rec.newest, Some(10));
     let a = s.append(&[msg(11)]).expect("append");
     assert_eq!(ids(&a), [11], "ids go on after a restart");
     assert_eq!(pending(&mut s), seqs([1, 2, 4, 6, 7, 8, 9, 10, 11]));
@@ -293,14 +306,8 @@ fn a_record_torn_at_the_end_is_cut_off_with_a_warning() {
             s.append(&[msg(i)]).expect("append");
         }
     }
-    let seg = segments(dir.path()).pop().expect("a segment");
-    let len = std::fs::metadata(&seg).expect("stat").len();
     // In the middle of the last record, as a power cut during its write leaves it.
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .expect("open");
-    f.set_len(len - 7).expect("truncate");
+    let seg = cut_newest(dir.path(), 7);
     let ((mut s, rec), warned) = warnings(|| open(dir.path(), 1 << 20));
     assert_eq!((rec.pending, rec.damaged), (4, 1));
     assert_eq!(warned.len(), 1, "{warned:?}");
@@ -352,6 +359,20 @@ fn damage_that_comes_after_opening_is_skipped_when_read() {
         "{warned:?}"
     );
     assert_eq!(s.pending(), 2);
+}
+
+#[test]
+fn a_segment_cut_short_after_opening_is_damage_not_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut s, _) = open(dir.path(), 1 << 20);
+    s.append(&[msg(1), msg(2)]).expect("append");
+    cut_newest(dir.path(), 3);
+    let (read, warned) = warnings(|| s.read_after(0, 10, usize::MAX).expect("read"));
+    assert_eq!(
+        read.messages.iter().map(payload).collect::<Vec<_>>(),
+        seqs([1])
+    );
+    assert_eq!((read.damaged, warned.len()), (1, 1), "{warned:?}");
 }
 
 /// A store of messages 1, 2 and 3, one bit of message 2 then flipped on the disk.
