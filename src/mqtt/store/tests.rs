@@ -536,6 +536,14 @@ impl Peer {
     }
 }
 
+/// A test that fails never leaves its child behind.
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
 /// What starts each line a child says, on a line of its own (libtest's `test name ... `
 /// may stand before it).
 const SAID: &str = "child said: ";

@@ -130,7 +130,10 @@ impl StoreWorker {
         self.requests.try_send(r).is_ok()
     }
 
-    /// Writes what is queued, syncs, releases the lock, and returns once that is done.
+    /// Writes what is queued, syncs, releases the lock, and returns once that is done. The
+    /// outcomes of appends still queued are sent only if there is room: wait for those
+    /// first. The thread may be waiting to hand over an earlier event: keep taking events
+    /// while this runs, or bound it with a timeout.
     pub async fn close(self) {
         let (done, wait) = oneshot::channel();
         if self.requests.send(Request::Close(done)).await.is_ok() {
@@ -140,6 +143,9 @@ impl StoreWorker {
 }
 
 fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Sender<StoreEvent>) {
+    // Waits while the link has not taken the events before: the requests then wait too,
+    // and the link keeps what it cannot hand over in memory.
+    let send = |e| events.blocking_send(e).is_ok();
     let mut appends = Vec::new();
     while let Some(first) = requests.blocking_recv() {
         let mut next = Some(first);
@@ -152,7 +158,11 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
                     true
                 }
                 Request::Close(done) => {
-                    flush(&mut store, &mut appends, &events);
+                    // The link may no longer read events while it waits for the close.
+                    flush(&mut store, &mut appends, |e| {
+                        let _ = events.try_send(e);
+                        true
+                    });
                     if let Err(e) = store.sync() {
                         log::warn!("{e}");
                     }
@@ -160,9 +170,7 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
                     let _ = done.send(());
                     return;
                 }
-                other => {
-                    flush(&mut store, &mut appends, &events) && serve(&mut store, other, &events)
-                }
+                other => flush(&mut store, &mut appends, send) && serve(&mut store, other, send),
             };
             if !sent {
                 return;
@@ -171,7 +179,7 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
                 next = requests.try_recv().ok();
             }
         }
-        if !flush(&mut store, &mut appends, &events) {
+        if !flush(&mut store, &mut appends, send) {
             return;
         }
     }
@@ -183,11 +191,12 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
     }
 }
 
-/// Writes the queued appends as one batch; false when nobody listens any more.
+/// Writes the queued appends as one batch, and `send`s one outcome per append; false when
+/// nobody listens any more.
 fn flush(
     store: &mut Store,
     appends: &mut Vec<Vec<Outbound>>,
-    events: &mpsc::Sender<StoreEvent>,
+    send: impl FnMut(StoreEvent) -> bool,
 ) -> bool {
     if appends.is_empty() {
         return true;
@@ -223,13 +232,11 @@ fn flush(
                 .collect()
         }
     };
-    outcomes
-        .into_iter()
-        .all(|e| events.blocking_send(e).is_ok())
+    outcomes.into_iter().all(send)
 }
 
 /// Answers one request other than an append; false when nobody listens any more.
-fn serve(store: &mut Store, request: Request, events: &mpsc::Sender<StoreEvent>) -> bool {
+fn serve(store: &mut Store, request: Request, send: impl FnOnce(StoreEvent) -> bool) -> bool {
     let event = match request {
         Request::Ack(ids) => match store.ack(&ids) {
             Ok(acked) if acked.dropped > 0 => Some(StoreEvent::Dropped(acked.dropped)),
@@ -249,5 +256,5 @@ fn serve(store: &mut Store, request: Request, events: &mpsc::Sender<StoreEvent>)
         }),
         Request::Append(_) | Request::Close(_) => None,
     };
-    event.is_none_or(|e| events.blocking_send(e).is_ok())
+    event.is_none_or(send)
 }
