@@ -17,7 +17,7 @@ use crate::mqtt::Outbound;
 
 const OWNER: &str = "AMR001";
 const TOPIC: &str = "amr/AMR001/status/position";
-/// Set in a child process: what it is to do.
+/// Set in a child process: the directory it works in.
 const CHILD: &str = "STORE_CHILD";
 
 fn options(max_bytes: u64) -> Options {
