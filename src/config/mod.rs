@@ -8,7 +8,9 @@
 //! nothing can panic or spin once the bridge runs. This module imports nothing else of the
 //! crate: everything else depends on it, never the reverse.
 
+pub mod failover;
 pub mod mappings;
+pub mod offline_store;
 pub mod settings;
 pub mod topics;
 

@@ -8,6 +8,10 @@
 //! - `session`: the link's state without I/O: what waits for an acknowledgement, what goes
 //!   again after a reconnect, backoff with jitter.
 //! - `offline_queue`: what waits for the broker.
+//! - `failover`: which of several broker addresses the next attempt goes to (not wired in
+//!   yet).
+//! - `store`: the durable offline store (opt-in): QoS 1/2 messages on disk while the broker
+//!   is away, so that a crash or reboot of the bridge loses none (not wired into `link` yet).
 //!
 //! Delivery: QoS 1/2 messages are delivered at least once. Every such message handed to the
 //! link is acknowledged by the broker (PUBACK, PUBCOMP), or sent again after a reconnect
@@ -17,11 +21,13 @@
 //! happen only at the documented bounds (`bridge.queue_size`, `mqtt.offline_queue`) and are
 //! counted.
 
+pub mod failover;
 pub mod link;
 pub mod offline_queue;
 pub mod options;
 pub mod outbox;
 pub mod session;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::Instant;
