@@ -25,7 +25,7 @@ use crate::diagnostics::Stats;
 use crate::herald::Herald;
 use crate::inbox::{Inbox, Queues};
 use crate::mqtt::{self, options::LinkSettings, LinkEvent, MqttError, Outbox};
-use crate::ros::{self, offload, spin, to_mqtt, to_ros, RosError};
+use crate::ros::{self, drain, offload, spin, to_mqtt, to_ros, RosError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::{self, Feeds, View};
 
@@ -62,7 +62,7 @@ pub struct Running {
 
 /// What the ROS side is made of: built on the node before the first spin.
 struct RosSide {
-    drains: Vec<Box<dyn to_mqtt::Drain>>,
+    drains: Vec<Box<dyn drain::Drain>>,
     streams: Vec<alerts::Stream>,
     sinks: to_ros::GenericSinks,
     cmd_vel: Option<to_ros::CmdVel>,
@@ -150,7 +150,7 @@ fn thread(
 
 /// The routes of the `ros-convert` thread (see `ros::offload`), and its doorbell.
 struct Offloaded {
-    routes: Vec<Box<dyn to_mqtt::Drain>>,
+    routes: Vec<Box<dyn drain::Drain>>,
     ring: std::sync::mpsc::Receiver<()>,
 }
 
@@ -192,7 +192,7 @@ fn build_ros(
     Ok((ros, offloaded))
 }
 
-type Routes = (Vec<Box<dyn to_mqtt::Drain>>, Offloaded, Vec<alerts::Stream>);
+type Routes = (Vec<Box<dyn drain::Drain>>, Offloaded, Vec<alerts::Stream>);
 
 /// The ROS to MQTT mappings: what the spin thread drains, what the `ros-convert` thread
 /// runs, and the streams the stale-stream alerts watch.
@@ -261,7 +261,7 @@ impl Tasks {
         queues: Queues,
         feeds: Feeds,
         link_events: mpsc::Receiver<LinkEvent>,
-    ) -> (Vec<Box<dyn to_mqtt::Drain>>, Vec<JoinHandle<()>>) {
+    ) -> (Vec<Box<dyn drain::Drain>>, Vec<JoinHandle<()>>) {
         let c = &self.settings.config;
         let cmd_vel = ros.cmd_vel.map(|p| {
             on_panic_stop(p.clone());

@@ -4,6 +4,7 @@
 //! too heavy for it (`offload`). Every subscription and publisher is made before the first
 //! spin, so that no first message is lost.
 
+pub mod drain;
 pub mod estop;
 pub mod offload;
 pub mod params;

@@ -17,6 +17,7 @@ use futures::{FutureExt, StreamExt};
 use r2r::Node;
 use serde::Serialize;
 
+use super::drain::Drain;
 use super::offload::{Handoff, Queue};
 use super::{qos_profile, RosError};
 use crate::config::{Category, ConverterKind, Mapping, Qos};
@@ -27,15 +28,6 @@ use crate::logging::{printable, Throttle};
 use crate::mqtt::{Outbound, Outbox};
 use crate::policy::{Batcher, RateLimiter};
 use crate::state::{self, Feeds};
-
-/// What the spin thread does after every spin: take what a subscription holds, and act.
-pub trait Drain: Send {
-    fn drain(&mut self, now: Instant);
-    /// When `drain` must run even if no message comes (a held message, an open batch).
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-}
 
 /// Wraps `data` into the envelope of a mapping: its robot id and its category as `type`.
 #[derive(Clone)]
