@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-use crate::command::Mode;
 use crate::herald::Herald;
 use crate::shutdown::Shutdown;
 
@@ -51,6 +50,15 @@ pub struct Battery {
     pub percent: Option<f64>,
     pub charging: bool,
     pub at: Instant,
+}
+
+/// What the command core is doing (it writes it; `status/state` reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Idle,
+    Moving,
+    Velocity,
+    Emergency,
 }
 
 /// The writing ends, one per fact.

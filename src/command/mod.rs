@@ -101,7 +101,7 @@ use crate::config::CommandConfig;
 pub use crate::envelope::{AlertEvent, AlertLevel};
 use crate::envelope::{EstopEngaged, EstopReleased};
 use crate::logging::{printable, Throttle};
-pub use crate::state::Pose;
+pub use crate::state::{Mode, Pose};
 pub use action::Action;
 use motion::{ramp, Axis, OdomProgress, Profile};
 use parse::{EstopRequest, MoveRequest, Parsed, Refusal, Rejected};
@@ -171,14 +171,6 @@ pub struct Effects {
     pub twists: Vec<Twist2>,
     pub outcomes: Vec<Outcome>,
     pub alerts: Vec<AlertEvent>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Idle,
-    Moving,
-    Velocity,
-    Emergency,
 }
 
 /// After the time plan of a closed-loop motion ends, how long odometry may still confirm it.
