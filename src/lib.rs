@@ -14,6 +14,7 @@
 //! (`--version`, `--check-config`, `--write-schemas`).
 
 pub mod alerts;
+pub mod angle;
 pub mod app;
 pub mod cli;
 pub mod command;

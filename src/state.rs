@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+use crate::angle::wrap_deg;
 use crate::herald::Herald;
 use crate::shutdown::Shutdown;
 
@@ -178,7 +179,7 @@ pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration
         position: s.pose.map(|p| Position {
             x: p.x,
             y: p.y,
-            angle: crate::convert::wrap_deg(p.yaw.to_degrees()),
+            angle: wrap_deg(p.yaw.to_degrees()),
         }),
         battery: s.battery.and_then(|b| b.percent),
         status,
