@@ -82,9 +82,12 @@
 //! motion is open loop, by time.
 
 pub mod action;
+pub mod freshness;
+pub mod json;
 pub mod motion;
 pub mod parse;
 pub mod payload;
+pub mod refusal;
 pub mod runner;
 pub mod safety;
 
@@ -104,7 +107,8 @@ use crate::logging::{printable, Throttle};
 pub use crate::state::{Mode, Pose};
 pub use action::Action;
 use motion::{ramp, Axis, OdomProgress, Profile};
-use parse::{EstopRequest, MoveRequest, Parsed, Refusal, Rejected};
+use parse::{EstopRequest, MoveRequest, Parsed, Rejected};
+use refusal::Refusal;
 use safety::{IdMemory, Latch, Source};
 
 /// A message on the robot's command subtree, its action parsed. A payload over
