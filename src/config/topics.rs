@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::{Config, Qos};
+use super::Config;
 
 /// The actions under the command prefix that only the safety layer may take:
 /// `<command prefix>/move`, `/stop`, `/emergency`.
@@ -36,6 +36,21 @@ impl Category {
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An MQTT QoS level, 0, 1 or 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Qos(pub u8);
+
+impl TryFrom<i64> for Qos {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        match v {
+            0..=2 => Ok(Qos(v as u8)),
+            _ => Err(format!("MQTT QoS must be 0, 1 or 2, not {v}")),
+        }
     }
 }
 
