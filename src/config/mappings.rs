@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, Range};
 use super::ros_qos::RosQos;
-use super::topics::{validate_topic, Category, Qos, TopicTree};
+use super::topics::{validate_topic, Category, Qos};
+use super::tree::TopicTree;
 use super::Config;
 
 /// Which way a mapping carries messages.

@@ -20,6 +20,7 @@ pub mod ros_qos;
 pub mod settings;
 pub mod state;
 pub mod topics;
+pub mod tree;
 
 use serde::Deserialize;
 use std::path::Path;
@@ -36,7 +37,8 @@ pub use mqtt::{
 pub use ros_qos::{Durability, Reliability, RosQos};
 pub use settings::{Overrides, Settings};
 pub use state::StateConfig;
-pub use topics::{Category, Qos, TopicError, TopicTree};
+pub use topics::{Category, Qos, TopicError};
+pub use tree::TopicTree;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
