@@ -1,6 +1,7 @@
-//! The bridge assembled: [`start`] builds both flows from the settings on a node and runs
-//! them (a spin thread for ROS, a small tokio runtime for the rest); [`Running::wait`] stops
-//! them in order once the shutdown signal comes.
+//! The bridge assembled: [`start`] builds both flows from the settings on a node (the ROS
+//! side made by `ros::side`) and runs them (a spin thread and a conversion thread for ROS, a
+//! small tokio runtime for the MQTT link and the tasks); [`Running::wait`] stops them in order
+//! once the shutdown signal comes. A panic anywhere ends the process ([`exit_on_panic`]).
 //!
 //! Stopping, in order: every task is told; the command runner sends its last zero Twist and
 //! the tasks return; the spin thread ends (and with it the node and the ROS to MQTT routes);
