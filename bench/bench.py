@@ -100,12 +100,12 @@ def bench_typical(duration=45.0, beams=720, transport="tls"):
             topic = f"amr/{ROBOT}/{MQTT_TOPIC[name]}"
             c0 = (before or {}).get("mappings", {}).get(name, {})
             c1 = (after or {}).get("mappings", {}).get(name, {})
-            delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in ("received", "published", "dropped")}
+            delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in ("received", "published", "skipped")}
             got = seqs.get(topic, [])
             per_topic[name] = {"sent": n, "floor_taken": taken.get(name),
                                "bridge_received": delta["received"],
                                "bridge_published": delta["published"],
-                               "bridge_dropped_by_policy": delta["dropped"],
+                               "bridge_dropped_by_policy": delta["skipped"],
                                "mqtt_received": len(got),
                                "publisher_late_skips": sent["late_skips"][name],
                                "missing_at_s": missing(got, n, sent["rate"][name])}

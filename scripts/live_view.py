@@ -191,6 +191,7 @@ def summarize_bridge(doc):
         vals = [c.get(key) for c in counters]
         return sum(v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool))
 
+    # dropped: lost on the way (full queues); skipped: left out by a rate limit on purpose.
     dropped = total("dropped")
     for key in ("offline_dropped", "outbound_dropped"):
         if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
@@ -199,6 +200,7 @@ def summarize_bridge(doc):
     return (
         f"{link} reconnects={num(d.get('reconnects'), 0)} queue={num(d.get('offline_queue'), 0)}"
         f" published={num(total('published'), 0)} dropped={num(dropped, 0)}"
+        f" skipped={num(total('skipped'), 0)}"
     )
 
 

@@ -1,6 +1,7 @@
-//! The bridge assembled: [`start`] builds both flows from the settings on a node and runs
-//! them (a spin thread for ROS, a small tokio runtime for the rest); [`Running::wait`] stops
-//! them in order once the shutdown signal comes.
+//! The bridge assembled: [`start`] builds both flows from the settings on a node (the ROS
+//! side made by `ros::side`) and runs them (a spin thread and a conversion thread for ROS, a
+//! small tokio runtime for the MQTT link and the tasks); [`Running::wait`] stops them in order
+//! once the shutdown signal comes. A panic anywhere ends the process ([`exit_on_panic`]).
 //!
 //! Stopping, in order: every task is told; the command runner sends its last zero Twist and
 //! the tasks return; the spin thread ends (and with it the node and the ROS to MQTT routes);
@@ -14,18 +15,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2r::Node;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::alerts::{self, StaleWatch};
-use crate::command::runner::{Inputs, RosEstop, Runner, TwistSink};
+use crate::alerts;
+use crate::command::runner::{Inputs, Runner, TwistSink};
 use crate::command::Twist2;
-use crate::config::{Direction, RosQos, Settings};
+use crate::config::Settings;
 use crate::diagnostics::Stats;
 use crate::herald::Herald;
 use crate::inbox::{Inbox, Queues};
 use crate::mqtt::{self, options::LinkSettings, LinkEvent, MqttError, Outbox};
-use crate::ros::{self, offload, spin, to_mqtt, to_ros, RosError};
+use crate::ros::drain::Drain;
+use crate::ros::side::{self, Offloaded, RosSide};
+use crate::ros::{offload, spin, RosError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::{self, Feeds, View};
 
@@ -60,16 +63,6 @@ pub struct Running {
     convert: Option<std::thread::JoinHandle<()>>,
 }
 
-/// What the ROS side is made of: built on the node before the first spin.
-struct RosSide {
-    drains: Vec<Box<dyn to_mqtt::Drain>>,
-    streams: Vec<alerts::Stream>,
-    sinks: to_ros::GenericSinks,
-    cmd_vel: Option<to_ros::CmdVel>,
-    estop: watch::Receiver<RosEstop>,
-    diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
-}
-
 /// Starts the bridge on `node` (made, with its parameters read, by the caller) with
 /// `settings`; it runs until `shutdown_signal` resolves or the MQTT link gives up.
 pub fn start(
@@ -85,7 +78,7 @@ pub fn start(
     let (outbox, outbound) = Outbox::channel(b.queue_size, b.queue_bytes, linger, stats.clone());
     let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
     let (feeds, view) = state::channels();
-    let (ros, offloaded) = build_ros(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
+    let (ros, offloaded) = side::build(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
     let bell = outbox.deferred();
     // From here only the routes, the herald's copies and the spin thread's bell can publish:
     // when they are gone, the link knows that nothing more will come.
@@ -149,101 +142,6 @@ fn thread(
         .map_err(|e| AppError::Runtime(format!("cannot start the {name} thread: {e}")))
 }
 
-/// The routes of the `ros-convert` thread (see `ros::offload`), and its doorbell.
-struct Offloaded {
-    routes: Vec<Box<dyn to_mqtt::Drain>>,
-    ring: std::sync::mpsc::Receiver<()>,
-}
-
-/// Every subscription and publisher of the bridge, made now so that no first message is lost.
-fn build_ros(
-    node: &mut Node,
-    settings: &Settings,
-    stats: &Stats,
-    outbox: &Outbox,
-    feeds: &Feeds,
-    herald: &Herald,
-) -> Result<(RosSide, Offloaded), AppError> {
-    let (mut drains, offloaded, streams) = routes(node, settings, stats, outbox, feeds)?;
-    let commands = &settings.config.commands;
-    let sinks =
-        to_ros::GenericSinks::new(node, &settings.mappings, stats, herald.clone(), commands)?;
-    let (estop_tx, estop) = watch::channel(RosEstop::default());
-    let cmd_vel = if commands.enabled {
-        drains.push(ros::estop::listen(node, &commands.estop_topic, estop_tx)?);
-        log::info!(
-            "commands: MQTT {} -> ROS {} (e-stop latch also on ROS {})",
-            settings.tree.command_filter(),
-            commands.cmd_vel_topic,
-            commands.estop_topic
-        );
-        Some(to_ros::CmdVel::new(node, &commands.cmd_vel_topic)?)
-    } else {
-        None
-    };
-    let diagnostics = node.create_publisher("/diagnostics", ros::qos_profile(RosQos::RELIABLE))?;
-    let ros = RosSide {
-        drains,
-        streams,
-        sinks,
-        cmd_vel,
-        estop,
-        diagnostics,
-    };
-    Ok((ros, offloaded))
-}
-
-type Routes = (Vec<Box<dyn to_mqtt::Drain>>, Offloaded, Vec<alerts::Stream>);
-
-/// The ROS to MQTT mappings: what the spin thread drains, what the `ros-convert` thread
-/// runs, and the streams the stale-stream alerts watch.
-fn routes(
-    node: &mut Node,
-    settings: &Settings,
-    stats: &Stats,
-    outbox: &Outbox,
-    feeds: &Feeds,
-) -> Result<Routes, AppError> {
-    let robot_id: Arc<str> = Arc::from(settings.tree.robot_id());
-    let (doorbell, ring) = std::sync::mpsc::channel();
-    let cx = to_mqtt::RouteContext {
-        robot_id: &robot_id,
-        outbox,
-        feeds,
-        doorbell: &doorbell,
-        queue_bytes: settings.config.bridge.queue_bytes,
-    };
-    let (mut drains, mut offloaded, mut streams) = (Vec::new(), Vec::new(), Vec::new());
-    let ros_to_mqtt = settings
-        .mappings
-        .iter()
-        .filter(|m| m.direction == Direction::RosToMqtt);
-    for m in ros_to_mqtt {
-        let counters = stats.register(&m.name);
-        let routed = to_mqtt::route(node, m, &cx, counters.clone())?;
-        drains.push(routed.spin);
-        offloaded.extend(routed.offloaded);
-        streams.push(alerts::Stream {
-            mapping: m.name.clone(),
-            ros_topic: m.ros_topic.clone(),
-            counters,
-            watch: StaleWatch::new(settings.config.alerts.stale_after),
-        });
-        log::info!(
-            "mapping `{}`: ROS {} ({}) -> MQTT {}",
-            m.name,
-            m.ros_topic,
-            m.ros_type,
-            m.mqtt_topic
-        );
-    }
-    let offloaded = Offloaded {
-        routes: offloaded,
-        ring,
-    };
-    Ok((drains, offloaded, streams))
-}
-
 /// What the tasks share.
 struct Tasks {
     settings: Arc<Settings>,
@@ -262,7 +160,7 @@ impl Tasks {
         queues: Queues,
         feeds: Feeds,
         link_events: mpsc::Receiver<LinkEvent>,
-    ) -> (Vec<Box<dyn to_mqtt::Drain>>, Vec<JoinHandle<()>>) {
+    ) -> (Vec<Box<dyn Drain>>, Vec<JoinHandle<()>>) {
         let c = &self.settings.config;
         let cmd_vel = ros.cmd_vel.map(|p| {
             on_panic_stop(p.clone());

@@ -1,5 +1,5 @@
-//! What the bridge tells about itself: counters per mapping (in, out, dropped, refused),
-//! queue depths, connection state and reconnects. Published on `status/bridge` (JSON) and on
+//! What the bridge tells about itself: counters per mapping (in, out, dropped, skipped,
+//! refused), queue depths, connection state and reconnects. Published on `status/bridge` (JSON) and on
 //! ROS `/diagnostics` (`diagnostic_msgs/DiagnosticArray`) every `bridge.diagnostics_period`.
 
 use schemars::JsonSchema;
@@ -16,8 +16,11 @@ pub struct Counters {
     pub received: AtomicU64,
     /// Messages that went out (MQTT publishes, or ROS publishes / Twists).
     pub published: AtomicU64,
-    /// Messages dropped by policy (rate limit, full queue).
+    /// Messages lost on the way: a queue was full (to the MQTT link, to the converter thread).
     pub dropped: AtomicU64,
+    /// Messages the mapping's policy left out on purpose: a rate limit that keeps the latest
+    /// value replaced them with a newer one. Not a loss.
+    pub skipped: AtomicU64,
     /// Messages refused as invalid.
     pub refused: AtomicU64,
     /// When the last message came in: milliseconds since `epoch()` plus one (0: never).
@@ -55,7 +58,10 @@ impl Counters {
 pub struct CountersSnapshot {
     pub received: u64,
     pub published: u64,
+    /// Lost on the way: a queue was full.
     pub dropped: u64,
+    /// Left out on purpose by the mapping's rate limit (a newer value replaced them).
+    pub skipped: u64,
     pub refused: u64,
 }
 
@@ -65,6 +71,7 @@ impl Counters {
             received: self.received.load(Relaxed),
             published: self.published.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
             refused: self.refused.load(Relaxed),
         }
     }
@@ -202,6 +209,7 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
                 kv("received", c.received.to_string()),
                 kv("published", c.published.to_string()),
                 kv("dropped", c.dropped.to_string()),
+                kv("skipped", c.skipped.to_string()),
                 kv("refused", c.refused.to_string()),
             ],
         });

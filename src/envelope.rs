@@ -12,7 +12,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::command::safety::Source;
 use crate::config::Category;
 
 /// A ROS time stamp (`builtin_interfaces/Time`).
@@ -217,6 +216,25 @@ pub struct StreamSilence {
     pub ros_topic: String,
     /// Seconds since the stream last delivered, to 0.1 s.
     pub silent_seconds: f64,
+}
+
+/// Who engaged the e-stop. Each source releases only its own engagement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The fleet, on `<command prefix>/emergency`.
+    Mqtt,
+    /// The local `std_msgs/Bool` e-stop topic.
+    Ros,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Mqtt => "mqtt",
+            Source::Ros => "ros",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

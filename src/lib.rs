@@ -4,16 +4,19 @@
 //! Two flows, each in one direction:
 //! - ROS -> fleet: `ros::to_mqtt` routes (spin thread) -> `convert` -> `envelope` -> `policy`
 //!   (rate limit, batch) -> `mqtt` link.
-//! - fleet -> ROS: `mqtt` link -> `inbox` -> `command` (action, parse, safety, motion, the
-//!   runner) -> `cmd_vel` via `ros::to_ros`; generic mappings -> `ros::to_ros`.
+//! - fleet -> ROS: `mqtt` link -> `inbox` -> `command` (action, the strict reader `json`, the
+//!   grammar `parse`, `freshness`, safety, motion, the runner) -> `cmd_vel` via `ros::to_ros`;
+//!   generic mappings -> `ros::to_ros` (the retained/stale rule of `command::freshness`).
 //!
-//! `config` (file, topics, mappings, settings), `envelope`, `convert`, `policy`, `state` and
-//! the `command` core know nothing of the ROS graph or the broker and are tested alone. `app`
-//! wires everything: `config::Settings` in, [`app::start`] gives a running bridge. `schema`
-//! generates the JSON Schemas of every payload; `cli` is what the binary does without a node
-//! (`--version`, `--check-config`, `--write-schemas`).
+//! `config` (the file block by block, the topic tree, mappings, settings), `envelope`, `angle`,
+//! `convert`, `policy`, `state` and the `command` core know nothing of the ROS graph or the
+//! broker and are tested alone. `app` wires everything: `config::Settings` in, [`app::start`]
+//! gives a running bridge, its ROS side built by `ros::side`. `schema` generates the JSON
+//! Schemas of every payload; `cli` is what the binary does without a node (`--version`,
+//! `--check-config`, `--write-schemas`).
 
 pub mod alerts;
+pub mod angle;
 pub mod app;
 pub mod cli;
 pub mod command;

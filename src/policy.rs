@@ -24,7 +24,7 @@ impl<T> RateLimiter<T> {
     }
 
     /// Offers a message; returns it (or the held one it replaces) when it may go now, and
-    /// whether an older held message was replaced (a drop by policy).
+    /// whether an older held message was replaced (skipped by policy, not lost).
     pub fn offer(&mut self, msg: T, now: Instant) -> (Option<T>, bool) {
         if self.next.is_none_or(|next| now >= next) {
             self.sent(now);

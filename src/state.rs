@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-use crate::command::Mode;
+use crate::angle::wrap_deg;
 use crate::herald::Herald;
 use crate::shutdown::Shutdown;
 
@@ -51,6 +51,15 @@ pub struct Battery {
     pub percent: Option<f64>,
     pub charging: bool,
     pub at: Instant,
+}
+
+/// What the command core is doing (it writes it; `status/state` reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Idle,
+    Moving,
+    Velocity,
+    Emergency,
 }
 
 /// The writing ends, one per fact.
@@ -170,7 +179,7 @@ pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration
         position: s.pose.map(|p| Position {
             x: p.x,
             y: p.y,
-            angle: crate::convert::wrap_deg(p.yaw.to_degrees()),
+            angle: wrap_deg(p.yaw.to_degrees()),
         }),
         battery: s.battery.and_then(|b| b.percent),
         status,

@@ -1,8 +1,9 @@
 //! `amr_mqtt_bridge --check-config FILE [-p ...] [--namespace /NS]` and `--version`, as CI
 //! runs them: no broker anywhere, and no ROS graph (ROS_DOMAIN_ID is not a number, so a ROS
 //! context cannot even be made: a start fails at once). Exit 0 with the effective topics and mappings when the bridge
-//! would start; 2 with the file and the key named when it would not: the seed config, and every
-//! bad-config case of tests/foundation.rs and src/config/settings.rs.
+//! would start; 2 with the file and the key named when it would not: the seed config (with a
+//! robot id, and without: the id given at launch), and every bad-config case of
+//! tests/foundation.rs and src/config/settings.rs.
 
 mod common;
 use common::*;
@@ -132,7 +133,6 @@ fn every_bad_config_exits_2_naming_the_file_and_the_key() {
     // Parameters as a start reads them, and a file that is not there.
     let seed = repo().join("config/mqtt_config.yaml");
     for (args, want) in [
-        (vec![], "robot id"),
         (vec!["-p", "robot_id:='+'"], "robot id"),
         (vec!["-p", "robot_id:=R1", "-p", "port:=99999"], "port"),
     ] {
@@ -143,6 +143,46 @@ fn every_bad_config_exits_2_naming_the_file_and_the_key() {
     let (code, _, err) = check(&dir.path().join("missing.yaml"), &["-p", "robot_id:=R1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing.yaml"), "{err}");
+}
+
+/// A fleet keeps one file for all its robots (the seed's own) and gives each robot its id at
+/// launch: checking that file passes and says where the id will come from, the topics showing
+/// where it goes. The file is still checked whole. (A start without an id still fails:
+/// tests/foundation.rs.)
+#[test]
+fn a_file_without_a_robot_id_checks_and_says_where_the_id_will_come_from() {
+    let seed = repo().join("config/mqtt_config.yaml");
+    for args in [vec![], vec!["-p", "robot_id:=''"], vec!["--namespace", "/"]] {
+        let (code, out, err) = check(&seed, &args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        for want in [
+            "OK, the bridge would start",
+            "robot id   not set: given at launch by the parameter robot_id",
+            "else the last segment of the node namespace",
+            "amr/{robot_id}/command/#",
+            "amr/{robot_id}/status/position",
+            "amr/{robot_id}/status/connection",
+            "client id amr_client_{robot_id}",
+        ] {
+            assert!(out.contains(want), "{args:?}: {want:?} not in:\n{out}");
+        }
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    for (yaml, key) in [
+        ("mqtt:\n  topics: {command: amr/all/command}\n", "mqtt.topics.command"),
+        ("mqtt: {}\ncommands: {rate_hz: 5000}\n", "commands.rate_hz"),
+        (
+            "mqtt: {}\nmappings:\n  - {name: g, direction: mqtt_to_ros, ros_type: std_msgs/msg/Bool, ros_topic: cmd_vel, mqtt_action: x}\n",
+            "mappings[0].ros_topic",
+        ),
+    ] {
+        let f = dir.path().join("fleet.yaml");
+        std::fs::write(&f, yaml).expect("write");
+        let (code, out, err) = check(&f, &[]);
+        assert_eq!(code, 2, "{key}: {out}{err}");
+        assert!(err.contains(key), "{key}: names the key: {err}");
+        assert!(out.is_empty(), "{key}: nothing on stdout: {out}");
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn counters_on_status_bridge_and_diagnostics() {
         let d = &m.json()["data"];
         let imu = &d["mappings"]["imu"];
         // The held (latest) IMU message goes out one period after the burst.
-        let settled = imu["published"].as_u64().unwrap_or(0) + imu["dropped"].as_u64().unwrap_or(0);
+        let settled = imu["published"].as_u64().unwrap_or(0) + imu["skipped"].as_u64().unwrap_or(0);
         d["mappings"]["odom"]["received"].as_u64() == Some(40)
             && imu["received"].as_u64() == Some(100)
             && settled == 100
@@ -28,18 +28,21 @@ fn counters_on_status_bridge_and_diagnostics() {
     assert_eq!(d["connected"], true);
     assert_eq!(d["mappings"]["odom"]["published"].as_u64(), Some(40), "{d}");
     assert_eq!(d["mappings"]["odom"]["dropped"].as_u64(), Some(0), "{d}");
-    // 100 IMU messages in 1 s at 5 Hz: most replaced by newer ones, each one counted.
+    assert_eq!(d["mappings"]["odom"]["skipped"].as_u64(), Some(0), "{d}");
+    // 100 IMU messages in 1 s at 5 Hz: most replaced by newer ones, each one counted as
+    // skipped by the rate limit, apart from what is lost (`dropped`: none here).
     let imu = &d["mappings"]["imu"];
-    let (p, dr) = (
+    let (p, sk) = (
         imu["published"].as_u64().expect("n"),
-        imu["dropped"].as_u64().expect("n"),
+        imu["skipped"].as_u64().expect("n"),
     );
     assert!((4..=12).contains(&p), "{imu}");
     assert_eq!(
-        p + dr,
+        p + sk,
         100,
-        "every message is published or counted as dropped: {imu}"
+        "every message is published or counted as skipped: {imu}"
     );
+    assert_eq!(imu["dropped"].as_u64(), Some(0), "none lost: {imu}");
     assert!(d["latency_ms"]["last"].as_f64().is_some(), "{d}");
     // The same on /diagnostics.
     let mut found = None;
@@ -64,6 +67,19 @@ fn counters_on_status_bridge_and_diagnostics() {
         }
     }
     let statuses = found.expect("/diagnostics reports the odom mapping with 40 received");
+    let imu = statuses
+        .iter()
+        .find(|s| s["name"] == "amr_mqtt_bridge: imu")
+        .expect("imu status");
+    let keys: Vec<&str> = imu["values"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|kv| kv["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["received", "published", "dropped", "skipped", "refused"],
+        "{imu}"
+    );
     let link = statuses
         .iter()
         .find(|s| s["name"] == "amr_mqtt_bridge: mqtt link")

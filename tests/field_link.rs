@@ -369,6 +369,7 @@ fn a_hung_broker_under_qos0_load_never_gets_a_torn_packet() {
     let got = sequence(&sub, &topic, "/data/scan_time");
     let published = counter(&after, "scan.published");
     let counted = counter(&after, "scan.dropped")
+        + counter(&after, "scan.skipped")
         + counter(&after, "outbound_dropped")
         + counter(&after, "offline_dropped")
         + counter(&after, "offline_replaced");

@@ -321,7 +321,7 @@ fn joint_states_to_status_motor_with_unequal_lengths() {
 #[test]
 fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
     let robot = "AMR034";
-    let mut rig = Rig::start(robot, "");
+    let mut rig = Rig::start(robot, "bridge: {diagnostics_period: 1}\n");
 
     let n = 360;
     let increment = (2.0 * std::f64::consts::PI / n as f64) as f32;
@@ -397,6 +397,24 @@ fn scan_to_sensor_lidar_non_finite_ranges_null_and_rate_limited() {
         (min..=max).contains(&received),
         "{received} scans on MQTT for {count} at {rate} Hz over {span} s with a 2 Hz limit; want {min}..={max}"
     );
+
+    // What the limit leaves out is counted apart from what is lost: every scan the bridge took
+    // is published or `skipped` (a newer one replaced it), none `dropped`. The first report
+    // after the window above comes after the stream and its last held scan.
+    let report = rig.expect("status/bridge", T, "the scan's counters", |m| {
+        let scan = &m.json()["data"]["mappings"]["scan"];
+        let n = |k: &str| scan[k].as_u64().unwrap_or(0);
+        n("received") > 0 && n("published") + n("skipped") == n("received")
+    });
+    let scan = report.json()["data"]["mappings"]["scan"].clone();
+    let n = |k: &str| scan[k].as_u64().expect(k);
+    assert_eq!(n("dropped"), 0, "nothing lost: {scan}");
+    let published = n("published") as usize;
+    assert!(
+        (min..=max).contains(&published),
+        "published at 2 Hz: {scan}"
+    );
+    assert!(n("skipped") > 0, "the 2 Hz limit skipped the rest: {scan}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 //! the configuration loaded and checked by the very `Settings::load` that a start runs (every
 //! key, the robot id, topics, mappings and their message types, TLS files, password sources,
 //! the safety rules), with the parameters read as ROS reads `-p name:=value` (YAML), but no
-//! broker and no ROS graph: no context, no node. Prints the effective topics and mappings.
+//! broker and no ROS graph: no context, no node. Prints the effective topics and mappings. A
+//! file that leaves the robot id to the launch passes, and the report says so.
 
 use std::fmt::Write;
 
@@ -85,7 +86,14 @@ fn yaml_value(text: &str) -> ParameterValue {
     }
 }
 
+/// Where the robot id goes in the report of a file that leaves it to the launch.
+pub const ID_AT_LAUNCH: &str = "{robot_id}";
+
 /// Loads and checks the configuration as a start does; the report of what would run.
+///
+/// A file without a robot id (a fleet keeps one for all its robots and gives each its id at
+/// launch) is checked with [`ID_AT_LAUNCH`] in its place: every rule holds the same for any
+/// valid id, and the report says where the id will come from. A start still refuses it.
 pub fn run(request: &Request) -> Result<String, ConfigError> {
     let mut overrides = crate::ros::params::overrides(|name| {
         request
@@ -96,21 +104,38 @@ pub fn run(request: &Request) -> Result<String, ConfigError> {
             .map(|(_, v)| yaml_value(v))
     })?;
     overrides.config_file = Some(request.file.clone());
-    let settings = Settings::load(&overrides, &request.namespace)?;
-    Ok(report(&settings, &request.namespace))
+    let ns = &request.namespace;
+    match Settings::load(&overrides, ns) {
+        Ok(settings) => Ok(report(&settings, ns, false)),
+        Err(ConfigError::NoRobotId) => {
+            overrides.robot_id = Some(ID_AT_LAUNCH.into());
+            Ok(report(&Settings::load(&overrides, ns)?, ns, true))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What the bridge would run with: robot, broker, topic tree, its own topics, mappings.
-pub fn report(s: &Settings, namespace: &str) -> String {
+/// `id_at_launch`: the file has no robot id, and the report shows [`ID_AT_LAUNCH`] instead.
+pub fn report(s: &Settings, namespace: &str, id_at_launch: bool) -> String {
     let tree = &s.tree;
     let b = &s.broker;
     let c = &s.config.commands;
     let mut out = format!("{}: OK, the bridge would start\n\n", s.file);
-    let _ = writeln!(
-        out,
-        "robot id   {} (namespace {namespace})",
-        tree.robot_id()
-    );
+    if id_at_launch {
+        let _ = writeln!(
+            out,
+            "robot id   not set: given at launch by the parameter robot_id (-p robot_id:=AMR001), \
+             else the last segment of the node namespace (-r __ns:=/fleet/AMR001); \
+             written {ID_AT_LAUNCH} below"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "robot id   {} (namespace {namespace})",
+            tree.robot_id()
+        );
+    }
     let _ = writeln!(
         out,
         "broker     {}:{}, client id {}, TLS {}, user {}",
@@ -280,7 +305,15 @@ mod tests {
             assert!(text.contains(want), "{want}:\n{text}");
         }
         let no_id = request(&[seed]).expect("args");
-        assert!(matches!(run(&no_id), Err(ConfigError::NoRobotId)));
+        let text = run(&no_id).expect("a file without a robot id checks");
+        for want in [
+            "robot id   not set: given at launch by the parameter robot_id",
+            "the last segment of the node namespace",
+            "amr/{robot_id}/status/position",
+            "amr_client_{robot_id}",
+        ] {
+            assert!(text.contains(want), "{want}:\n{text}");
+        }
         let bad_port = request(&[seed, "-p", "robot_id:=R", "-p", "port:=x"]).expect("args");
         assert!(run(&bad_port).unwrap_err().to_string().contains("port"));
     }

@@ -4,7 +4,8 @@
 //! - `--version`: the version, the ROS 2 distribution and the message packages of the build.
 //! - `--check-config FILE [-p robot_id:=ID] [-p broker:=HOST] [-p port:=N] [--namespace /NS]`:
 //!   loads and checks a configuration exactly as a start does, without a broker and without a
-//!   ROS graph; prints the effective topics and mappings (`check`).
+//!   ROS graph; prints the effective topics and mappings (`check`). A file without a robot id
+//!   passes, the id left to the launch.
 //! - `--write-schemas DIR`: writes the JSON Schemas of every payload (`crate::schema`).
 
 pub mod check;

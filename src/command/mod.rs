@@ -82,9 +82,12 @@
 //! motion is open loop, by time.
 
 pub mod action;
+pub mod freshness;
+pub mod json;
 pub mod motion;
 pub mod parse;
 pub mod payload;
+pub mod refusal;
 pub mod runner;
 pub mod safety;
 
@@ -101,10 +104,11 @@ use crate::config::CommandConfig;
 pub use crate::envelope::{AlertEvent, AlertLevel};
 use crate::envelope::{EstopEngaged, EstopReleased};
 use crate::logging::{printable, Throttle};
-pub use crate::state::Pose;
+pub use crate::state::{Mode, Pose};
 pub use action::Action;
 use motion::{ramp, Axis, OdomProgress, Profile};
-use parse::{EstopRequest, MoveRequest, Parsed, Refusal, Rejected};
+use parse::{EstopRequest, MoveRequest, Parsed, Rejected};
+use refusal::Refusal;
 use safety::{IdMemory, Latch, Source};
 
 /// A message on the robot's command subtree, its action parsed. A payload over
@@ -171,14 +175,6 @@ pub struct Effects {
     pub twists: Vec<Twist2>,
     pub outcomes: Vec<Outcome>,
     pub alerts: Vec<AlertEvent>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Idle,
-    Moving,
-    Velocity,
-    Emergency,
 }
 
 /// After the time plan of a closed-loop motion ends, how long odometry may still confirm it.

@@ -11,6 +11,7 @@
 //! brakes, comes back, and the net displacement is still the commanded one).
 
 use super::{Pose, Twist2};
+use crate::angle::wrap_rad;
 
 /// Which component of the Twist a motion drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,16 +199,6 @@ pub struct OdomProgress {
     latest: Pose,
 }
 
-fn wrap_angle(a: f64) -> f64 {
-    let tau = std::f64::consts::TAU;
-    let w = a.rem_euclid(tau);
-    if w > std::f64::consts::PI {
-        w - tau
-    } else {
-        w
-    }
-}
-
 impl OdomProgress {
     pub fn new(start: Pose, axis: Axis, dir: f64) -> OdomProgress {
         OdomProgress {
@@ -223,7 +214,7 @@ impl OdomProgress {
     /// Feeds every odometry message, so that yaw is unwrapped at the odometry rate (a turn of
     /// more than half a revolution between two looks would otherwise be ambiguous).
     pub fn update(&mut self, odom: Pose) {
-        self.turned += wrap_angle(odom.yaw - self.last_yaw);
+        self.turned += wrap_rad(odom.yaw - self.last_yaw);
         self.last_yaw = odom.yaw;
         self.latest = odom;
     }

@@ -1,86 +1,23 @@
-//! Fleet command payloads: bytes -> a typed, validated request in SI units, or a `Refusal`
-//! that names the offending field.
+//! The grammar of the command topics: a payload read by the strict reader (`json`) becomes a
+//! typed, validated request in SI units, or a `Refusal` that names the offending field.
 //!
-//! Checks run cheapest and most dangerous first: size before anything, UTF-8, nesting depth
-//! (a byte scan, so `[[[[...` cannot reach a recursive parser), JSON, shape, then the fields.
-//! Every object is closed: an unknown key is refused, so a typo such as `distanse` can never
-//! fall back to a default; a repeated key is refused, so no message means two things.
-
-use std::fmt;
+//! After the reader, checks run cheapest first: the closed envelope, `id`, the command name
+//! the topic allows, the timestamp window (`freshness`), then the parameters, each one closed
+//! too (a typo such as `distanse` never falls back to a default).
 
 use chrono::{DateTime, Utc};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::freshness::check_timestamp;
+use super::json::{closed, decode, quote, valid_id, QUOTE_LEN};
 use super::motion::{estimate_seconds, Axis};
+use super::refusal::Refusal;
 use super::Twist2;
 use crate::config::{AngularUnit, CommandConfig, LinearUnit};
-use crate::envelope::parse_rfc3339;
 
-/// Deepest nesting of arrays/objects accepted. A command needs 2.
-pub const MAX_DEPTH: usize = 16;
-/// Longest `id`, in characters.
-pub const MAX_ID_LEN: usize = 128;
 /// Longest motion accepted, seconds (estimated: cruise + one ramp). Keeps a speed of 1e-300
 /// from parking the robot in `Moving` forever; not configurable because no real move is near.
 pub const MAX_MOTION_SECONDS: f64 = 3600.0;
-/// Longest text of a received value quoted back in a reason.
-const QUOTE_LEN: usize = 48;
-
-/// Why a command was refused. The `Display` text is the outcome's `reason`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Refusal {
-    #[error("payload is {size} bytes, more than the limit of {max} (commands.max_payload)")]
-    TooLarge { size: usize, max: usize },
-    #[error("payload is not valid UTF-8 (bad byte at offset {at})")]
-    NotUtf8 { at: usize },
-    #[error("payload nests deeper than {max} levels")]
-    TooDeep { max: usize },
-    #[error("payload is not valid JSON: {0}")]
-    NotJson(String),
-    #[error("payload must be a JSON object, got {0}")]
-    NotObject(&'static str),
-    #[error("unknown command topic `{0}`: expected move, stop or emergency")]
-    UnknownTopic(String),
-    #[error("retained messages are not obeyed as commands")]
-    Retained,
-    #[error("unknown field `{0}`")]
-    UnknownField(String),
-    #[error("{field} is missing{why}")]
-    Missing { field: String, why: &'static str },
-    #[error("{field} must be {expected}, got {got}")]
-    Invalid {
-        field: String,
-        expected: &'static str,
-        got: String,
-    },
-    #[error("unknown command {got} on `{topic}`: expected {expected}")]
-    UnknownCommand {
-        topic: &'static str,
-        got: String,
-        expected: &'static str,
-    },
-    #[error("timestamp is {age:.3} s old, more than max_age {max} s")]
-    Stale { age: f64, max: f64 },
-    #[error("timestamp is {ahead:.3} s in the future, more than max_future {max} s")]
-    Future { ahead: f64, max: f64 },
-    #[error("{field} {value} {unit} is more than {limit} {max} {unit}")]
-    TooFar {
-        field: &'static str,
-        value: f64,
-        unit: &'static str,
-        limit: &'static str,
-        max: f64,
-    },
-    #[error("parameters.speed is too low: the motion would take about {seconds:.0} s, more than {max} s")]
-    TooSlow { seconds: f64, max: f64 },
-    #[error("duplicate id `{0}`: a command with this id was already executed")]
-    DuplicateId(String),
-    #[error("emergency stop engaged")]
-    EmergencyEngaged,
-    #[error("commands are disabled (commands.enabled is false)")]
-    Disabled,
-}
 
 /// A command that passed every check of its own; the core still applies its state (e-stop,
 /// duplicate ids).
@@ -237,27 +174,6 @@ pub fn id_and_name(payload: &[u8], cfg: &CommandConfig) -> (Option<String>, Opti
     }
 }
 
-/// The rule for any other fleet message that reaches ROS (generic MQTT to ROS mappings), as
-/// for commands: a retained message is refused, and so is one whose `timestamp` (when it has
-/// one) is older than `max_age` or further ahead than `max_future`, unless the mapping opts
-/// out (`obey_retained`, `obey_stale`).
-pub fn admit(
-    timestamp: Option<&Value>,
-    retained: bool,
-    obey_retained: bool,
-    obey_stale: bool,
-    wall: DateTime<Utc>,
-    cfg: &CommandConfig,
-) -> Result<(), Refusal> {
-    if retained && !obey_retained {
-        return Err(Refusal::Retained);
-    }
-    if obey_stale {
-        return Ok(());
-    }
-    check_timestamp(timestamp, wall, cfg, false)
-}
-
 /// A decoded JSON object plus what can be echoed of it.
 struct Message {
     map: Map<String, Value>,
@@ -319,237 +235,6 @@ impl Message {
     ) -> Result<(), Rejected> {
         check_timestamp(self.map.get("timestamp"), wall, cfg, required).map_err(|r| self.reject(r))
     }
-}
-
-/// Bytes to a JSON object, refusing oversized, non-UTF-8, too deep, non-JSON, non-object.
-pub fn decode(payload: &[u8], max_payload: usize) -> Result<Map<String, Value>, Refusal> {
-    if payload.len() > max_payload {
-        return Err(Refusal::TooLarge {
-            size: payload.len(),
-            max: max_payload,
-        });
-    }
-    let text = std::str::from_utf8(payload).map_err(|e| Refusal::NotUtf8 {
-        at: e.valid_up_to(),
-    })?;
-    check_depth(text.as_bytes(), MAX_DEPTH)?;
-    match serde_json::from_str::<Strict>(text).map(|s| s.0) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(Refusal::NotObject(json_type(&other))),
-        Err(e) => Err(Refusal::NotJson(e.to_string())),
-    }
-}
-
-/// A JSON value whose objects repeat no key. With serde_json's last-one-wins,
-/// `{"command": "release", "command": "engage"}` would mean whatever this parser picks, and
-/// another reader of the same bytes (a fleet log, a broker rule) might pick the other one.
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Strict::deserialize(d).map(|s| s.0)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                let shown: String = key.chars().take(QUOTE_LEN).collect();
-                return Err(de::Error::custom(format!("duplicate key `{shown}`")));
-            }
-            let Strict(v) = access.next_value()?;
-            map.insert(key, v);
-        }
-        Ok(Value::Object(map))
-    }
-}
-
-/// Refuses nesting deeper than `max` before any recursive parser sees the text. Brackets
-/// inside strings do not count; multi-byte UTF-8 never contains ASCII bytes, so a byte scan
-/// is exact. Unbalanced text is left for the JSON parser to refuse.
-fn check_depth(bytes: &[u8], max: usize) -> Result<(), Refusal> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(Refusal::TooDeep { max });
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A received value as JSON text, shortened: reasons are published and logged.
-fn quote(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() > QUOTE_LEN {
-        let mut short: String = text.chars().take(QUOTE_LEN).collect();
-        short.push_str("...");
-        short
-    } else {
-        text
-    }
-}
-
-/// Refuses keys outside `allowed`; `prefix` is the path of the object (`parameters.`).
-fn closed(map: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), Refusal> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(Refusal::UnknownField(format!(
-            "{prefix}{}",
-            k.chars().take(QUOTE_LEN).collect::<String>()
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn valid_id(v: &Value) -> Result<Option<String>, Refusal> {
-    match v {
-        Value::String(s)
-            if !s.is_empty() && s.chars().count() <= MAX_ID_LEN && s.chars().all(shown_as_is) =>
-        {
-            Ok(Some(s.clone()))
-        }
-        other => Err(Refusal::Invalid {
-            field: "id".into(),
-            expected: "a non-empty string of at most 128 printable characters",
-            got: quote(other),
-        }),
-    }
-}
-
-/// Whether a character of an `id` means what it shows. An id is echoed in outcomes, alerts
-/// and logs that people and fleet software read: control characters (NUL, escape sequences,
-/// C1), invisible format characters (direction overrides, zero-width, BOM) and
-/// non-characters could make two ids look alike or a log line say something else. Letters of
-/// any script, combining marks and emoji are fine.
-pub fn shown_as_is(c: char) -> bool {
-    let format = matches!(c,
-        '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
-        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
-        | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}');
-    let noncharacter = matches!(c, '\u{fdd0}'..='\u{fdef}') || (c as u32 & 0xfffe) == 0xfffe;
-    !(c.is_control() || format || noncharacter)
-}
-
-fn check_timestamp(
-    v: Option<&Value>,
-    wall: DateTime<Utc>,
-    cfg: &CommandConfig,
-    required: bool,
-) -> Result<(), Refusal> {
-    let bad = |got: &Value| Refusal::Invalid {
-        field: "timestamp".into(),
-        expected: "an RFC 3339 date-time string",
-        got: quote(got),
-    };
-    let stamp = match v {
-        None if required => {
-            return Err(Refusal::Missing {
-                field: "timestamp".into(),
-                why: " (required: commands.require_timestamp, and always for release)",
-            })
-        }
-        None => return Ok(()),
-        Some(Value::String(s)) => parse_rfc3339(s).ok_or_else(|| bad(&Value::String(s.clone())))?,
-        Some(other) => return Err(bad(other)),
-    };
-    // Microseconds overflow only for differences of ~290,000 years: stale or future anyway.
-    let age = wall
-        .signed_duration_since(stamp)
-        .num_microseconds()
-        .map(|us| us as f64 / 1e6)
-        .unwrap_or(if stamp < wall {
-            f64::INFINITY
-        } else {
-            f64::NEG_INFINITY
-        });
-    if age > cfg.max_age {
-        return Err(Refusal::Stale {
-            age,
-            max: cfg.max_age,
-        });
-    }
-    if -age > cfg.max_future {
-        return Err(Refusal::Future {
-            ahead: -age,
-            max: cfg.max_future,
-        });
-    }
-    Ok(())
 }
 
 /// `parameters` must be absent or `{}` (stop, emergency).
@@ -753,6 +438,7 @@ impl MotionKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::parse_rfc3339;
 
     fn wall() -> DateTime<Utc> {
         parse_rfc3339("2024-01-01T12:00:00Z").expect("wall")
@@ -812,23 +498,6 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_refused_without_recursion() {
-        let deep = "[".repeat(100_000);
-        assert_eq!(
-            decode(deep.as_bytes(), 1 << 20),
-            Err(Refusal::TooDeep { max: MAX_DEPTH })
-        );
-        // serde_json's own recursion limit also refuses it rather than overflowing the stack.
-        assert!(serde_json::from_str::<Value>(&deep).is_err());
-        assert!(serde_json::from_str::<Strict>(&deep).is_err());
-        let deep_obj = format!("{}{}", r#"{"a":"#.repeat(100_000), "1");
-        assert!(serde_json::from_str::<Value>(&deep_obj).is_err());
-        // Brackets inside strings do not count.
-        let ok = format!(r#"{{"a":"{}"}}"#, "[".repeat(100));
-        assert!(decode(ok.as_bytes(), 1 << 20).is_ok());
-    }
-
-    #[test]
     fn repeated_keys_are_refused() {
         let e = parse_emergency(
             br#"{"timestamp":"2024-01-01T12:00:00Z","command":"release","command":"engage"}"#,
@@ -870,31 +539,6 @@ mod tests {
         let e = parse_emergency(br#"{"command":"release"}"#, wall(), &cfg).expect_err("release");
         assert!(matches!(e.refusal, Refusal::Missing { .. }));
         assert_eq!(e.name.as_deref(), Some("release"));
-    }
-
-    #[test]
-    fn generic_messages_follow_the_command_rules_unless_opted_out() {
-        let cfg = CommandConfig::default();
-        let stale = Value::String("2024-01-01T11:59:50Z".into());
-        let fresh = Value::String("2024-01-01T12:00:00Z".into());
-        assert_eq!(admit(None, false, false, false, wall(), &cfg), Ok(()));
-        assert_eq!(
-            admit(Some(&fresh), false, false, false, wall(), &cfg),
-            Ok(())
-        );
-        assert_eq!(
-            admit(None, true, false, false, wall(), &cfg),
-            Err(Refusal::Retained)
-        );
-        assert!(matches!(
-            admit(Some(&stale), false, false, false, wall(), &cfg),
-            Err(Refusal::Stale { .. })
-        ));
-        assert_eq!(admit(None, true, true, false, wall(), &cfg), Ok(()));
-        assert_eq!(
-            admit(Some(&stale), false, false, true, wall(), &cfg),
-            Ok(())
-        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 
-use super::parse::MAX_ID_LEN;
+use super::json::MAX_ID_LEN;
 
 /// `command/move`: one object per command name, each with its own parameters.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -2,24 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-/// Who engaged the e-stop. Each source releases only its own engagement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// The fleet, on `<command prefix>/emergency`.
-    Mqtt,
-    /// The local `std_msgs/Bool` e-stop topic.
-    Ros,
-}
-
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Mqtt => "mqtt",
-            Source::Ros => "ros",
-        }
-    }
-}
+pub use crate::envelope::Source;
 
 /// The latch holds while any source holds it: a fleet release must not override a local
 /// e-stop button, nor a local release a fleet e-stop.

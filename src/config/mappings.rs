@@ -1,14 +1,134 @@
-//! Mappings: which ROS topic goes to which MQTT topic, how, at what QoS and rate.
+//! The `mappings:` block: which ROS topic goes to which MQTT topic, how, at what QoS and rate;
+//! each entry as written (`MappingSpec`), and resolved with the built-in ones (`Mapping`).
 //!
 //! The built-in table reproduces SPEC section 3. A `mappings:` entry whose `name` matches a
 //! built-in one changes only the keys it sets (or disables it with `enabled: false`); any other
 //! name adds a mapping, its unset keys taken from its converter's defaults.
 
-use super::topics::{validate_topic, Category, TopicTree};
-use super::{
-    BatchConfig, Config, ConfigError, ConverterKind, Direction, MappingSpec, PercentageScale, Qos,
-    RosQos,
-};
+use serde::Deserialize;
+
+use super::error::{ConfigError, Range};
+use super::ros_qos::RosQos;
+use super::topics::{validate_topic, Category, Qos};
+use super::tree::TopicTree;
+use super::Config;
+
+/// Which way a mapping carries messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    RosToMqtt,
+    MqttToRos,
+}
+
+/// How a ROS message becomes JSON (and back, for `generic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConverterKind {
+    Odometry,
+    Imu,
+    Battery,
+    JointStates,
+    LaserScan,
+    Generic,
+}
+
+/// Scale of `sensor_msgs/BatteryState.percentage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PercentageScale {
+    /// 0-1, as the message definition says.
+    #[default]
+    Fraction,
+    /// 0-100, as many drivers publish.
+    Percent,
+    /// Values up to 1.0 are fractions, larger ones percents (1.0 means 100 %).
+    Auto,
+}
+
+/// Up to `max_messages` messages or `max_interval` seconds per MQTT publish.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_messages: usize,
+    /// Seconds.
+    pub max_interval: f64,
+}
+
+/// One mapping as written in the file. Unset keys come from the built-in mapping of the same
+/// name, or else from the converter's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSpec {
+    pub name: String,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    #[serde(default)]
+    pub ros_topic: Option<String>,
+    #[serde(default)]
+    pub ros_type: Option<String>,
+    #[serde(default)]
+    pub converter: Option<ConverterKind>,
+    #[serde(default)]
+    pub mqtt_category: Option<Category>,
+    #[serde(default)]
+    pub mqtt_action: Option<String>,
+    /// A full topic instead of category + action; `{robot_id}` is replaced.
+    #[serde(default)]
+    pub mqtt_topic: Option<String>,
+    #[serde(default)]
+    pub qos: Option<Qos>,
+    #[serde(default)]
+    pub retain: Option<bool>,
+    #[serde(default)]
+    pub ros_qos: Option<RosQos>,
+    /// Messages per second at most; the latest value wins.
+    #[serde(default)]
+    pub rate_limit_hz: Option<f64>,
+    #[serde(default)]
+    pub batch: Option<BatchConfig>,
+    /// Battery mappings only.
+    #[serde(default)]
+    pub percentage_scale: Option<PercentageScale>,
+    /// MQTT to ROS only: publish retained messages too (default: refused, like commands).
+    #[serde(default)]
+    pub obey_retained: Option<bool>,
+    /// MQTT to ROS only: publish messages whose envelope `timestamp` is older than
+    /// `commands.max_age` too (default: refused, like commands).
+    #[serde(default)]
+    pub obey_stale: Option<bool>,
+}
+
+impl MappingSpec {
+    pub(super) fn validate(&self, file: &str, i: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("mappings[{i}].{k}");
+        let bad = |k: &str, why: String| Err(ConfigError::invalid(file, key(k), why));
+        if self.name.trim().is_empty() {
+            return bad("name", "must not be empty".into());
+        }
+        if let Some(hz) = self.rate_limit_hz {
+            Range::Positive(100_000.0)
+                .check(hz)
+                .or_else(|why| bad("rate_limit_hz", why))?;
+        }
+        if let Some(b) = self.batch {
+            if b.max_messages == 0 || b.max_messages > 100_000 {
+                return bad("batch.max_messages", "must be 1-100000".into());
+            }
+            Range::Positive(3600.0)
+                .check(b.max_interval)
+                .or_else(|why| bad("batch.max_interval", why))?;
+        }
+        if let Some(q) = self.ros_qos {
+            if q.depth == 0 || q.depth > 100_000 {
+                return bad("ros_qos.depth", "must be 1-100000".into());
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A mapping with every key decided.
 #[derive(Debug, Clone, PartialEq)]

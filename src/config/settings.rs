@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::mappings::{self, Mapping};
-use super::topics::{self, Category, TopicTree, COMMAND_ACTIONS};
+use super::topics::{self, Category, COMMAND_ACTIONS};
+use super::tree::TopicTree;
 use super::{Config, ConfigError, Direction, ReconnectConfig};
 
 /// The node's own parameters (`--ros-args -p name:=value`): each overrides the file.

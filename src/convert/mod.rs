@@ -14,6 +14,7 @@ pub mod scan;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::angle::wrap_deg;
 use crate::envelope::Stamp;
 
 /// A built-in conversion of one ROS message type (its name: `ConverterKind::ros_type`).
@@ -122,16 +123,6 @@ impl Quat {
             pitch: pitch.to_degrees(),
             yaw: self.yaw_deg(),
         }
-    }
-}
-
-/// Maps degrees into (-180, 180].
-pub fn wrap_deg(d: f64) -> f64 {
-    let r = d.rem_euclid(360.0);
-    if r > 180.0 {
-        r - 360.0
-    } else {
-        r
     }
 }
 

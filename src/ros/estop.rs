@@ -11,8 +11,8 @@ use r2r::std_msgs::msg::Bool;
 use r2r::Node;
 use tokio::sync::watch;
 
+use super::drain::Drain;
 use super::qos_profile;
-use super::to_mqtt::Drain;
 use crate::command::runner::RosEstop;
 use crate::config::{Durability, Reliability, RosQos};
 

@@ -1,12 +1,14 @@
-//! The ROS side: the node's parameters (`params`), a subscription per ROS to MQTT mapping
-//! (`to_mqtt`), the publishers into ROS (`to_ros`: `cmd_vel`, generic MQTT to ROS mappings),
-//! the e-stop listener (`estop`), the spin thread (`spin`) and the thread for conversions
-//! too heavy for it (`offload`). Every subscription and publisher is made before the first
-//! spin, so that no first message is lost.
+//! The ROS side: the node's parameters (`params`), everything the bridge makes on the node
+//! before the first spin so that no first message is lost (`side`): a subscription per ROS to
+//! MQTT mapping (`to_mqtt`), the publishers into ROS (`to_ros`: `cmd_vel`, generic MQTT to ROS
+//! mappings), the e-stop listener (`estop`); the spin thread (`spin`) that drains them
+//! (`drain`) and the thread for conversions too heavy for it (`offload`).
 
+pub mod drain;
 pub mod estop;
 pub mod offload;
 pub mod params;
+pub mod side;
 pub mod spin;
 pub mod to_mqtt;
 pub mod to_ros;

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use futures::{FutureExt, Stream, StreamExt};
 
+use super::drain::Drain;
 use super::spin::next_wait;
-use super::to_mqtt::Drain;
 use crate::diagnostics::Counters;
 
 /// Serialized messages of one mapping, between the spin thread and the converter.

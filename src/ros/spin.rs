@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use r2r::Node;
 
-use super::to_mqtt::Drain;
+use super::drain::Drain;
 use crate::mqtt::Outbox;
 
 /// The longest a spin waits when nothing comes and nothing is due: how late the thread sees

@@ -5,8 +5,9 @@
 //!
 //! r2r takes at most one message per subscription per `spin_once` and hands it over through a
 //! channel of 10 that drops silently when full. So routes are drained on the spin thread right
-//! after each spin: nothing waits in r2r's channels, and every drop that remains (rate limit,
-//! full queue to MQTT) is ours and counted. Generic mappings are converted on a thread of
+//! after each spin: nothing waits in r2r's channels, and every message left out is ours and
+//! counted: `skipped` by the rate limit (a newer value replaced it), `dropped` by a full queue
+//! to MQTT. Generic mappings are converted on a thread of
 //! their own (`offload`): only their serialized bytes are taken on the spin thread.
 
 use std::sync::mpsc::Sender;
@@ -17,6 +18,7 @@ use futures::{FutureExt, StreamExt};
 use r2r::Node;
 use serde::Serialize;
 
+use super::drain::Drain;
 use super::offload::{Handoff, Queue};
 use super::{qos_profile, RosError};
 use crate::config::{Category, ConverterKind, Mapping, Qos};
@@ -27,15 +29,6 @@ use crate::logging::{printable, Throttle};
 use crate::mqtt::{Outbound, Outbox};
 use crate::policy::{Batcher, RateLimiter};
 use crate::state::{self, Feeds};
-
-/// What the spin thread does after every spin: take what a subscription holds, and act.
-pub trait Drain: Send {
-    fn drain(&mut self, now: Instant);
-    /// When `drain` must run even if no message comes (a held message, an open batch).
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-}
 
 /// Wraps `data` into the envelope of a mapping: its robot id and its category as `type`.
 #[derive(Clone)]
@@ -121,7 +114,7 @@ impl<M: Send> Drain for Route<M> {
                 Some(l) => {
                     let (out, replaced) = l.offer(msg, now);
                     if replaced {
-                        Counters::add(&self.counters.dropped);
+                        Counters::add(&self.counters.skipped);
                     }
                     if let Some(m) = out {
                         self.emit(&m, now);

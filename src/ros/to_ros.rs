@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{qos_profile, RosError};
-use crate::command::parse::admit;
+use crate::command::freshness::admit;
 use crate::command::runner::TwistSink;
 use crate::command::Twist2;
 use crate::config::{CommandConfig, Direction, Mapping, RosQos};

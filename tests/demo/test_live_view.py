@@ -45,7 +45,7 @@ EXPECTED_TABLE = [
     "sensor/raw                 1.0    0  no   (not JSON, 19 bytes)",
     'status/?]0;pwned?title     1.0    0  no   {"data":1}',
     "status/battery             1.0    1  yes  87.5 % discharging",
-    "status/bridge              1.0    1  no   connected reconnects=0 queue=0 published=1254 dropped=1",
+    "status/bridge              1.0    1  no   connected reconnects=0 queue=0 published=1262 dropped=1 skipped=32",
     "status/command             2.0    1  no   rotate_left [job-18] rejected: timestamp is 12.012 s old, more than max_age 2 s",
     "status/connection          1.0    1  yes  online",
     'status/greeting            1.0    1  no   {"data":"hello from a generic mapping"}',
@@ -190,7 +190,17 @@ class Summaries(unittest.TestCase):
             lv.summarize_bridge(envelope({"connected": False, "reconnects": 3, "offline_queue": 17,
                                           "offline_dropped": 2, "outbound_dropped": 0,
                                           "mappings": {}})),
-            "DISCONNECTED reconnects=3 queue=17 published=0 dropped=2")
+            "DISCONNECTED reconnects=3 queue=17 published=0 dropped=2 skipped=0")
+        # What a rate limit skips is counted apart from what is lost.
+        self.assertEqual(
+            lv.summarize_bridge(envelope({"connected": True, "reconnects": 0, "offline_queue": 0,
+                                          "offline_dropped": 0, "outbound_dropped": 1,
+                                          "mappings": {
+                                              "scan": {"received": 40, "published": 8,
+                                                       "dropped": 0, "skipped": 32},
+                                              "odom": {"received": 9, "published": 8,
+                                                       "dropped": 1, "skipped": 0}}})),
+            "connected reconnects=0 queue=0 published=16 dropped=2 skipped=32")
         self.assertEqual(lv.summarize_imu(envelope({"orientation": None}, "sensor")),
                          "yaw=? (orientation unknown)")
         self.assertEqual(

@@ -1,0 +1,66 @@
+//! A mapping's `ros_qos:` block: the ROS QoS profile of its subscription or publisher, and
+//! the profiles the bridge uses by default.
+
+use serde::Deserialize;
+
+/// ROS QoS of a mapping's subscription or publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosQos {
+    #[serde(default = "best_effort")]
+    pub reliability: Reliability,
+    #[serde(default = "volatile")]
+    pub durability: Durability,
+    #[serde(default = "default_depth")]
+    pub depth: usize,
+}
+
+fn best_effort() -> Reliability {
+    Reliability::BestEffort
+}
+fn volatile() -> Durability {
+    Durability::Volatile
+}
+fn default_depth() -> usize {
+    RosQos::SENSOR.depth
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reliability {
+    Reliable,
+    BestEffort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    Volatile,
+    TransientLocal,
+}
+
+impl RosQos {
+    /// The sensor-data profile drivers use; a best-effort reader matches reliable writers too.
+    /// Deeper than rclcpp's 5: r2r takes one message per subscription per spin, so a short
+    /// scheduling hiccup at hundreds of messages per second must fit in the DDS history
+    /// (BENCHMARKS.md: depth 10 lost up to 10 % at 20k msg/s, depth 100 none up to 10k msg/s).
+    pub const SENSOR: RosQos = RosQos {
+        reliability: Reliability::BestEffort,
+        durability: Durability::Volatile,
+        depth: 100,
+    };
+    /// The built-in odometry, IMU and joint-state mappings: small messages at up to hundreds
+    /// of Hz. Their history holds a stall of the spin thread of about a second at 1 kHz (a
+    /// loaded robot computer); DDS only fills it while the bridge is behind, and it is freed
+    /// as the bridge catches up.
+    pub const SENSOR_HIGH_RATE: RosQos = RosQos {
+        depth: 1000,
+        ..RosQos::SENSOR
+    };
+    /// For what the bridge publishes into ROS: reliable, as `rclpy`/`rclcpp` default readers are.
+    pub const RELIABLE: RosQos = RosQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        depth: 10,
+    };
+}

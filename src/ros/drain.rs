@@ -1,0 +1,13 @@
+//! What the ROS side's threads run after each wait: the spin thread every route's part on it
+//! (`to_mqtt`, `offload::Handoff`, `estop`), the `ros-convert` thread the offloaded routes.
+
+use std::time::Instant;
+
+/// Takes what a subscription (or an offload queue) holds, and acts on it.
+pub trait Drain: Send {
+    fn drain(&mut self, now: Instant);
+    /// When `drain` must run even if no message comes (a held message, an open batch).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+}
