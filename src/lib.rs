@@ -11,7 +11,8 @@
 //! the `command` core know nothing of the ROS graph or the broker and are tested alone. `app`
 //! wires everything: `config::Settings` in, [`app::start`] gives a running bridge. `schema`
 //! generates the JSON Schemas of every payload; `cli` is what the binary does without a node
-//! (`--version`, `--check-config`, `--write-schemas`).
+//! (`--version`, `--check-config`, `--write-schemas`). `vda5050` is the VDA 5050 2.1 profile
+//! as pure logic (not wired into the running bridge yet).
 
 pub mod alerts;
 pub mod app;
@@ -30,6 +31,7 @@ pub mod ros;
 pub mod schema;
 pub mod shutdown;
 pub mod state;
+pub mod vda5050;
 
 pub use app::{start, Running};
 pub use config::Settings;
