@@ -71,10 +71,11 @@ impl ActionStates {
     pub fn push(&mut self, r: ActionRecord) {
         self.list.push(r);
         while self.list.len() > self.max {
-            let older = self.list.len() - 1;
+            let older = self.list.len().saturating_sub(1);
             let finished = |instant: bool| {
-                self.list[..older]
+                self.list
                     .iter()
+                    .take(older)
                     .position(|r| r.status.is_final() && (r.origin == Origin::Instant) == instant)
             };
             match finished(true).or_else(|| finished(false)) {
