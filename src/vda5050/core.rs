@@ -182,6 +182,9 @@ pub struct VdaCore {
 /// The result of a startPause or cancelOrder that waited for it.
 const STANDSTILL: &str = "the vehicle stands still";
 
+/// Longest `resultDescription` taken from the navigation.
+const RESULT_LEN: usize = 512;
+
 /// Log lines a second about refused input.
 const LOG_PER_SECOND: u32 = 10;
 
@@ -718,8 +721,11 @@ impl VdaCore {
             log::debug!("VDA 5050 progress of another order ignored");
             return;
         }
+        let max_id = self.cfg.limits.max_id_len;
         let reached = match (p.last_node_id, p.last_node_sequence_id) {
-            (Some(id), Some(seq)) => self.book.reached(&id, seq),
+            (Some(id), Some(seq)) => {
+                validate::id("lastNodeId", &id, max_id).and_then(|()| self.book.reached(&id, seq))
+            }
             (None, None) => Ok(false),
             _ => Err("lastNodeId and lastNodeSequenceId come together".to_owned()),
         };
@@ -740,7 +746,9 @@ impl VdaCore {
                 && (r.status, &r.result) != (a.action_status, &a.result_description)
             {
                 r.status = a.action_status;
-                r.result = a.result_description;
+                r.result = a
+                    .result_description
+                    .map(|d| printable(&d, RESULT_LEN).into_owned());
                 self.state_pending = true;
             }
         }
@@ -1035,9 +1043,11 @@ impl VdaCore {
         });
     }
 
-    /// Counts, logs (throttled) and reports a refusal.
+    /// Counts (master control's), logs (throttled) and reports a refusal.
     fn refuse(&mut self, e: ActiveError, now: Instant) {
-        self.counters.refused += 1;
+        if e.kind != ErrorKind::Navigation {
+            self.counters.refused += 1;
+        }
         if self.refusal_log.allow(now) {
             log::warn!(
                 "VDA 5050 {}: {}",

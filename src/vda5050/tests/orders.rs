@@ -533,12 +533,17 @@ fn progress_moves_the_order_along() {
         (Some("b"), Some(false))
     );
     // Malformed progress is refused and counted.
-    let before = rig.core.counters().progress_refused;
+    let before = rig.core.counters();
     rig.pass(1.0);
     rig.core
         .on_progress(br#"{"orderId":"o","lastNodeId":"c"}"#, rig.now, rig.wall);
     rig.core.on_progress(b"\xff\xfe", rig.now, rig.wall);
-    assert_eq!(rig.core.counters().progress_refused, before + 2);
+    let after = rig.core.counters();
+    assert_eq!(after.progress_refused, before.progress_refused + 2);
+    assert_eq!(
+        after.refused, before.refused,
+        "not master control's refusals"
+    );
 }
 
 #[test]
@@ -576,6 +581,17 @@ fn the_navigation_can_say_where_the_robot_stands_before_the_first_order() {
         (Some("dock"), Some(""))
     );
     assert!(send(&mut rig, path("o", 0, 0, &["dock", "b"], 2)).1);
+    rig.progress(json!({"orderId": "o", "lastNodeId": "b", "lastNodeSequenceId": 2}));
+    // Done: what the navigation says next is taken as it is, if it is an id at all.
+    rig.pass(1.0);
+    let fx =
+        rig.progress(json!({"orderId": "o", "lastNodeId": "x\u{1b}[2J", "lastNodeSequenceId": 4}));
+    let s = state_after(&fx);
+    assert_eq!(s["lastNodeId"], "b");
+    assert!(
+        error(&s, "navigationError").is_some_and(|e| e.to_string().contains("printable")),
+        "{s}"
+    );
 }
 
 #[test]
