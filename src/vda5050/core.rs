@@ -1,11 +1,12 @@
 //! The VDA 5050 side of the vehicle as a pure state machine: no ROS, no broker, time injected
 //! (`now` for periods, `wall` for timestamps and message ages), like the command core.
 //!
-//! Inputs: master control's `order` and `instantActions` bytes (`on_message`); odometry; battery; the e-stop
-//! latch; the protective field; the operating mode; the navigation's progress; the MQTT
-//! connection's life (`will`, `on_connected`, `on_disconnected`, `on_shutdown`); and `tick`
-//! (call it at [`VdaCore::next_wake`]). Every call returns [`Effects`]: messages to publish,
-//! a change of the pause gate for the safety core, messages for the robot's navigation.
+//! Inputs: master control's `order` and `instantActions` bytes (`on_message`); odometry;
+//! battery; the e-stop latch; the protective field; the operating mode; the navigation's
+//! progress; the MQTT connection's life (`on_connected`, `on_disconnected`, `on_shutdown`;
+//! the `connection` topic itself is the link's, through [`Presence`]); and `tick` (call it at
+//! [`VdaCore::next_wake`]). Every call returns [`Effects`]: messages to publish, a change of
+//! the pause gate for the safety core, messages for the robot's navigation.
 //!
 //! `state` goes out on every event (an order accepted or refused, an instant action, an
 //! action state or error that changes, the pause, the e-stop, the operating mode, driving
@@ -25,7 +26,6 @@ use super::errors::{ActiveError, ErrorKind, Errors, Scope};
 use super::header::Stamper;
 use super::input::{self, Identity, Source};
 use super::instant::Request;
-use super::msg::connection::Connection;
 use super::msg::factsheet::{Body, Factsheet};
 use super::msg::instant_actions::InstantActions;
 use super::msg::navigation::{Command, Control, Progress};
@@ -34,9 +34,10 @@ use super::msg::state::{self, AgvPosition, BatteryState, SafetyState, State, Vel
 use super::msg::visualization::Visualization;
 use super::msg::Headed;
 use super::order::{OrderBook, Verdict};
+use super::presence::Presence;
 use super::topics::{Incoming, Outgoing, Topics};
 use super::validate::{self, Rules};
-use super::version::{ConnectionState, Version};
+use super::version::Version;
 use super::words::{ActionStatus, EstopType, OperatingMode};
 use crate::envelope::to_json;
 use crate::logging::{printable, Throttle};
@@ -270,24 +271,21 @@ impl VdaCore {
 
     // ----- the connection -----
 
-    /// The Last Will to set on the next CONNECT: `CONNECTIONBROKEN`, retained, QoS 1. Its
-    /// `headerId` is the one after the ONLINE that follows the connect, so that ids on the
-    /// topic never go back, whichever of the two master control sees last.
-    pub fn will(&self, wall: DateTime<Utc>) -> Publish {
-        let msg = Connection {
-            header: self.stamper.ahead(Outgoing::Connection, 1, wall),
-            connection_state: self.version.connection_word(ConnectionState::Broken),
-        };
-        self.message(Outgoing::Connection, &msg)
+    /// The presence for the MQTT connection that carries the profile (`connection`: the Will,
+    /// ONLINE, OFFLINE): the link owns it, as it owns the seed's `status/connection`.
+    pub fn presence(&self) -> Presence {
+        Presence::new(
+            self.version,
+            &self.topics,
+            &self.identity.manufacturer,
+            &self.identity.serial_number,
+        )
     }
 
-    /// After CONNACK: ONLINE, the factsheet (retained) and the state.
+    /// After CONNACK (and the presence's ONLINE): the factsheet (retained) and the state.
     pub fn on_connected(&mut self, now: Instant, wall: DateTime<Utc>) -> Effects {
         let mut fx = Effects::default();
         self.connected = true;
-        self.connection(&mut fx, ConnectionState::Online, wall);
-        // The Will took the id after ONLINE.
-        self.stamper.skip(Outgoing::Connection, 1);
         self.send_factsheet(&mut fx, now, wall);
         self.send_state(&mut fx, now, wall);
         self.next_visualization = self.periods.visualization.map(|_| now);
@@ -300,9 +298,9 @@ impl VdaCore {
         self.connected = false;
     }
 
-    /// A graceful stop: a last state and OFFLINE (then the caller disconnects, so the broker
-    /// drops the Will). An active order is cancelled in the navigation: nobody could follow or
-    /// pause it once the bridge is gone.
+    /// A graceful stop, before the presence's OFFLINE: an active order is cancelled in the
+    /// navigation (nobody could follow or pause it once the bridge is gone), and a last state
+    /// says so. Nothing is published after it.
     pub fn on_shutdown(&mut self, now: Instant, wall: DateTime<Utc>) -> Effects {
         let mut fx = Effects::default();
         if self.book.active(self.actions.order_running()) {
@@ -311,19 +309,8 @@ impl VdaCore {
                 self.send_state(&mut fx, now, wall);
             }
         }
-        if self.connected {
-            self.connection(&mut fx, ConnectionState::Offline, wall);
-        }
         self.connected = false;
         fx
-    }
-
-    fn connection(&mut self, fx: &mut Effects, state: ConnectionState, wall: DateTime<Utc>) {
-        let msg = Connection {
-            header: self.stamper.next(Outgoing::Connection, wall),
-            connection_state: self.version.connection_word(state),
-        };
-        fx.publish.push(self.message(Outgoing::Connection, &msg));
     }
 
     // ----- master control -----

@@ -11,7 +11,8 @@
 //!   field; `validate`: one order against the text's rules; `order`: the current order and the
 //!   rules of order updates; `action_states`, `errors`: the bounded lists of the state;
 //!   `instant`: the instant actions the bridge owns.
-//! - `core`: the state machine.
+//! - `core`: the state machine; `presence`: the `connection` topic, which the MQTT link that
+//!   carries the profile owns.
 //!
 //! # Coverage of VDA 5050 2.1
 //! Covered: `connection` (ONLINE, OFFLINE, the CONNECTIONBROKEN Will with a `headerId` that
@@ -61,6 +62,7 @@ pub mod input;
 pub mod instant;
 pub mod msg;
 pub mod order;
+pub mod presence;
 pub mod topics;
 pub mod validate;
 pub mod version;
@@ -73,5 +75,6 @@ pub use self::core::{
     Battery, Counters, Effects, Estop, Gate, NavMessage, NavTopic, Odometry, Publish, VdaCore,
 };
 pub use config::VdaConfig;
+pub use presence::Presence;
 pub use topics::{Incoming, Outgoing, Topics};
 pub use version::Version;

@@ -22,41 +22,46 @@ fn odom(x: f64, y: f64, yaw: f64, vx: f64) -> Odometry {
 #[test]
 fn presence_online_will_and_offline_with_ids_that_never_go_back() {
     let mut rig = Rig::offline(config());
-    let will = rig.core.will(rig.wall);
+    let mut presence = rig.core.presence();
+    let will = presence.will(rig.wall);
     assert_eq!(will.topic, "uagv/v2/KIT/AMR001/connection");
     assert_eq!((will.qos, will.retain), (1, true));
     let w = json_of(&will);
     assert_eq!(w["connectionState"], "CONNECTIONBROKEN");
-    let fx = rig.core.on_connected(rig.now, rig.wall);
-    let kinds: Vec<Outgoing> = fx.publish.iter().map(|p| p.kind).collect();
     assert_eq!(
-        kinds,
-        [Outgoing::Connection, Outgoing::Factsheet, Outgoing::State]
+        json_of(&presence.will(rig.wall))["headerId"],
+        1,
+        "the same Will until ONLINE"
     );
-    let online = json_of(&fx.publish[0]);
+    let online = presence.online(rig.wall);
+    assert!(online.retain && online.qos == 1);
+    let online = json_of(&online);
     assert_eq!(online["connectionState"], "ONLINE");
     assert_eq!(
         (online["headerId"].as_u64(), w["headerId"].as_u64()),
         (Some(0), Some(1))
     );
-    assert!(fx.publish[0].retain && fx.publish[1].retain && !fx.publish[2].retain);
+    let fx = rig.core.on_connected(rig.now, rig.wall);
+    let kinds: Vec<Outgoing> = fx.publish.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, [Outgoing::Factsheet, Outgoing::State]);
+    assert!(fx.publish[0].retain && !fx.publish[1].retain);
     // The link drops; the broker says the Will (1); the next connect: ONLINE 2, Will 3.
     rig.core.on_disconnected();
     assert!(rig.tick(60.0).publish.is_empty(), "nothing while offline");
-    let will = json_of(&rig.core.will(rig.wall));
-    let fx = rig.core.on_connected(rig.now, rig.wall);
-    assert_eq!(json_of(&fx.publish[0])["headerId"], 2);
+    let will = json_of(&presence.will(rig.wall));
+    assert_eq!(json_of(&presence.online(rig.wall))["headerId"], 2);
     assert_eq!(will["headerId"], 3);
-    let fx = rig.core.on_shutdown(rig.now, rig.wall);
-    let off = last(&fx, Outgoing::Connection).expect("offline");
+    rig.core.on_connected(rig.now, rig.wall);
+    assert!(
+        rig.core.on_shutdown(rig.now, rig.wall).publish.is_empty(),
+        "no order: nothing"
+    );
+    let off = json_of(&presence.offline(rig.wall));
     assert_eq!(
         (off["connectionState"].as_str(), off["headerId"].as_u64()),
         (Some("OFFLINE"), Some(4))
     );
-    assert!(
-        rig.core.on_shutdown(rig.now, rig.wall).publish.is_empty(),
-        "said once"
-    );
+    assert!(rig.tick(60.0).publish.is_empty(), "nothing after the stop");
 }
 
 #[test]
@@ -385,10 +390,14 @@ fn a_graceful_stop_cancels_the_order_reports_and_says_offline() {
     rig.pass(1.0);
     let fx = rig.core.on_shutdown(rig.now, rig.wall);
     let kinds: Vec<Outgoing> = fx.publish.iter().map(|p| p.kind).collect();
-    assert_eq!(kinds, [Outgoing::State, Outgoing::Connection]);
+    assert_eq!(
+        kinds,
+        [Outgoing::State],
+        "the last state; OFFLINE is the presence's"
+    );
     let s = state_after(&fx);
     assert_eq!((s["orderId"].as_str(), nodes(&s).len()), (Some("o"), 0));
     let nav: Vec<&str> = fx.navigation.iter().map(|n| n.data.as_str()).collect();
     assert_eq!(nav, [r#"{"command":"cancel","orderId":"o"}"#]);
-    assert!(rig.tick(60.0).publish.is_empty(), "nothing after OFFLINE");
+    assert!(rig.tick(60.0).publish.is_empty(), "nothing after the stop");
 }

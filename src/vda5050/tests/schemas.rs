@@ -122,7 +122,8 @@ fn odom(x: f64, yaw: f64, vx: f64) -> Odometry {
 /// A working day: every kind of message in many situations.
 fn a_day(cfg: VdaConfig) -> Vec<Publish> {
     let mut rig = Rig::offline(cfg);
-    let mut out = vec![rig.core.will(rig.wall)];
+    let mut presence = rig.core.presence();
+    let mut out = vec![presence.will(rig.wall), presence.online(rig.wall)];
     let take = |fx: crate::vda5050::Effects, out: &mut Vec<Publish>| out.extend(fx.publish);
     take(rig.core.on_connected(rig.now, rig.wall), &mut out);
     let steps: Vec<Step> = vec![
@@ -224,6 +225,7 @@ fn a_day(cfg: VdaConfig) -> Vec<Publish> {
         take(fx, &mut out);
     }
     take(rig.core.on_shutdown(rig.now, rig.wall), &mut out);
+    out.push(presence.offline(rig.wall));
     out
 }
 
@@ -284,7 +286,7 @@ fn factsheets_of_other_configurations_are_valid_too() {
     }
     let mut rig = Rig::offline(cfg);
     let fx = rig.core.on_connected(rig.now, rig.wall);
-    assert_eq!(check_all(&fx.publish), [1, 1, 0, 1]);
+    assert_eq!(check_all(&fx.publish), [0, 1, 0, 1]);
     let f = last(&fx, Outgoing::Factsheet).expect("factsheet");
     assert_eq!(
         f["protocolFeatures"]["optionalParameters"],
