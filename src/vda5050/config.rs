@@ -1,7 +1,8 @@
 //! The `vda5050:` block of the configuration file: off by default. A plain serde struct;
 //! [`VdaConfig::validate`] checks every value on its own (ranges, topic levels, what an enabled
 //! profile needs) and names the key, for the bridge's `Config::parse` to report with the file:
-//! `ConfigError::invalid(file, e.key, e.message)`.
+//! `ConfigError::invalid(file, e.key, e.message)`. Like the bridge's `config`, it imports
+//! nothing of the crate outside the profile's `version` and `words` (which import nothing).
 //!
 //! ```yaml
 //! vda5050:

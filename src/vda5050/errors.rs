@@ -8,27 +8,9 @@
 use std::collections::VecDeque;
 
 use super::version::Version;
+pub use super::words::ErrorKind;
 use super::words::ErrorLevel;
 use crate::logging::printable;
-
-/// What went wrong; [`Version::error_type`] names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// A malformed message: not JSON, not the schema, too big, for another vehicle, stale.
-    Validation,
-    /// A well-formed order the vehicle cannot execute.
-    Order,
-    /// An order update that does not fit the current order.
-    OrderUpdate,
-    /// `cancelOrder` without an order.
-    NoOrderToCancel,
-    /// An instant action the bridge does not support, or cannot carry out as sent.
-    InstantAction,
-    /// The robot's navigation reported progress that does not fit the order.
-    Navigation,
-    /// No battery charge is known: `batteryCharge` 0 stands in for it.
-    BatteryUnknown,
-}
 
 /// Where an error came from, which decides when it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@
 //! 2.0 (for reference): `instantActions` called `actionType` `actionName`; `batteryHealth` and
 //! `reach` were integers; the factsheet schema was `factsheet.json`.
 
-use super::errors::ErrorKind;
+use super::words::ErrorKind;
 
 /// A protocol version the bridge speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

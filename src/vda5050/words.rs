@@ -1,5 +1,6 @@
 //! The protocol's closed vocabularies (VDA 5050 2.1 spelling) that the configuration names and
-//! the messages carry. Words that 3.0 spells differently are listed in [`super::version`].
+//! the messages carry, and the kinds of error the vehicle reports (their `errorType` words
+//! are the version's). Words that 3.0 spells differently are listed in [`super::version`].
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,25 @@ pub enum BlockingType {
 pub enum ErrorLevel {
     Warning,
     Fatal,
+}
+
+/// What went wrong (`state.errors`); [`super::version::Version::error_type`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A malformed message: not JSON, not the schema, too big, for another vehicle, stale.
+    Validation,
+    /// A well-formed order the vehicle cannot execute.
+    Order,
+    /// An order update that does not fit the current order.
+    OrderUpdate,
+    /// `cancelOrder` without an order.
+    NoOrderToCancel,
+    /// An instant action the bridge does not support, or cannot carry out as sent.
+    InstantAction,
+    /// The robot's navigation reported progress that does not fit the order.
+    Navigation,
+    /// No battery charge is known: `batteryCharge` 0 stands in for it.
+    BatteryUnknown,
 }
 
 /// `factsheet.typeSpecification.agvKinematic`.
