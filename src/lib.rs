@@ -13,7 +13,8 @@
 //! broker and are tested alone. `app` wires everything: `config::Settings` in, [`app::start`]
 //! gives a running bridge, its ROS side built by `ros::side`. `schema` generates the JSON
 //! Schemas of every payload; `cli` is what the binary does without a node (`--version`,
-//! `--check-config`, `--write-schemas`).
+//! `--check-config`, `--write-schemas`). `vda5050` is the VDA 5050 2.1 profile
+//! as pure logic (not wired into the running bridge yet).
 
 pub mod alerts;
 pub mod angle;
@@ -34,6 +35,7 @@ pub mod ros;
 pub mod schema;
 pub mod shutdown;
 pub mod state;
+pub mod vda5050;
 
 pub use app::{start, Running};
 pub use config::Settings;
