@@ -34,11 +34,11 @@ use rumqttc::{
 use tokio::sync::mpsc;
 
 use super::offline_queue::Pushed;
-use super::options::{self, LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES};
+use super::options::{LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES};
 use super::session::Session;
 use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound, OutboxRx};
 use crate::diagnostics::Stats;
-use crate::envelope::{self, Presence};
+use crate::envelope;
 use crate::shutdown::Shutdown;
 
 /// How long a shutdown may take to hand over what is left and say `offline`.
@@ -180,8 +180,11 @@ impl<D: Dispatch> Link<D> {
         events: mpsc::Sender<LinkEvent>,
         stats: Arc<Stats>,
     ) -> (Link<D>, EventLoop) {
+        let mut settings = settings;
+        let mut options = settings.options.clone();
+        options.set_last_will(settings.presence.will());
         // Nothing goes through rumqttc's request channel: a capacity of 1 is enough.
-        let mut eventloop = EventLoop::new(settings.options.clone(), 1);
+        let mut eventloop = EventLoop::new(options, 1);
         // Small JSON messages at hundreds per second: without TCP_NODELAY, Nagle holds a
         // write back until the broker ACKs the previous one (up to the 40 ms delayed ACK).
         let mut network = rumqttc::NetworkOptions::new();
@@ -454,22 +457,13 @@ impl<D: Dispatch> Link<D> {
                 other => other,
             }));
         // `online` goes first of the messages, then whatever waited.
-        let online = self.presence(Presence::Online);
+        let online = self.settings.presence.online();
         self.session.queue.requeue(std::iter::once(online));
         if let Some(event) = connected.restored {
             if self.events.try_send(event).is_err() {
                 log::debug!("mqtt: nobody listens to link events");
             }
         }
-    }
-
-    fn presence(&self, p: Presence) -> Outbound {
-        Outbound::new(
-            Arc::from(self.settings.presence_topic.as_str()),
-            crate::config::Qos(1),
-            true,
-            envelope::presence(&self.settings.robot_id, p),
-        )
     }
 
     /// The connection died, or an attempt failed (`qos0`: QoS 0 messages of a write that
@@ -506,10 +500,9 @@ impl<D: Dispatch> Link<D> {
             eventloop.state = MqttState::new(INFLIGHT, false);
         }
         eventloop.mqtt_options.set_clean_session(unsolicited);
-        eventloop.mqtt_options.set_last_will(options::last_will(
-            &self.settings.presence_topic,
-            &self.settings.robot_id,
-        ));
+        eventloop
+            .mqtt_options
+            .set_last_will(self.settings.presence.will());
         // Not written yet: waits for the next connection like anything else.
         self.control.clear();
         while let Some(m) = self.ready.pop_front() {
@@ -536,7 +529,8 @@ impl<D: Dispatch> Link<D> {
     async fn finish(&mut self, eventloop: &mut EventLoop) {
         let deadline = tokio::time::Instant::now() + DRAIN_TIME;
         if self.session.connected() {
-            self.accept(self.presence(Presence::Offline));
+            let offline = self.settings.presence.offline();
+            self.accept(offline);
             while self.finish_step(eventloop, deadline).await.is_ok() {}
         }
         self.stats.connected.store(false, Relaxed);

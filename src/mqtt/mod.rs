@@ -1,6 +1,7 @@
 //! The MQTT side: one rumqttc connection per bridge, rumqttc as published.
 //!
-//! - `options`: rumqttc options from the settings (session, auth, TLS, Last Will, limits).
+//! - `options`: rumqttc options from the settings (session, auth, TLS, limits).
+//! - `presence`: what a connection says about the robot: its Last Will, online, offline.
 //! - `outbox`: the bounded queue from everything that publishes to the link, and its bell
 //!   (telemetry may linger a few milliseconds to share a write).
 //! - `link`: the task that owns rumqttc's event loop and writes every packet in batches
@@ -26,6 +27,7 @@ pub mod link;
 pub mod offline_queue;
 pub mod options;
 pub mod outbox;
+pub mod presence;
 pub mod session;
 pub mod store;
 

@@ -7,11 +7,11 @@
 //! `stop` stops, an `emergency` engages). Delivery of the bridge's own messages does not rely
 //! on the session: the link sends again whatever was not acknowledged.
 
-use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 
+use super::presence::{Presence, SeedPresence};
 use super::qos;
 use crate::config::{Category, Direction, Mapping, Settings};
-use crate::envelope::{self, Presence};
 
 /// Largest packet read or written: the protocol's own limit. A smaller read limit would make
 /// rumqttc drop the connection on a big message, and a retained one would come back at every
@@ -30,8 +30,8 @@ pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 pub struct LinkSettings {
     pub options: MqttOptions,
     pub subscriptions: Vec<(String, QoS)>,
-    pub presence_topic: String,
-    pub robot_id: String,
+    /// The connection's Will and its online/offline messages.
+    pub presence: Box<dyn Presence>,
     pub reconnect: crate::config::ReconnectConfig,
     /// The offline queue's bounds: messages, bytes.
     pub offline_queue: (usize, usize),
@@ -54,27 +54,14 @@ impl LinkSettings {
             options.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls.clone())));
         }
         let presence_topic = tree.topic(Category::Status, "connection");
-        options.set_last_will(last_will(&presence_topic, tree.robot_id()));
         LinkSettings {
             options,
             subscriptions: subscriptions(s),
-            presence_topic,
-            robot_id: tree.robot_id().to_owned(),
+            presence: Box::new(SeedPresence::new(&presence_topic, tree.robot_id())),
             reconnect: b.reconnect.clone(),
             offline_queue: b.offline_queue,
         }
     }
-}
-
-/// `offline` on the presence topic, retained, stamped now: the will's timestamp says when the
-/// robot was last seen connecting.
-pub fn last_will(presence_topic: &str, robot_id: &str) -> LastWill {
-    LastWill::new(
-        presence_topic,
-        envelope::presence(robot_id, Presence::Offline),
-        QoS::AtLeastOnce,
-        true,
-    )
 }
 
 /// The robot's own command subtree, and the MQTT to ROS mappings' topics outside it.
