@@ -18,10 +18,11 @@
 //!
 //! Needs the environment of `scripts/env.sh` (ROS 2, colcon, colcon-ros-cargo,
 //! cargo-ament-build, Mosquitto); without it the tests fail and say so. The workspace with its
-//! install space is `CARGO_TARGET_TMPDIR/colcon_launch/ws`, made anew by each run (run one
-//! `cargo test --test colcon_launch` per target dir at a time); the colcon build base, a cargo
-//! target dir of its own, is kept in `${AMR_BRIDGE_CACHE:-~/.cache/amr_mqtt_bridge}/colcon-build`
-//! (as scripts/colcon_check does) so that later runs, from any clone, are incremental.
+//! install space is `CARGO_TARGET_TMPDIR/colcon_launch/ws`, made anew by each run (one run per
+//! target dir at a time: nextest runs these tests one after the other, `.config/nextest.toml`);
+//! its build base points colcon-ros-cargo at this suite's own target dir, so colcon installs
+//! the crate that the suite built instead of compiling it again (`scripts/colcon_check` builds
+//! it from nothing).
 //! The broker, ports, processes and ROS environment are those of the common harness: every
 //! process that starts (or looks for) a ROS node gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and
 //! the ROS domain the harness hands its test.
@@ -112,14 +113,21 @@ fn workspace() -> &'static Workspace {
     }
 }
 
-/// `${AMR_BRIDGE_CACHE:-~/.cache/amr_mqtt_bridge}/colcon-build`, as scripts/colcon_check uses.
-fn colcon_build_base() -> PathBuf {
-    let cache = std::env::var_os("AMR_BRIDGE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amr_mqtt_bridge")
-        });
-    cache.join("colcon-build")
+/// The colcon build base: `<base>/amr_mqtt_bridge` is the cargo target dir that colcon-ros-cargo
+/// builds in. It points at this suite's own target dir, whose debug build of the same sources
+/// is done already: colcon then runs the real `cargo ament-build` (install layout, ament index,
+/// share/ files) without compiling the crate a second time. `scripts/colcon_check --cold` times
+/// a build from nothing.
+fn colcon_build_base(root: &Path) -> Result<PathBuf, String> {
+    let base = root.join("build");
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or("CARGO_TARGET_TMPDIR has no parent")?;
+    std::fs::create_dir_all(&base).map_err(|e| format!("create {}: {e}", base.display()))?;
+    std::os::unix::fs::symlink(&target, base.join(PKG))
+        .map_err(|e| format!("link {} into {}: {e}", target.display(), base.display()))?;
+    Ok(base)
 }
 
 fn colcon_build() -> Result<Workspace, String> {
@@ -133,14 +141,22 @@ fn colcon_build() -> Result<Workspace, String> {
         .map_err(|e| format!("create {}/src: {e}", root.display()))?;
     std::os::unix::fs::symlink(repo(), root.join("src").join(PKG))
         .map_err(|e| format!("link the repository into {}/src: {e}", root.display()))?;
-    // The build base is a cargo target dir of its own, kept between runs and clones (the
-    // dependencies do not depend on the clone's path), shared with scripts/colcon_check.
-    let build_base = colcon_build_base();
+    let build_base = colcon_build_base(&root)?;
     let install = root.join("install");
 
     let started = Instant::now();
     // cwd = the workspace: colcon-ros-cargo writes .cargo/config.toml into the current directory.
-    let out = Command::new("colcon")
+    let mut colcon = Command::new("colcon");
+    // What cargo set for this test process (CARGO_MANIFEST_DIR and the like) would reach the
+    // build scripts' rerun checks and rebuild the crate for nothing, twice.
+    for (k, _) in std::env::vars_os() {
+        if k.to_str()
+            .is_some_and(|k| k.starts_with("CARGO_") && k != "CARGO_HOME")
+        {
+            colcon.env_remove(k);
+        }
+    }
+    let out = colcon
         .current_dir(&root)
         .arg("build")
         .args(["--base-paths", "src"])
@@ -150,7 +166,6 @@ fn colcon_build() -> Result<Workspace, String> {
         .arg(&install)
         .args(["--packages-select", PKG])
         .args(["--event-handlers", "summary+"])
-        .env_remove("CARGO_TARGET_DIR")
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run colcon: {e}"))?;
