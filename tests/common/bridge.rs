@@ -35,9 +35,9 @@ impl Bridge {
     /// `--ros-args` arguments. Waits until it is connected to the broker.
     pub fn start(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
         let mut b = Bridge::spawn(domain, port, robot_id, yaml, args);
+        // The ROS side is up before MQTT connects; the peers wait for it to match
+        // (tests/ros/ros_tool.py).
         b.wait_connected(Duration::from_secs(20));
-        // The ROS side is up before MQTT connects; let DDS discovery reach the peers.
-        std::thread::sleep(Duration::from_millis(500));
         b
     }
 

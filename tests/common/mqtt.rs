@@ -49,10 +49,15 @@ impl MqttMsg {
     }
 }
 
+/// Where a subscriber's readiness probes go (`MqttSub::wait_subscribed`); never in `got`.
+const READY_PREFIX: &str = "amr_test_harness/ready/";
+
 /// `mosquitto_sub` on a filter; every message read so far is in `got`.
 pub struct MqttSub {
     proc: Proc,
     lines: Lines,
+    /// Messages that came while waiting for the subscription's probe, not yet read.
+    early: std::collections::VecDeque<MqttMsg>,
     pub got: Vec<MqttMsg>,
 }
 
@@ -63,33 +68,62 @@ impl MqttSub {
     }
 
     pub fn start_qos(port: u16, filter: &str, qos: u8) -> MqttSub {
+        let id = format!("test_sub_{}", free_port());
+        let ready = format!("{READY_PREFIX}{id}");
         let mut proc = Proc::spawn(
             Command::new("mosquitto_sub")
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter])
+                .args(["-t", &ready])
                 .args(["-q", &qos.to_string(), "-F", "%t\t%q\t%r\t%p"])
-                .args(["--id", &format!("test_sub_{}", free_port())])
+                .args(["--id", &id])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
             "mosquitto_sub (apt-get install mosquitto-clients)",
         );
         let stdout = proc.child.stdout.take().expect("mosquitto_sub stdout");
-        let sub = MqttSub {
+        let mut sub = MqttSub {
             proc,
             lines: Lines::from(stdout),
+            early: Default::default(),
             got: Vec::new(),
         };
-        // mosquitto_sub has no "subscribed" signal: give it a moment.
-        std::thread::sleep(Duration::from_millis(300));
+        sub.wait_subscribed(port, &ready);
         sub
+    }
+
+    /// mosquitto_sub says nothing once it is subscribed: it also subscribes (in the same
+    /// SUBSCRIBE) to a topic of its own, where probes go until one comes back.
+    fn wait_subscribed(&mut self, port: u16, ready: &str) {
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end {
+            mqtt_pub(port, ready, "ready", 0, false);
+            let wait = Instant::now() + Duration::from_millis(100);
+            while let Some(left) = wait.checked_duration_since(Instant::now()) {
+                match self.lines.next(left).map(|l| MqttMsg::parse(&l)) {
+                    Some(Some(m)) if m.topic == ready => return,
+                    Some(Some(m)) if !m.topic.starts_with(READY_PREFIX) => self.early.push_back(m),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        panic!("mosquitto_sub on port {port} never subscribed (no probe on {ready} came back)");
     }
 
     /// The next message within `timeout`, whatever its topic (kept in `got` too).
     fn next(&mut self, timeout: Duration) -> Option<MqttMsg> {
+        if let Some(m) = self.early.pop_front() {
+            self.got.push(m.clone());
+            return Some(m);
+        }
         let end = Instant::now() + timeout;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
-            if let Some(m) = MqttMsg::parse(&self.lines.next(left)?) {
-                self.got.push(m.clone());
-                return Some(m);
+            match MqttMsg::parse(&self.lines.next(left)?) {
+                Some(m) if !m.topic.starts_with(READY_PREFIX) => {
+                    self.got.push(m.clone());
+                    return Some(m);
+                }
+                _ => {}
             }
         }
         None
