@@ -548,3 +548,39 @@ fn types_that_cannot_be_used_are_refused_at_start_naming_the_mapping() {
         show(&o)
     );
 }
+
+#[test]
+fn the_types_node_follows_the_bridges_name_namespace_and_remapping() {
+    let site = site();
+    let (ty, want) = type_case("basic_high");
+    let mappings = format!(
+        "  - {{name: ns, ros_topic: rt_ns, ros_type: {ty}, mqtt_action: ns}}\n  - {{name: moved, ros_topic: rt_moved, ros_type: {ty}, mqtt_action: moved}}\n"
+    );
+    let args = [
+        "-r",
+        "__node:=bridge7",
+        "-r",
+        "__ns:=/fleet/r7",
+        "-r",
+        "rt_moved:=/elsewhere/moved",
+    ];
+    let bridge = site.bridge(ROBOT, &yaml(&mappings), &args);
+    let mut sub = site.mqtt_sub(&format!("amr/{ROBOT}/status/#"));
+    for (ros, mqtt) in [("/fleet/r7/rt_ns", "ns"), ("/elsewhere/moved", "moved")] {
+        let _p = TypesPeer::start(
+            &site.domain,
+            &["pub", "basic_high", ros, "--count", "100", "--rate", "5"],
+        );
+        let m = sub.expect(&format!("amr/{ROBOT}/status/{mqtt}"), WAIT, ros, |_| true);
+        assert_eq!(m.json()["data"], want, "{ros}");
+    }
+    let log = bridge.log_text();
+    for want in [
+        "[fleet.r7.bridge7]",
+        "node /fleet/r7/bridge7_types",
+        "subscribed to /fleet/r7/rt_ns",
+        "subscribed to /elsewhere/moved",
+    ] {
+        assert!(log.contains(want), "{want}: {log}");
+    }
+}

@@ -202,6 +202,18 @@ impl Node {
         }
     }
 
+    /// The node's name with its namespace, as the graph shows it.
+    pub fn fully_qualified_name(&self) -> String {
+        // SAFETY: a string owned by the node, copied while the node is alive.
+        unsafe {
+            let p = rcl_node_get_fully_qualified_name(self.node.as_ref());
+            if p.is_null() {
+                return String::new();
+            }
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+
     /// `topic` as this node's subscriptions resolve it: expanded (namespace, `~`) and
     /// remapped. The graph knows topics only by such names.
     pub fn resolve_topic(&self, topic: &str) -> Result<String, RclError> {

@@ -349,7 +349,7 @@ impl Thread {
         }
         log::info!(
             "run-time types: node {} on a ROS context of its own",
-            options.node_name
+            t.node.fully_qualified_name()
         );
         while t.step(&commands) {}
     }
