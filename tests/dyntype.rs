@@ -31,6 +31,25 @@ const DDS_CASES: [&str; 8] = [
     "unbounded",
 ];
 
+/// Every case of `DDS_CASES` (name, type, JSON), and a mapping of each (`mapping(name, type)`,
+/// one entry of the `mappings:` list).
+fn dds_cases(
+    mapping: impl Fn(&str, &str) -> String,
+) -> (Vec<(&'static str, String, Value)>, String) {
+    let cases: Vec<(&str, String, Value)> = DDS_CASES
+        .iter()
+        .map(|name| {
+            let (ty, json) = type_case(name);
+            (*name, ty, json)
+        })
+        .collect();
+    let mappings = cases
+        .iter()
+        .map(|(name, ty, _)| format!("  - {}\n", mapping(name, ty)))
+        .collect();
+    (cases, mappings)
+}
+
 /// A site whose bridges and ROS peers have the test-only packages.
 fn site() -> Site {
     Site::start().with_env(test_types_env())
@@ -168,19 +187,9 @@ fn rclpy_bytes_decode_and_our_bytes_deserialize_in_rclpy_for_every_case() {
 #[test]
 fn ros_to_mqtt_every_field_of_a_type_the_build_does_not_know() {
     let site = site();
-    let cases: Vec<(&str, String, Value)> = DDS_CASES
-        .iter()
-        .map(|name| {
-            let (ty, json) = type_case(name);
-            (*name, ty, json)
-        })
-        .collect();
-    let mappings: String = cases
-        .iter()
-        .map(|(name, ty, _)| {
-            format!("  - {{name: up_{name}, ros_topic: rt_up_{name}, ros_type: {ty}, mqtt_category: sensor, mqtt_action: rt_{name}}}\n")
-        })
-        .collect();
+    let (cases, mappings) = dds_cases(|name, ty| {
+        format!("{{name: up_{name}, ros_topic: rt_up_{name}, ros_type: {ty}, mqtt_category: sensor, mqtt_action: rt_{name}}}")
+    });
     let yaml = yaml(&mappings);
     // The schemas of these mappings, as a fleet would write them beside the others.
     let schemas = tempfile::tempdir().expect("dir");
@@ -250,19 +259,9 @@ fn octets_as_numbers(v: &mut Value, path: &str) {
 #[test]
 fn mqtt_to_ros_every_field_of_a_type_the_build_does_not_know() {
     let site = site();
-    let cases: Vec<(&str, String, Value)> = DDS_CASES
-        .iter()
-        .map(|name| {
-            let (ty, json) = type_case(name);
-            (*name, ty, json)
-        })
-        .collect();
-    let mappings: String = cases
-        .iter()
-        .map(|(name, ty, _)| {
-            format!("  - {{name: down_{name}, direction: mqtt_to_ros, ros_topic: rt_down_{name}, ros_type: {ty}, mqtt_action: rt_{name}}}\n")
-        })
-        .collect();
+    let (cases, mappings) = dds_cases(|name, ty| {
+        format!("{{name: down_{name}, direction: mqtt_to_ros, ros_topic: rt_down_{name}, ros_type: {ty}, mqtt_action: rt_{name}}}")
+    });
     let mut reports = site.mqtt_sub(&format!("amr/{ROBOT}/status/bridge"));
     let _bridge = site.bridge(ROBOT, &yaml(&mappings), &[]);
     for (name, ty, want) in &cases {
@@ -399,7 +398,7 @@ fn a_publisher_that_appears_after_the_bridge_started_is_received_and_matched() {
     let mappings =
         format!("  - {{name: later, ros_topic: rt_later, ros_type: {ty}, mqtt_action: later}}\n");
     let mut reports = site.mqtt_sub(&format!("amr/{ROBOT}/status/bridge"));
-    let _bridge = site.bridge(ROBOT, &yaml(&mappings), &[]);
+    let mut bridge = site.bridge(ROBOT, &yaml(&mappings), &[]);
     let before = reported_qos(&mut reports, "later", |_| true);
     assert_eq!(
         before, "auto (best_effort, volatile, depth 100)",
@@ -429,6 +428,15 @@ fn a_publisher_that_appears_after_the_bridge_started_is_received_and_matched() {
     assert_eq!(
         after, "auto (reliable, volatile, depth 100)",
         "matched to the reliable publisher"
+    );
+    // A stop in order while messages still come: the run-time context's end ends the
+    // conversion thread, and the bridge exits 0.
+    let status = bridge.proc.terminate(Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        bridge.log_text()
     );
 }
 

@@ -62,7 +62,14 @@ pub fn build(node: &mut Node, w: With<'_>) -> Result<(RosSide, Offloaded), RosEr
     let runtime = types::start(node, &settings.mappings)?;
     let (mut drains, offloaded, streams) = routes(node, &w, runtime.as_ref())?;
     let commands = &settings.config.commands;
-    let sinks = to_ros::GenericSinks::new(runtime.as_ref(), &w, commands)?;
+    let generic = (settings.mappings.as_slice(), w.types);
+    let sinks = to_ros::GenericSinks::new(
+        runtime.as_ref(),
+        generic,
+        w.stats,
+        w.herald.clone(),
+        commands,
+    )?;
     let (estop_tx, estop) = watch::channel(RosEstop::default());
     let cmd_vel = if commands.enabled {
         drains.push(estop::listen(node, &commands.estop_topic, estop_tx)?);

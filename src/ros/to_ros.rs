@@ -11,14 +11,13 @@ use r2r::Node;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::side::With;
 use super::{fixed_qos, qos_profile, runtime_qos, RosError};
 use crate::command::freshness::admit;
 use crate::command::runner::TwistSink;
 use crate::command::Twist2;
-use crate::config::{CommandConfig, Direction, RosQos};
-use crate::convert::generic;
-use crate::diagnostics::Counters;
+use crate::config::{CommandConfig, Direction, Mapping, RosQos};
+use crate::convert::generic::{self, Types};
+use crate::diagnostics::{Counters, Stats};
 use crate::dyntype::{self, MsgType, Runtime};
 use crate::envelope::{AlertEvent, Refused};
 use crate::herald::Herald;
@@ -74,23 +73,23 @@ impl GenericSinks {
     /// A publisher per MQTT to ROS mapping, on `runtime` (there whenever such a mapping is).
     pub fn new(
         runtime: Option<&Runtime>,
-        w: &With<'_>,
+        (mappings, types): (&[Mapping], &Types),
+        stats: &Stats,
+        herald: Herald,
         cfg: &CommandConfig,
     ) -> Result<GenericSinks, RosError> {
         let mut sinks = HashMap::new();
-        for m in w
-            .settings
-            .mappings
+        for m in mappings
             .iter()
             .filter(|m| m.direction == Direction::MqttToRos)
         {
-            let (Some(t), Some(runtime)) = (w.types.of(m), runtime) else {
+            let (Some(t), Some(runtime)) = (types.of(m), runtime) else {
                 return Err(RosError::mapping(m, "its message type was not resolved"));
             };
             let publisher = runtime
                 .publisher(&m.ros_topic, t.type_ref.clone(), runtime_qos(m.ros_qos))
                 .map_err(|e| RosError::mapping(m, e))?;
-            let counters = w.stats.register(&m.name);
+            let counters = stats.register(&m.name);
             counters.show_ros_qos(fixed_qos(m.ros_qos));
             log::info!(
                 "mapping `{}`: MQTT {} -> ROS {} ({})",
@@ -113,7 +112,7 @@ impl GenericSinks {
         }
         Ok(GenericSinks {
             sinks,
-            herald: w.herald.clone(),
+            herald,
             cfg: cfg.clone(),
             log: Throttle::new("refused MQTT to ROS messages", 10),
         })

@@ -34,24 +34,15 @@ impl Bridge {
     /// 127.0.0.1:`port`: `yaml` is its config file (written to a temp dir); `args` are more
     /// `--ros-args` arguments. Waits until it is connected to the broker.
     pub fn start(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
-        Bridge::start_env(domain, port, robot_id, yaml, args, &[])
+        Bridge::spawn(domain, port, robot_id, yaml, args).connected()
     }
 
-    /// `start` with more environment variables (`test_types_env`: message packages that
-    /// only this bridge sees).
-    pub fn start_env(
-        domain: u32,
-        port: u16,
-        robot_id: &str,
-        yaml: &str,
-        args: &[&str],
-        env: &[(String, String)],
-    ) -> Bridge {
-        let mut b = Bridge::spawn_env(domain, port, robot_id, yaml, args, env);
-        b.wait_connected(Duration::from_secs(20));
+    /// Waits until a spawned bridge is connected (`wait_connected`), as `start` does.
+    pub fn connected(mut self) -> Bridge {
+        self.wait_connected(Duration::from_secs(20));
         // The ROS side is up before MQTT connects; let DDS discovery reach the peers.
         std::thread::sleep(Duration::from_millis(500));
-        b
+        self
     }
 
     /// Waits until the bridge says it is connected; panics at once (with its exit code and
@@ -74,7 +65,8 @@ impl Bridge {
         Bridge::spawn_env(domain, port, robot_id, yaml, args, &[])
     }
 
-    /// `spawn` with more environment variables.
+    /// `spawn` with more environment variables (`test_types_env`: message packages that only
+    /// this bridge sees).
     pub fn spawn_env(
         domain: u32,
         port: u16,

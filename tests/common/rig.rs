@@ -59,8 +59,7 @@ impl Site {
 
     /// A bridge for `robot` in this domain on this broker, connected (`Bridge::start`).
     pub fn bridge(&self, robot: &str, yaml: &str, args: &[&str]) -> Bridge {
-        let (domain, port) = (self.domain.id(), self.port());
-        Bridge::start_env(domain, port, robot, yaml, args, &self.env)
+        self.spawn_bridge(robot, yaml, args).connected()
     }
 
     /// A bridge started without waiting for it (`Bridge::spawn`).
