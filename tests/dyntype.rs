@@ -190,7 +190,13 @@ fn ros_to_mqtt_every_field_of_a_type_the_build_does_not_know() {
     let (cases, mappings) = dds_cases(|name, ty| {
         format!("{{name: up_{name}, ros_topic: rt_up_{name}, ros_type: {ty}, mqtt_category: sensor, mqtt_action: rt_{name}}}")
     });
-    let yaml = yaml(&mappings);
+    // The marker again: its bytes as numbers, and through the rate limit into batches.
+    let marker =
+        "ros_topic: rt_up_marker, ros_type: visualization_msgs/msg/Marker, mqtt_category: sensor";
+    let yaml = yaml(&format!(
+        "{mappings}  - {{name: up_numbers, {marker}, mqtt_action: rt_numbers, byte_arrays: numbers}}\n\
+         \x20 - {{name: up_batched, {marker}, mqtt_action: rt_batched, rate_limit_hz: 2, batch: {{max_messages: 2, max_interval: 5}}}}\n"
+    ));
     // The schemas of these mappings, as a fleet would write them beside the others.
     let schemas = tempfile::tempdir().expect("dir");
     let cfg = write_config(schemas.path(), &yaml);
@@ -224,6 +230,23 @@ fn ros_to_mqtt_every_field_of_a_type_the_build_does_not_know() {
             // The header's stamp is the envelope's time.
             assert_eq!(v["timestamp"], rfc3339(1_700_000_000, 123_456_789), "{v}");
             checks.push(("marker".into(), m.payload.clone()));
+            let mut numbers = want.clone();
+            octets_as_numbers(&mut numbers, "texture.data");
+            octets_as_numbers(&mut numbers, "mesh_file.data");
+            let topic = format!("amr/{ROBOT}/sensor/rt_numbers");
+            let m = sub.expect(&topic, WAIT, "byte_arrays: numbers", |_| true);
+            assert_eq!(m.json()["data"], numbers, "bytes as numbers");
+            checks.push(("mapping_up_numbers".into(), m.payload.clone()));
+            let topic = format!("amr/{ROBOT}/sensor/rt_batched");
+            let m = sub.expect(&topic, WAIT, "a batch", |_| true);
+            let batch = m.json();
+            let items = batch.as_array().expect("a batch is an array");
+            assert_eq!(items.len(), 2, "{batch}");
+            for item in items {
+                assert_eq!(&item["data"], want, "a batched marker");
+                checks.push(("mapping_up_batched".into(), item.to_string()));
+            }
+            checks.push(("batch".into(), m.payload.clone()));
         }
     }
     let checks: Vec<(&str, &str)> = checks
