@@ -131,9 +131,17 @@ pub fn start(
         shutdown,
     };
     let (drains, tasks) = cx.spawn(&runtime, ros, queues, feeds, link_events_rx);
-    let Offloaded { routes, ring } = offloaded;
+    let Offloaded {
+        routes,
+        ring,
+        bell: convert_bell,
+    } = offloaded;
     let convert = (!routes.is_empty())
-        .then(|| thread("ros-convert", move || offload::run(routes, ring)))
+        .then(|| {
+            thread("ros-convert", move || {
+                offload::run(routes, ring, convert_bell)
+            })
+        })
         .transpose()?;
     let spin_stop = Arc::new(AtomicBool::new(false));
     let stop = spin_stop.clone();

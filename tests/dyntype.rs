@@ -365,8 +365,9 @@ fn a_latched_publisher_started_before_the_bridge_is_received() {
     let mappings = format!(
         "  - {{name: latched, ros_topic: rt_latched, ros_type: {ty}, mqtt_action: latched}}\n"
     );
-    let _bridge = site.bridge(ROBOT, &yaml(&mappings), &[]);
+    // Before the bridge: the latched message may go out as soon as it is connected.
     let mut sub = site.mqtt_sub(&format!("amr/{ROBOT}/status/latched"));
+    let _bridge = site.bridge(ROBOT, &yaml(&mappings), &[]);
     let topic = format!("amr/{ROBOT}/status/latched");
     // Published once, before the bridge existed: only a transient local reader gets it.
     let m = sub.expect(&topic, WAIT, "the latched marker", |_| true);

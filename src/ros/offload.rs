@@ -14,19 +14,22 @@ use std::time::Instant;
 
 use super::drain::Drain;
 use super::spin::next_wait;
+use crate::mqtt::Outbox;
 
 /// The `ros-convert` thread: runs the offloaded routes whenever a subscription rings or a
-/// route's deadline comes. Ends once every doorbell is gone (the run-time types' context
-/// stopped), after one last round for what was already queued.
-pub fn run(mut routes: Vec<Box<dyn Drain>>, ring: Receiver<()>) {
+/// deadline comes, and, as the spin thread does, wakes the MQTT link through `bell` once what
+/// they sent has lingered (`bridge.linger`). Ends once every doorbell is gone (the run-time
+/// types' context stopped), after one last round for what was already queued.
+pub fn run(mut routes: Vec<Box<dyn Drain>>, ring: Receiver<()>, bell: Outbox) {
     loop {
-        let wait = next_wait(&routes, Instant::now());
+        let wait = next_wait(&routes, &bell, Instant::now());
         let gone = matches!(ring.recv_timeout(wait), Err(RecvTimeoutError::Disconnected));
         while ring.try_recv().is_ok() {}
         let now = Instant::now();
         for r in &mut routes {
             r.drain(now);
         }
+        bell.wake(Instant::now());
         if gone {
             return;
         }

@@ -38,10 +38,12 @@ pub struct RosSide {
     pub runtime: Option<Runtime>,
 }
 
-/// The routes of the `ros-convert` thread (see `offload`), and its doorbell.
+/// The routes of the `ros-convert` thread (see `offload`), its doorbell, and its bell for the
+/// MQTT link.
 pub struct Offloaded {
     pub routes: Vec<Box<dyn Drain>>,
     pub ring: std::sync::mpsc::Receiver<()>,
+    pub bell: Outbox,
 }
 
 /// What the routes and sinks are made with, besides the node.
@@ -141,6 +143,7 @@ fn routes(node: &mut Node, w: &With<'_>, runtime: Option<&Runtime>) -> Result<Ro
     let offloaded = Offloaded {
         routes: offloaded,
         ring,
+        bell: w.outbox.deferred(),
     };
     Ok((drains, offloaded, streams))
 }

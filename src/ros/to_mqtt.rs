@@ -223,19 +223,19 @@ pub fn route(
 /// The mapping a route is for, with what it needs.
 type At<'a> = (&'a Mapping, &'a RouteContext<'a>, Arc<Counters>);
 
-/// A route; `on_spin`: it runs on the spin thread, so it counts what comes in and leaves the
-/// link's wake-up to the spin (`spin::spin`). Off it (`offload`), the handoff counts and each
-/// send wakes the link.
+/// A route; `counts_in`: it counts what it takes (a run-time subscription counts for itself).
+/// Its sends leave the link's wake-up to the thread that drains it (`spin::spin`,
+/// `offload::run`), once a spin's worth has lingered.
 fn assemble<M: Send + 'static>(
     (m, cx, counters): At<'_>,
     take: Take<M>,
     encode: Encode<M>,
     feed: Option<Feed<M>>,
-    on_spin: bool,
+    counts_in: bool,
 ) -> Route<M> {
     Route {
         take,
-        counts_in: on_spin,
+        counts_in,
         encode,
         feed,
         topic: Arc::from(m.mqtt_topic.as_str()),
@@ -246,11 +246,7 @@ fn assemble<M: Send + 'static>(
             .batch
             .map(|b| Batcher::new(b.max_messages, b.max_interval)),
         counters,
-        outbox: if on_spin {
-            cx.outbox.deferred()
-        } else {
-            cx.outbox.clone()
-        },
+        outbox: cx.outbox.deferred(),
     }
 }
 
