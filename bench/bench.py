@@ -2,7 +2,7 @@
 """Benchmarks of amr_mqtt_bridge (run through scripts/bench, which sets up the environment).
 
   bench.py idle | typical [tcp|tls] | throughput [rates] | camera [runs] | latency [tcp|tls]
-           | command | size | buildtime | all
+           | command | size | buildtime | generic [rounds] | all
 
 Every scenario starts its own Mosquitto on free loopback ports (own config, stopped by PID),
 the release bridge binary and its peers, each ROS process with
@@ -302,6 +302,78 @@ def bench_camera(duration=30.0):
         b.close()
 
 
+def generic_config(path):
+    """IMU and a laser scan through the built-in converters or through generic mappings (the
+    run-time types), with the same ROS QoS, no rate limit, nothing else mapped."""
+    kind = {"builtin": ("converter: imu", "converter: laser_scan"),
+            "generic": ("converter: generic, ros_type: sensor_msgs/msg/Imu",
+                        "converter: generic, ros_type: sensor_msgs/msg/LaserScan")}[path]
+    qos = "ros_qos: {reliability: best_effort, durability: volatile, depth: 1000}"
+    return ("default_mappings: false\nstate: {enabled: false}\ncommands: {enabled: false}\n"
+            "bridge: {diagnostics_period: 1.0}\nmappings:\n"
+            f"  - {{name: imu, {kind[0]}, ros_topic: imu, mqtt_category: sensor, mqtt_action: imu, {qos}}}\n"
+            f"  - {{name: scan, {kind[1]}, ros_topic: scan, mqtt_category: sensor, mqtt_action: lidar, {qos}}}\n")
+
+
+def bench_generic_path(path, duration=30.0, beams=360):
+    """IMU 200 Hz and a `beams`-beam scan 10 Hz (rclpy) into the bridge, mapped by `path`
+    (builtin: r2r's typed messages and the compiled converters; generic: the run-time types'
+    context, CDR walked to JSON on the ros-convert thread), beside the DDS floor in the same
+    window: CPU microseconds per message of each."""
+    d = DOMAIN["generic"]
+    b = Broker()
+    try:
+        br = Bridge(d, b, generic_config(path))
+        floor = Floor(d, "imu,scan")
+        status = BridgeStatus(b.port)
+        count = MqttSub(b.port, f"amr/{ROBOT}/sensor/#")
+        before = status.wait_new(7.0)
+        pub = rospub(d, ["imu:200", "scan:10"], duration, beams, subscribers=2)
+        wait_json(pub, "ready", 30)
+        wb, wf, wm = CpuWindow(br.pid), CpuWindow(floor.pid), MachineWindow()
+        sent = wait_json(pub, "sent", duration + 30)
+        rb, rf, rm = wb.end(), wf.end(), wm.end()
+        time.sleep(1.0)
+        after = status.wait_new(7.0)
+        taken = floor.close()
+        got = count.snapshot()
+        pub.wait()
+        LIVE.remove(pub)
+        topics, received = {}, 0
+        for name, mqtt in (("imu", "sensor/imu"), ("scan", "sensor/lidar")):
+            c = counter_delta(before, after, name)
+            received += c["received"]
+            topics[name] = {"sent": sent["sent"][name], "floor_taken": taken.get(name),
+                            "bridge_received": c["received"], "bridge_published": c["published"],
+                            "bridge_dropped": c["dropped"], "bridge_refused": c["refused"],
+                            "mqtt_received": got.get(f"amr/{ROBOT}/{mqtt}", 0)}
+        floor_taken = sum(v for v in taken.values() if v)
+        bridge_us = us_per_msg(rb["cpu_pct_schedstat"], rb["wall_s"], received)
+        floor_us = us_per_msg(rf["cpu_pct_schedstat"], rf["wall_s"], floor_taken)
+        r = {"path": path, "beams": beams, "duration_s": round(sent["wall_s"], 1),
+             "bridge_us_per_msg": bridge_us, "floor_us_per_msg": floor_us,
+             "extra_us_per_msg": round(bridge_us - floor_us, 1) if bridge_us and floor_us else None,
+             "bridge_cpu_pct": rb["cpu_pct_schedstat"], "floor_cpu_pct": rf["cpu_pct_schedstat"],
+             "ratio_to_floor": ratio(rb["cpu_pct_schedstat"], rf["cpu_pct_schedstat"]),
+             "bridge": {**rb, **mem_kib(br.pid)}, "floor": rf, **rm, "topics": topics}
+        log(f"# generic: {path}: bridge {bridge_us} us/msg, floor {floor_us} us/msg")
+        status.close()
+        count.close()
+        br.close()
+        return emit("generic", r)
+    finally:
+        stop_all()
+        b.close()
+
+
+def bench_generic(rounds=3, duration=30.0):
+    """The generic (run-time types) path against the built-in converters on the same messages,
+    alternating, `rounds` of each."""
+    for _ in range(rounds):
+        for path in ("builtin", "generic"):
+            bench_generic_path(path, duration)
+
+
 def bench_latency(duration=30.0, load=False, transport="tls"):
     """ROS publish (header.stamp = wall clock) to MQTT receipt (mosquitto_sub %U), odom 50 Hz."""
     d = DOMAIN["latency"]
@@ -466,6 +538,10 @@ def main():
                 bench_latency(load=True, transport=t)
         if what in ("command", "all"):
             bench_command()
+        if what in ("generic", "all"):
+            rounds = int(sys.argv[2]) if what == "generic" and len(sys.argv) > 2 else 3
+            duration = float(os.environ.get("BENCH_GENERIC_SECONDS", "30"))
+            bench_generic(rounds, duration)
         if what in ("size", "all"):
             bench_size()
         if what in ("buildtime", "all"):

@@ -28,7 +28,8 @@ BRIDGE_BIN = os.environ.get("BENCH_BRIDGE_BIN") or os.path.join(TARGET, "release
 EXAMPLES = os.path.join(TARGET, "release", "examples")  # dds_floor, loadgen, mqtt_count
 TICK = os.sysconf("SC_CLK_TCK")
 ROBOT = "BENCH01"
-DOMAIN = {"idle": 70, "typical": 71, "throughput": 72, "latency": 73, "command": 74, "camera": 75}
+DOMAIN = {"idle": 70, "typical": 71, "throughput": 72, "latency": 73, "command": 74, "camera": 75,
+          "generic": 76}
 
 LIVE = []  # every process we started, stopped by PID at exit
 

@@ -4,9 +4,10 @@
 //! once the shutdown signal comes. A panic anywhere ends the process ([`exit_on_panic`]).
 //!
 //! Stopping, in order: every task is told; the command runner sends its last zero Twist and
-//! the tasks return; the spin thread ends (and with it the node and the ROS to MQTT routes);
-//! once nothing can publish any more, the MQTT link sends what is left, then `offline`, and
-//! disconnects. Nothing waits on a fixed sleep.
+//! the tasks return; the spin thread ends (and with it the node and the ROS to MQTT routes),
+//! then the generic mappings' ROS context, whose end ends the conversion thread; once nothing
+//! can publish any more, the MQTT link sends what is left, then `offline`, and disconnects.
+//! Nothing waits on a fixed sleep.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,19 +22,24 @@ use tokio::task::JoinHandle;
 use crate::alerts;
 use crate::command::runner::{Inputs, Runner, TwistSink};
 use crate::command::Twist2;
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
+use crate::convert::generic;
 use crate::diagnostics::Stats;
+use crate::dyntype::Runtime;
 use crate::herald::Herald;
 use crate::inbox::{Inbox, Queues};
 use crate::mqtt::{self, options::LinkSettings, LinkEvent, MqttError, Outbox};
 use crate::ros::drain::Drain;
-use crate::ros::side::{self, Offloaded, RosSide};
+use crate::ros::side::{self, Offloaded, RosSide, With};
 use crate::ros::{offload, spin, RosError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::{self, Feeds, View};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// A generic mapping's type that cannot be used (`convert::generic::resolve`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Ros(#[from] RosError),
     #[error(transparent)]
@@ -59,8 +65,10 @@ pub struct Running {
     link: JoinHandle<Result<(), MqttError>>,
     spin_stop: Arc<AtomicBool>,
     spin: std::thread::JoinHandle<()>,
-    /// The `ros-convert` thread, when a mapping needs it; it ends after the spin thread.
+    /// The `ros-convert` thread, when a mapping needs it; it ends with `types`.
     convert: Option<std::thread::JoinHandle<()>>,
+    /// The generic mappings' ROS context, when one is needed.
+    types: Option<Runtime>,
 }
 
 /// Starts the bridge on `node` (made, with its parameters read, by the caller) with
@@ -70,6 +78,7 @@ pub fn start(
     settings: Settings,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, AppError> {
+    let types = generic::resolve(&settings.mappings, &settings.file)?;
     let settings = Arc::new(settings);
     let stats = Arc::new(Stats::default());
     let tree = Arc::new(settings.tree.clone());
@@ -78,7 +87,16 @@ pub fn start(
     let (outbox, outbound) = Outbox::channel(b.queue_size, b.queue_bytes, linger, stats.clone());
     let herald = Herald::new(tree.clone(), settings.config.alerts.enabled, outbox.clone());
     let (feeds, view) = state::channels();
-    let (ros, offloaded) = side::build(&mut node, &settings, &stats, &outbox, &feeds, &herald)?;
+    let with = With {
+        settings: &settings,
+        types: &types,
+        stats: &stats,
+        outbox: &outbox,
+        feeds: &feeds,
+        herald: &herald,
+    };
+    let (mut ros, offloaded) = side::build(&mut node, with)?;
+    let types = ros.runtime.take();
     let bell = outbox.deferred();
     // From here only the routes, the herald's copies and the spin thread's bell can publish:
     // when they are gone, the link knows that nothing more will come.
@@ -113,9 +131,17 @@ pub fn start(
         shutdown,
     };
     let (drains, tasks) = cx.spawn(&runtime, ros, queues, feeds, link_events_rx);
-    let Offloaded { routes, ring } = offloaded;
+    let Offloaded {
+        routes,
+        ring,
+        bell: convert_bell,
+    } = offloaded;
     let convert = (!routes.is_empty())
-        .then(|| thread("ros-convert", move || offload::run(routes, ring)))
+        .then(|| {
+            thread("ros-convert", move || {
+                offload::run(routes, ring, convert_bell)
+            })
+        })
         .transpose()?;
     let spin_stop = Arc::new(AtomicBool::new(false));
     let stop = spin_stop.clone();
@@ -129,6 +155,7 @@ pub fn start(
         spin_stop,
         spin,
         convert,
+        types,
     })
 }
 
@@ -236,6 +263,7 @@ impl Running {
             spin_stop,
             spin,
             convert,
+            types,
         } = self;
         let ended = runtime.block_on(async {
             tokio::select! {
@@ -254,7 +282,8 @@ impl Running {
         if spin.join().is_err() {
             failed = Some(AppError::Runtime("the ROS thread failed".into()));
         }
-        // The spin thread's end (its doorbells dropped) ends the converter too.
+        // The run-time types' end (every subscription's doorbell dropped) ends the converter.
+        drop(types);
         if convert.is_some_and(|c| c.join().is_err()) {
             failed = Some(AppError::Runtime("the ROS conversion thread failed".into()));
         }

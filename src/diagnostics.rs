@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// Counters of one mapping (or of the command path).
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// The mapping's ROS QoS as text (`reliable, transient_local, depth 10`), read at each
+    /// report: a profile matched to the publishers changes as they come and go.
+    ros_qos: OnceLock<QosText>,
     /// Messages that came in (from ROS, or from MQTT).
     pub received: AtomicU64,
     /// Messages that went out (MQTT publishes, or ROS publishes / Twists).
@@ -25,6 +28,17 @@ pub struct Counters {
     pub refused: AtomicU64,
     /// When the last message came in: milliseconds since `epoch()` plus one (0: never).
     last_seen: AtomicU64,
+}
+
+/// Says a mapping's ROS QoS, when asked.
+pub type ShowQos = Box<dyn Fn() -> String + Send + Sync>;
+
+struct QosText(ShowQos);
+
+impl std::fmt::Debug for QosText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&(self.0)())
+    }
 }
 
 /// The process's reference instant, for times kept in atomics.
@@ -42,6 +56,11 @@ impl Counters {
     pub fn seen(&self, now: Instant) {
         let ms = now.saturating_duration_since(epoch()).as_millis() as u64;
         self.last_seen.store(ms + 1, Relaxed);
+    }
+
+    /// How the reports tell the mapping's ROS QoS (the first one given stays).
+    pub fn show_ros_qos(&self, show: ShowQos) {
+        let _ = self.ros_qos.set(QosText(show));
     }
 
     /// When the last message came in, if one ever did.
@@ -63,6 +82,11 @@ pub struct CountersSnapshot {
     /// Left out on purpose by the mapping's rate limit (a newer value replaced them).
     pub skipped: u64,
     pub refused: u64,
+    /// The ROS QoS of the mapping's subscription or publisher
+    /// (`best_effort, volatile, depth 100`); `auto (...)`: a generic mapping's, matched to the
+    /// publishers found on its topic. Not on the command path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ros_qos: Option<String>,
 }
 
 impl Counters {
@@ -73,6 +97,7 @@ impl Counters {
             dropped: self.dropped.load(Relaxed),
             skipped: self.skipped.load(Relaxed),
             refused: self.refused.load(Relaxed),
+            ros_qos: self.ros_qos.get().map(|q| (q.0)()),
         }
     }
 }
@@ -200,18 +225,20 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
         ],
     }];
     for (name, c) in &report.mappings {
+        let mut values = vec![
+            kv("received", c.received.to_string()),
+            kv("published", c.published.to_string()),
+            kv("dropped", c.dropped.to_string()),
+            kv("skipped", c.skipped.to_string()),
+            kv("refused", c.refused.to_string()),
+        ];
+        values.extend(c.ros_qos.clone().map(|q| kv("ros_qos", q)));
         status.push(DiagnosticStatus {
             level: DiagnosticStatus::OK as u8,
             name: format!("amr_mqtt_bridge: {name}"),
             message: String::new(),
             hardware_id: robot_id.to_owned(),
-            values: vec![
-                kv("received", c.received.to_string()),
-                kv("published", c.published.to_string()),
-                kv("dropped", c.dropped.to_string()),
-                kv("skipped", c.skipped.to_string()),
-                kv("refused", c.refused.to_string()),
-            ],
+            values,
         });
     }
     let mut array = DiagnosticArray::default();

@@ -23,17 +23,11 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn from_ros(t: &r2r::builtin_interfaces::msg::Time) -> Option<Stamp> {
-        (t.sec != 0 || t.nanosec != 0).then_some(Stamp {
-            sec: t.sec,
-            nanosec: t.nanosec,
-        })
+        Stamp::new(t.sec, t.nanosec)
     }
 
-    /// From a generic message's JSON (`header.stamp`), when it has one.
-    pub fn from_json(msg: &serde_json::Value) -> Option<Stamp> {
-        let s = msg.get("header")?.get("stamp")?;
-        let sec = i32::try_from(s.get("sec")?.as_i64()?).ok()?;
-        let nanosec = u32::try_from(s.get("nanosec")?.as_u64()?).ok()?;
+    /// A stamp, unless it is zero ("not stamped").
+    pub fn new(sec: i32, nanosec: u32) -> Option<Stamp> {
         (sec != 0 || nanosec != 0).then_some(Stamp { sec, nanosec })
     }
 
@@ -279,14 +273,18 @@ pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 /// [`to_json`] into a buffer of `capacity` bytes: a stream's payloads have about the same
 /// size each time, and growing the buffer (128, 256, 512 ...) cost more than writing it.
 pub fn to_json_sized<T: Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+    try_to_json_sized(value, capacity).unwrap_or_else(|e| {
+        log::error!("cannot serialize a message: {e}");
+        b"null".to_vec()
+    })
+}
+
+/// [`to_json_sized`] for a value whose serialization may fail (a generic message's bytes that
+/// are not a message of its type).
+pub fn try_to_json_sized<T: Serialize>(value: &T, capacity: usize) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(capacity);
-    match serde_json::to_writer(&mut out, value) {
-        Ok(()) => out,
-        Err(e) => {
-            log::error!("cannot serialize a message: {e}");
-            b"null".to_vec()
-        }
-    }
+    serde_json::to_writer(&mut out, value)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -328,9 +326,8 @@ mod tests {
     }
 
     #[test]
-    fn stamp_from_generic_json() {
-        let v = serde_json::json!({"header": {"stamp": {"sec": 5, "nanosec": 7}}});
-        assert_eq!(Stamp::from_json(&v), Some(Stamp { sec: 5, nanosec: 7 }));
-        assert_eq!(Stamp::from_json(&serde_json::json!({"data": 1})), None);
+    fn a_zero_stamp_is_no_stamp() {
+        assert_eq!(Stamp::new(5, 7), Some(Stamp { sec: 5, nanosec: 7 }));
+        assert_eq!(Stamp::new(0, 0), None);
     }
 }

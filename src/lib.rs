@@ -7,6 +7,9 @@
 //! - fleet -> ROS: `mqtt` link -> `inbox` -> `command` (action, the strict reader `json`, the
 //!   grammar `parse`, `freshness`, safety, motion, the runner) -> `cmd_vel` via `ros::to_ros`;
 //!   generic mappings -> `ros::to_ros` (the retained/stale rule of `command::freshness`).
+//! - Generic mappings, either way, take any message type installed where the bridge runs:
+//!   `dyntype` finds it, walks its CDR to JSON and back, and subscribes and publishes on a ROS
+//!   context of its own (`ros::types`).
 //!
 //! `config` (the file block by block, the topic tree, mappings, settings), `envelope`, `angle`,
 //! `convert`, `policy`, `state` and the `command` core know nothing of the ROS graph or the

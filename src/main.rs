@@ -2,7 +2,7 @@
 //! (and, without a node, `--version`, `--check-config FILE ...`, `--write-schemas DIR`: `cli`).
 //!
 //! Exit codes: 0 on SIGINT/SIGTERM, 1 on a runtime failure, 2 on a configuration error (the
-//! file and the key, a parameter, the robot id, a mapping of a type the build does not know),
+//! file and the key, a parameter, the robot id, a mapping of a type that is not installed),
 //! 70 when the node panicked (after a zero Twist).
 
 use std::process::ExitCode;
@@ -31,11 +31,11 @@ fn main() -> ExitCode {
         Err(failure) => {
             let (code, text) = match failure {
                 Failure::Config(e) => (2, e.to_string()),
-                // A mapping the middleware refuses (a topic name it cannot take) is the
-                // configuration's fault too.
-                Failure::Runtime(e @ AppError::Ros(ros::RosError::Mapping { .. })) => {
-                    (2, e.to_string())
-                }
+                // A mapping the middleware refuses (a topic name it cannot take) or of a type
+                // that is not installed is the configuration's fault too.
+                Failure::Runtime(
+                    e @ (AppError::Config(_) | AppError::Ros(ros::RosError::Mapping { .. })),
+                ) => (2, e.to_string()),
                 Failure::Runtime(e) => (1, format!("{:#}", anyhow::Error::from(e))),
             };
             // Through ROS logging when it is up, else straight to stderr.

@@ -21,9 +21,11 @@ use serde_json::{json, Value};
 use crate::command::payload::{EmergencyCommand, MoveCommand, StopCommand};
 use crate::command::Outcome;
 use crate::config::mappings::builtins;
-use crate::config::{Category, ConverterKind, QosTable, StateConfig};
+use crate::config::{Category, ConverterKind, Direction, Mapping, QosTable, StateConfig};
+use crate::convert::generic::{self, Types};
 use crate::convert::{battery, imu, joints, odometry, scan, Converter};
 use crate::diagnostics::Report;
+use crate::dyntype::{in_envelope, message_schema, MsgType, Octets, Side};
 use crate::envelope::{Alert, Envelope, PresenceData};
 use crate::state::StateData;
 
@@ -285,11 +287,94 @@ fn named(name: &str, description: &str, mut schema: Value) -> Payload {
     }
 }
 
+/// A generic mapping's payload for messages of type `ty` as the bridge publishes them: the
+/// envelope around the message's JSON (`amr_mqtt_bridge --schema-for pkg/msg/Type`).
+pub fn for_type(ty: &MsgType, octets: Octets) -> Value {
+    let name = ty.name.to_string();
+    let message = message_schema(ty, Side::Published(octets));
+    let mut schema = in_envelope(published::<Envelope<Value>>(), message, &name);
+    schema["description"] = json!(format!(
+        "A generic mapping of {name}: the envelope around the message as JSON with its .msg \
+         field names; arrays of bytes as {}.",
+        match octets {
+            Octets::Base64 => "base64 strings",
+            Octets::Numbers => "arrays of numbers",
+        }
+    ));
+    schema
+}
+
+/// What an MQTT to ROS mapping of `ty` takes: the message's JSON, or the bridge's envelope
+/// around it (a `timestamp` then judged like a command's); any field may be left out, none
+/// unknown; arrays of bytes as base64 or numbers.
+fn accepted_for_type(ty: &MsgType) -> Value {
+    let mut message = message_schema(ty, Side::Accepted);
+    let defs = message.as_object_mut().and_then(|m| m.remove("$defs"));
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "anyOf": [
+            message.clone(),
+            {
+                "type": "object",
+                "description": "The message in the bridge's envelope.",
+                "required": ["timestamp", "data"],
+                "properties": {
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "robot_id": {"type": "string"},
+                    "type": {"type": "string"},
+                    "data": message,
+                },
+                "additionalProperties": false,
+            },
+        ],
+        "$defs": defs,
+    })
+}
+
+/// One schema per generic mapping, `mapping_<name>`: what it publishes (ROS to MQTT) or
+/// takes (MQTT to ROS), for the type it was resolved to.
+pub fn mapping_payloads(mappings: &[Mapping], types: &Types) -> Vec<Payload> {
+    mappings
+        .iter()
+        .filter_map(|m| {
+            let ty = &types.of(m)?.msg;
+            let (schema, what) = match m.direction {
+                Direction::RosToMqtt => (
+                    pin_type(for_type(ty, generic::octets(m.byte_arrays)), m.category),
+                    "publishes",
+                ),
+                Direction::MqttToRos => (accepted_for_type(ty), "takes"),
+            };
+            let file: String = m
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let description = format!(
+                "`{}`: what the generic mapping `{}` ({}, ROS `{}`) {what}.",
+                m.mqtt_topic, m.name, m.ros_type, m.ros_topic
+            );
+            Some(named(&format!("mapping_{file}"), &description, schema))
+        })
+        .collect()
+}
+
 /// Writes every schema into `dir` (made if missing); returns the files written.
 pub fn write(dir: &Path) -> std::io::Result<Vec<String>> {
+    write_all(dir, all())
+}
+
+/// Writes `payloads` into `dir` (made if missing); returns the files written.
+pub fn write_all(dir: &Path, payloads: Vec<Payload>) -> std::io::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    for p in all() {
+    for p in payloads {
         std::fs::write(dir.join(p.file_name()), p.text())?;
         written.push(p.file_name());
     }

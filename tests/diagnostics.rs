@@ -44,6 +44,13 @@ fn counters_on_status_bridge_and_diagnostics() {
     );
     assert_eq!(imu["dropped"].as_u64(), Some(0), "none lost: {imu}");
     assert!(d["latency_ms"]["last"].as_f64().is_some(), "{d}");
+    // Each mapping's ROS QoS: the built-ins' fixed profiles; none for the command path.
+    assert_eq!(imu["ros_qos"], "best_effort, volatile, depth 1000", "{imu}");
+    assert_eq!(
+        d["mappings"]["scan"]["ros_qos"], "best_effort, volatile, depth 100",
+        "{d}"
+    );
+    assert!(d["mappings"]["commands"].get("ros_qos").is_none(), "{d}");
     // The same on /diagnostics.
     let mut found = None;
     for _ in 0..10 {
@@ -77,7 +84,14 @@ fn counters_on_status_bridge_and_diagnostics() {
         .unwrap_or_default();
     assert_eq!(
         keys,
-        ["received", "published", "dropped", "skipped", "refused"],
+        [
+            "received",
+            "published",
+            "dropped",
+            "skipped",
+            "refused",
+            "ros_qos"
+        ],
         "{imu}"
     );
     let link = statuses

@@ -631,6 +631,182 @@ fn hostile_text_in_a_generic_mqtt_to_ros_mapping() {
     );
 }
 
+/// Field condition: generic MQTT to ROS mappings of message types that the build does not know
+/// (found at run time: visualization_msgs/MarkerArray, test_msgs BoundedSequences, Arrays and
+/// WStrings) get malformed JSON, wrong types at every depth, huge arrays, deep nesting and
+/// hostile text (`hostile_generic_cases`, `hostile_fragments`). Each one is refused with a
+/// reason naming the field (the alert's), or published exactly; the bridge stays alive, the
+/// robot never moves, and a valid message and a valid move still work afterwards.
+#[test]
+fn hostile_input_to_run_time_types() {
+    let robot_id = "FLD92";
+    let extra = format!(
+        "alerts: {{enabled: true}}\nbridge: {{diagnostics_period: 1}}\ncommands: {{max_payload: {GENERIC_MAX_PAYLOAD}}}\nmappings:\n\
+         \x20 - {{name: markers, direction: mqtt_to_ros, ros_topic: rt_markers, ros_type: visualization_msgs/msg/MarkerArray, mqtt_action: markers}}\n\
+         \x20 - {{name: seqs, direction: mqtt_to_ros, ros_topic: rt_seqs, ros_type: test_msgs/msg/BoundedSequences, mqtt_action: seqs}}\n\
+         \x20 - {{name: arrays, direction: mqtt_to_ros, ros_topic: rt_arrays, ros_type: test_msgs/msg/Arrays, mqtt_action: arrays}}\n\
+         \x20 - {{name: words, direction: mqtt_to_ros, ros_topic: rt_words, ros_type: test_msgs/msg/WStrings, mqtt_action: words}}\n"
+    );
+    let site = Site::start().with_env(test_types_env());
+    let filter = format!("amr/{robot_id}/#");
+    let mut robot = Robot::on(Rig::on(site, robot_id, &config(&extra), &[], &filter));
+    let mut ros: Vec<(&str, TypesPeer)> = [
+        ("markers", "visualization_msgs/msg/MarkerArray"),
+        ("seqs", "test_msgs/msg/BoundedSequences"),
+        ("arrays", "test_msgs/msg/Arrays"),
+        ("words", "test_msgs/msg/WStrings"),
+    ]
+    .into_iter()
+    .map(|(action, ty)| {
+        let topic = format!("/rt_{action}");
+        let mut peer = TypesPeer::start(&robot.rig.domain, &["sub", ty, &topic]);
+        peer.wait_for("ready", Duration::from_secs(30));
+        (action, peer)
+    })
+    .collect();
+    let mut cases = hostile_generic_cases();
+    // Hostile text in a string and in a wstring: published exactly as it decodes, or refused.
+    for f in hostile_fragments() {
+        for (action, field) in [("markers", "text"), ("words", "wstring_value")] {
+            let payload = match action {
+                "markers" => splice(r#"{"markers": [{"text": "a"#, &f.bytes, r#"b"}]}"#),
+                _ => splice(r#"{"wstring_value": "a"#, &f.bytes, r#"b"}"#),
+            };
+            let decoded = serde_json::from_slice::<Value>(&payload).ok().map(|v| {
+                let v = if action == "markers" {
+                    &v["markers"][0]
+                } else {
+                    &v
+                };
+                v[field].as_str().unwrap_or_default().to_owned()
+            });
+            let expect = match decoded {
+                None => Expect::Refused("not JSON".into()),
+                Some(t) if t.contains('\0') => Expect::Refused("contains a NUL".into()),
+                Some(t) => Expect::Published(Box::new(move |v: &Value| {
+                    let got = if action == "markers" {
+                        &v["markers"][0][field]
+                    } else {
+                        &v[field]
+                    };
+                    if got.as_str() == Some(t.as_str()) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "{:?}",
+                            got.as_str().map(|s| s.chars().take(40).collect::<String>())
+                        ))
+                    }
+                })),
+            };
+            cases.push(GenericCase {
+                action,
+                what: format!("text in {action}.{field}: {}", f.name),
+                payload,
+                expect,
+            });
+        }
+    }
+    let mut alerts = robot.rig.mqtt_sub(&format!("amr/{robot_id}/alert/warning"));
+    let alert_topic = format!("amr/{robot_id}/alert/warning");
+    // The bridge raises at most 10 refusal alerts a second (the rest only counted): keep under.
+    let mut alert_times: Vec<Instant> = Vec::new();
+    let mut failures = Vec::new();
+    let (mut published, mut refused) = (0, 0);
+    for c in &cases {
+        if matches!(c.expect, Expect::Refused(_)) {
+            if let Some(tenth) = alert_times.iter().rev().nth(8) {
+                let quiet = (*tenth + Duration::from_millis(1200))
+                    .saturating_duration_since(Instant::now());
+                alert_times.extend(alerts.collect(&alert_topic, quiet).iter().map(|m| m.at));
+            }
+        }
+        let topic = format!("amr/{robot_id}/command/{}", c.action);
+        mqtt_pub_bytes(robot.rig.port(), &topic, &c.payload, 1, false);
+        let peer = &mut ros
+            .iter_mut()
+            .find(|(a, _)| *a == c.action)
+            .expect("peer")
+            .1;
+        match &c.expect {
+            Expect::Refused(why) => {
+                let got = alerts.wait_for(&alert_topic, Duration::from_secs(10), |m| {
+                    let v: Value = serde_json::from_str(&m.payload).unwrap_or_default();
+                    v["data"]["mapping"] == c.action
+                });
+                match got {
+                    Some(m) => {
+                        alert_times.push(m.at);
+                        let reason = m.json()["data"]["reason"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
+                        if reason.contains(why.as_str()) {
+                            refused += 1;
+                        } else {
+                            failures.push(format!(
+                                "{}: refused for {reason:?}, not for {why:?}",
+                                c.what
+                            ));
+                        }
+                    }
+                    None => failures.push(format!("{}: no refusal alert within 10 s", c.what)),
+                }
+                if let Some(v) = peer.next_with("json", Duration::from_millis(50)) {
+                    failures.push(format!(
+                        "{}: refused, yet ROS got {}",
+                        c.what,
+                        v.to_string().chars().take(200).collect::<String>()
+                    ));
+                }
+            }
+            Expect::Published(check) => match peer.next_with("json", Duration::from_secs(15)) {
+                Some(v) => match check(&v["json"]) {
+                    Ok(()) => published += 1,
+                    Err(e) => failures.push(format!("{}: published wrong: {e}", c.what)),
+                },
+                None => failures.push(format!("{}: not in ROS within 15 s", c.what)),
+            },
+        }
+        assert!(
+            !robot.broken(),
+            "{} broke the bridge: {}",
+            c.what,
+            robot.rig.bridge.last_words()
+        );
+    }
+    eprintln!(
+        "run-time types: {} hostile messages: {published} published, {refused} refused with the right reason, {} mishandled",
+        cases.len(),
+        failures.len()
+    );
+    // Still carrying valid messages, never having moved, still obeying commands.
+    mqtt_pub_bytes(
+        robot.rig.port(),
+        &format!("amr/{robot_id}/command/markers"),
+        br#"{"markers": [{"ns": "after all that"}]}"#,
+        1,
+        false,
+    );
+    let markers = &mut ros[0].1;
+    let after = markers.next_with("json", Duration::from_secs(10));
+    assert_eq!(
+        after.map(|v| v["json"]["markers"][0]["ns"].clone()),
+        Some(json!("after all that"))
+    );
+    assert!(
+        nonzero(&robot.twists_for(Duration::from_millis(200))).is_empty(),
+        "the robot moved"
+    );
+    robot.obeys_a_valid_move("after hostile messages of run-time types");
+    assert!(
+        failures.is_empty(),
+        "{} messages mishandled:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// One fuzzed hostile command for `action` (`move`, `stop`, `emergency`, `junk`): a valid
 /// command with hostile text in one field (sometimes two fragments), or a broken whole payload.
 /// Printable text alone never goes into the `id` (that is a valid id: the command would not be

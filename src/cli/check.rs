@@ -1,9 +1,10 @@
 //! `--check-config FILE [-p robot_id:=ID] [-p broker:=HOST] [-p port:=N] [--namespace /NS]`:
 //! the configuration loaded and checked by the very `Settings::load` that a start runs (every
-//! key, the robot id, topics, mappings and their message types, TLS files, password sources,
-//! the safety rules), with the parameters read as ROS reads `-p name:=value` (YAML), but no
-//! broker and no ROS graph: no context, no node. Prints the effective topics and mappings. A
-//! file that leaves the robot id to the launch passes, and the report says so.
+//! key, the robot id, topics, mappings, TLS files, password sources, the safety rules) and the
+//! generic mappings' message types found as a start finds them (`convert::generic::resolve`),
+//! with the parameters read as ROS reads `-p name:=value` (YAML), but no broker and no ROS
+//! graph: no context, no node. Prints the effective topics and mappings. A file that leaves the
+//! robot id to the launch passes, and the report says so.
 
 use std::fmt::Write;
 
@@ -13,6 +14,8 @@ use super::UsageError;
 use crate::config::settings::resolve_ros_name;
 use crate::config::topics::ALL;
 use crate::config::{Category, ConfigError, Direction, Mapping, Settings};
+use crate::convert::generic::{self, Types};
+use crate::ros::runtime_qos;
 
 /// What to check: the file, the parameters a start would get, the node's namespace.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +98,13 @@ pub const ID_AT_LAUNCH: &str = "{robot_id}";
 /// launch) is checked with [`ID_AT_LAUNCH`] in its place: every rule holds the same for any
 /// valid id, and the report says where the id will come from. A start still refuses it.
 pub fn run(request: &Request) -> Result<String, ConfigError> {
+    let (settings, types, id_at_launch) = load(request)?;
+    Ok(report(&settings, &types, &request.namespace, id_at_launch))
+}
+
+/// The settings a start would run with, the generic mappings' types, and whether the robot id
+/// is left to the launch.
+pub fn load(request: &Request) -> Result<(Settings, Types, bool), ConfigError> {
     let mut overrides = crate::ros::params::overrides(|name| {
         request
             .params
@@ -105,19 +115,22 @@ pub fn run(request: &Request) -> Result<String, ConfigError> {
     })?;
     overrides.config_file = Some(request.file.clone());
     let ns = &request.namespace;
-    match Settings::load(&overrides, ns) {
-        Ok(settings) => Ok(report(&settings, ns, false)),
+    let (settings, id_at_launch) = match Settings::load(&overrides, ns) {
+        Ok(settings) => (settings, false),
         Err(ConfigError::NoRobotId) => {
             overrides.robot_id = Some(ID_AT_LAUNCH.into());
-            Ok(report(&Settings::load(&overrides, ns)?, ns, true))
+            (Settings::load(&overrides, ns)?, true)
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => return Err(e),
+    };
+    let types = generic::resolve(&settings.mappings, &settings.file)?;
+    Ok((settings, types, id_at_launch))
 }
 
-/// What the bridge would run with: robot, broker, topic tree, its own topics, mappings.
-/// `id_at_launch`: the file has no robot id, and the report shows [`ID_AT_LAUNCH`] instead.
-pub fn report(s: &Settings, namespace: &str, id_at_launch: bool) -> String {
+/// What the bridge would run with: robot, broker, topic tree, its own topics, mappings and
+/// where their types were found. `id_at_launch`: the file has no robot id, and the report
+/// shows [`ID_AT_LAUNCH`] instead.
+pub fn report(s: &Settings, types: &Types, namespace: &str, id_at_launch: bool) -> String {
     let tree = &s.tree;
     let b = &s.broker;
     let c = &s.config.commands;
@@ -175,11 +188,28 @@ pub fn report(s: &Settings, namespace: &str, id_at_launch: bool) -> String {
         "retain",
         "rate",
         "batch",
+        "ROS QoS",
     ]
     .map(String::from)
     .to_vec()];
     rows.extend(s.mappings.iter().map(|m| mapping_row(m, namespace)));
     out.push_str(&table(&rows));
+    let found: Vec<Vec<String>> = s
+        .mappings
+        .iter()
+        .filter_map(|m| {
+            let t = types.of(m)?;
+            Some(vec![
+                m.name.clone(),
+                m.ros_type.clone(),
+                t.type_ref.library.display().to_string(),
+            ])
+        })
+        .collect();
+    if !found.is_empty() {
+        out.push_str("\ngeneric mappings' types, found in the environment\n");
+        out.push_str(&table(&found));
+    }
     out
 }
 
@@ -236,6 +266,11 @@ fn mapping_row(m: &Mapping, namespace: &str) -> Vec<String> {
         m.batch.map_or("-".into(), |b| {
             format!("{} msgs / {} s", b.max_messages, b.max_interval)
         }),
+        if m.auto_qos {
+            "auto".into()
+        } else {
+            runtime_qos(m.ros_qos).to_string()
+        },
     ]
 }
 

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::error::{ConfigError, Range};
-use super::ros_qos::RosQos;
+use super::ros_qos::{RosQos, RosQosSpec};
 use super::topics::{validate_topic, Category, Qos};
 use super::tree::TopicTree;
 use super::Config;
@@ -44,6 +44,18 @@ pub enum PercentageScale {
     Percent,
     /// Values up to 1.0 are fractions, larger ones percents (1.0 means 100 %).
     Auto,
+}
+
+/// How a generic mapping writes arrays of bytes (`uint8[]`, `byte[]`, `char[]`) in JSON; what
+/// it reads from MQTT may be either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ByteArrays {
+    /// One base64 string: a third of the size of numbers, and one string to decode.
+    #[default]
+    Base64,
+    /// An array of numbers, 0-255.
+    Numbers,
 }
 
 /// Up to `max_messages` messages or `max_interval` seconds per MQTT publish.
@@ -82,8 +94,9 @@ pub struct MappingSpec {
     pub qos: Option<Qos>,
     #[serde(default)]
     pub retain: Option<bool>,
+    /// Unset on a generic ROS to MQTT mapping: matched to the publishers found.
     #[serde(default)]
-    pub ros_qos: Option<RosQos>,
+    pub ros_qos: Option<RosQosSpec>,
     /// Messages per second at most; the latest value wins.
     #[serde(default)]
     pub rate_limit_hz: Option<f64>,
@@ -92,6 +105,9 @@ pub struct MappingSpec {
     /// Battery mappings only.
     #[serde(default)]
     pub percentage_scale: Option<PercentageScale>,
+    /// Generic ROS to MQTT mappings only.
+    #[serde(default)]
+    pub byte_arrays: Option<ByteArrays>,
     /// MQTT to ROS only: publish retained messages too (default: refused, like commands).
     #[serde(default)]
     pub obey_retained: Option<bool>,
@@ -121,8 +137,8 @@ impl MappingSpec {
                 .check(b.max_interval)
                 .or_else(|why| bad("batch.max_interval", why))?;
         }
-        if let Some(q) = self.ros_qos {
-            if q.depth == 0 || q.depth > 100_000 {
+        if let Some(depth) = self.ros_qos.and_then(|q| q.depth) {
+            if depth == 0 || depth > 100_000 {
                 return bad("ros_qos.depth", "must be 1-100000".into());
             }
         }
@@ -148,10 +164,16 @@ pub struct Mapping {
     pub category: Category,
     pub qos: Qos,
     pub retain: bool,
+    /// With `auto_qos`, what the subscription uses until publishers are found (its depth
+    /// stays).
     pub ros_qos: RosQos,
+    /// A generic ROS to MQTT mapping without `ros_qos`: its QoS is matched to the publishers
+    /// found on its topic, and follows them as they come and go.
+    pub auto_qos: bool,
     pub rate_limit_hz: Option<f64>,
     pub batch: Option<BatchConfig>,
     pub percentage_scale: PercentageScale,
+    pub byte_arrays: ByteArrays,
     /// MQTT to ROS: retained messages are published too.
     pub obey_retained: bool,
     /// MQTT to ROS: messages with a stale envelope timestamp are published too.
@@ -197,7 +219,7 @@ fn builtin(
 /// subscription per spin, so whatever comes while the spin thread is held up waits there.
 fn high_rate(spec: MappingSpec) -> MappingSpec {
     MappingSpec {
-        ros_qos: Some(RosQos::SENSOR_HIGH_RATE),
+        ros_qos: Some(RosQos::SENSOR_HIGH_RATE.into()),
         ..spec
     }
 }
@@ -242,6 +264,7 @@ fn merge(base: &MappingSpec, over: &MappingSpec) -> MappingSpec {
         rate_limit_hz,
         batch,
         percentage_scale,
+        byte_arrays,
         obey_retained,
         obey_stale
     )
@@ -343,10 +366,16 @@ fn resolve_one(
         category,
         qos: s.qos.unwrap_or_else(|| config.mqtt.qos.get(category)),
         retain: s.retain.unwrap_or(false),
-        ros_qos: s.ros_qos.unwrap_or(default_ros_qos),
+        ros_qos: s
+            .ros_qos
+            .map_or(default_ros_qos, |q| q.over(default_ros_qos)),
+        auto_qos: direction == Direction::RosToMqtt
+            && converter == ConverterKind::Generic
+            && s.ros_qos.is_none(),
         rate_limit_hz: s.rate_limit_hz,
         batch: s.batch,
         percentage_scale: s.percentage_scale.unwrap_or_default(),
+        byte_arrays: s.byte_arrays.unwrap_or_default(),
         obey_retained: s.obey_retained.unwrap_or(false),
         obey_stale: s.obey_stale.unwrap_or(false),
     })
@@ -379,6 +408,12 @@ fn check_direction_keys(
         return Err((
             "percentage_scale",
             "applies to the `battery` converter only",
+        ));
+    }
+    if s.byte_arrays.is_some() && (to_ros || converter != ConverterKind::Generic) {
+        return Err((
+            "byte_arrays",
+            "applies to generic ROS to MQTT mappings only (MQTT to ROS takes both forms)",
         ));
     }
     if to_ros && (s.rate_limit_hz.is_some() || s.batch.is_some()) {
@@ -454,6 +489,32 @@ mod tests {
         assert_eq!(goal.ros_type, "geometry_msgs/msg/PoseStamped");
         assert_eq!(goal.qos, Qos(2));
         assert_eq!(goal.ros_qos, RosQos::RELIABLE);
+        assert!(!goal.auto_qos && !odom.auto_qos);
+    }
+
+    #[test]
+    fn generic_ros_qos_is_auto_unless_given_and_partial_blocks_keep_the_directions_default() {
+        let m = load(
+            "mqtt: {}\ndefault_mappings: false\nmappings:\n  - {name: a, ros_topic: a, ros_type: std_msgs/String, mqtt_action: a}\n  - {name: b, ros_topic: b, ros_type: std_msgs/String, mqtt_action: b, ros_qos: {depth: 7}}\n  - {name: c, direction: mqtt_to_ros, ros_topic: c, ros_type: std_msgs/String, mqtt_action: c, ros_qos: {durability: transient_local, depth: 1}}\n",
+        )
+        .expect("loads");
+        assert!(m[0].auto_qos, "no ros_qos: matched to the publishers");
+        assert_eq!(m[0].ros_qos, RosQos::SENSOR, "until publishers are found");
+        assert!(!m[1].auto_qos, "an explicit ros_qos wins");
+        assert_eq!(
+            m[1].ros_qos,
+            RosQos {
+                depth: 7,
+                ..RosQos::SENSOR
+            }
+        );
+        let latched = RosQos {
+            durability: super::super::Durability::TransientLocal,
+            depth: 1,
+            ..RosQos::RELIABLE
+        };
+        assert_eq!(m[2].ros_qos, latched, "MQTT to ROS stays reliable");
+        assert_eq!(m[0].byte_arrays, ByteArrays::Base64);
     }
 
     #[test]
@@ -466,5 +527,7 @@ mod tests {
         assert!(e.to_string().contains("mappings[0].ros_type"), "{e}");
         let e = load("mqtt: {}\nmappings:\n  - {name: odom, mqtt_topic: 'a/#'}\n").unwrap_err();
         assert!(e.to_string().contains("mappings[0].mqtt_topic"), "{e}");
+        let e = load("mqtt: {}\nmappings:\n  - {name: odom, byte_arrays: numbers}\n").unwrap_err();
+        assert!(e.to_string().contains("mappings[0].byte_arrays"), "{e}");
     }
 }

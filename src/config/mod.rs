@@ -31,12 +31,14 @@ pub use alerts::AlertConfig;
 pub use bridge::{BridgeConfig, DEFAULT_LINGER};
 pub use commands::{AngularUnit, CommandConfig, LinearUnit};
 pub use error::ConfigError;
-pub use mappings::{BatchConfig, ConverterKind, Direction, Mapping, MappingSpec, PercentageScale};
+pub use mappings::{
+    BatchConfig, ByteArrays, ConverterKind, Direction, Mapping, MappingSpec, PercentageScale,
+};
 pub use mqtt::{
     MqttConfig, QosTable, ReconnectConfig, TlsConfig, TopicTemplates, DEFAULT_PORT,
     DEFAULT_TLS_PORT, MAX_PAYLOAD,
 };
-pub use ros_qos::{Durability, Reliability, RosQos};
+pub use ros_qos::{Durability, Reliability, RosQos, RosQosSpec};
 pub use settings::{Overrides, Settings};
 pub use state::StateConfig;
 pub use topics::{Category, Qos, TopicError};

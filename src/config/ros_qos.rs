@@ -4,25 +4,46 @@
 use serde::Deserialize;
 
 /// ROS QoS of a mapping's subscription or publisher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RosQos {
-    #[serde(default = "best_effort")]
     pub reliability: Reliability,
-    #[serde(default = "volatile")]
     pub durability: Durability,
-    #[serde(default = "default_depth")]
     pub depth: usize,
 }
 
-fn best_effort() -> Reliability {
-    Reliability::BestEffort
+/// A `ros_qos:` block as written: the keys it leaves out come from its direction's default
+/// ([`RosQosSpec::over`]), so that `{durability: transient_local}` on an MQTT to ROS mapping
+/// stays reliable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosQosSpec {
+    #[serde(default)]
+    pub reliability: Option<Reliability>,
+    #[serde(default)]
+    pub durability: Option<Durability>,
+    #[serde(default)]
+    pub depth: Option<usize>,
 }
-fn volatile() -> Durability {
-    Durability::Volatile
+
+impl RosQosSpec {
+    /// The profile with every key this block sets, the others from `base`.
+    pub fn over(self, base: RosQos) -> RosQos {
+        RosQos {
+            reliability: self.reliability.unwrap_or(base.reliability),
+            durability: self.durability.unwrap_or(base.durability),
+            depth: self.depth.unwrap_or(base.depth),
+        }
+    }
 }
-fn default_depth() -> usize {
-    RosQos::SENSOR.depth
+
+impl From<RosQos> for RosQosSpec {
+    fn from(q: RosQos) -> Self {
+        RosQosSpec {
+            reliability: Some(q.reliability),
+            durability: Some(q.durability),
+            depth: Some(q.depth),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

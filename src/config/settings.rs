@@ -99,7 +99,6 @@ impl Settings {
         let guard = SafetyGuard::new(&config, &tree, namespace);
         for m in &mappings {
             guard.check(m, &file)?;
-            check_type_known(m, &file)?;
         }
         let broker = broker(&config, o, &id, &file)?;
         Ok(Settings {
@@ -236,25 +235,6 @@ pub fn resolve_ros_name(name: &str, namespace: &str) -> String {
     } else {
         format!("{ns}/{name}")
     }
-}
-
-/// A generic mapping's type must be one the build has bindings for.
-fn check_type_known(m: &Mapping, file: &str) -> Result<(), ConfigError> {
-    if m.converter != super::ConverterKind::Generic {
-        return Ok(());
-    }
-    r2r::WrappedNativeMsgUntyped::new_from(&m.ros_type)
-        .map(|_| ())
-        .map_err(|e| {
-            ConfigError::invalid(
-                file,
-                format!("{}.ros_type", m.origin),
-                format!(
-                    "mapping `{}`: {} is not a message type this build knows ({e}); add its package to IDL_PACKAGE_FILTER and rebuild",
-                    m.name, m.ros_type
-                ),
-            )
-        })
 }
 
 fn broker(
@@ -463,14 +443,6 @@ mod tests {
         refused(
             "mqtt:\n  topics: {command: 'amr/{robot_id}'}\n",
             "mqtt.topics.command",
-        );
-    }
-
-    #[test]
-    fn unknown_message_types_are_configuration_errors() {
-        refused(
-            "mqtt: {}\nmappings:\n  - {name: g, ros_topic: x, ros_type: no_such_msgs/msg/Nothing, mqtt_action: x}\n",
-            "mappings[0].ros_type",
         );
     }
 

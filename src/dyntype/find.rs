@@ -40,6 +40,8 @@ pub enum FindError {
         lib.display()
     )]
     NotInLibraryPath { package: String, lib: PathBuf },
+    #[error("message type {ty} cannot be used: {} is missing (the package has no C type support)", lib.display())]
+    NoLibrary { ty: String, lib: PathBuf },
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -113,7 +115,14 @@ impl Prefixes {
                 lib,
             });
         }
-        Ok(lib.join(format!("lib{}__rosidl_typesupport_c.so", ty.package)))
+        let file = lib.join(format!("lib{}__rosidl_typesupport_c.so", ty.package));
+        if !file.is_file() {
+            return Err(FindError::NoLibrary {
+                ty: ty.to_string(),
+                lib: file,
+            });
+        }
+        Ok(file)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod from_json;
 pub mod json_schema;
 pub mod msg;
 pub mod qos;
+pub mod queue;
 #[cfg(test)]
 mod r2r_cases;
 // Private: its handles must be finalized in rcl's order, which only `runtime` keeps.
@@ -27,7 +28,8 @@ pub use msg::TypeName;
 pub use qos::{Durability, Qos, Reliability, SubQos};
 pub use rcl::RclError;
 pub use runtime::{
-    Publisher, Runtime, RuntimeError, RuntimeOptions, SubscribeOptions, Subscription, TypeRef,
+    Publisher, QosWatch, Runtime, RuntimeError, RuntimeOptions, SubscribeOptions, Subscription,
+    TypeRef,
 };
 pub use to_json::{header_stamp, to_value, write_json, DecodeError, JsonView, Octets};
 pub use types::{MsgType, Registry, TypeError};

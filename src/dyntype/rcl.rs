@@ -202,7 +202,50 @@ impl Node {
         }
     }
 
-    /// The publishers on `topic` (a name as given to `subscribe`, resolved by rcl).
+    /// The node's name with its namespace, as the graph shows it.
+    pub fn fully_qualified_name(&self) -> String {
+        // SAFETY: a string owned by the node, copied while the node is alive.
+        unsafe {
+            let p = rcl_node_get_fully_qualified_name(self.node.as_ref());
+            if p.is_null() {
+                return String::new();
+            }
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+
+    /// `topic` as this node's subscriptions resolve it: expanded (namespace, `~`) and
+    /// remapped. The graph knows topics only by such names.
+    pub fn resolve_topic(&self, topic: &str) -> Result<String, RclError> {
+        let name = cstring(topic)?;
+        // SAFETY: rcl allocates the output with the allocator given; it is copied, then freed
+        // with the same allocator.
+        unsafe {
+            let alloc = rcutils_get_default_allocator();
+            let mut out: *mut c_char = ptr::null_mut();
+            check(
+                "rcl_node_resolve_name",
+                rcl_node_resolve_name(
+                    self.node.as_ref(),
+                    name.as_ptr(),
+                    alloc,
+                    false,
+                    false,
+                    &mut out,
+                ),
+            )?;
+            if out.is_null() {
+                return Ok(topic.to_owned());
+            }
+            let resolved = CStr::from_ptr(out).to_string_lossy().into_owned();
+            if let Some(free) = alloc.deallocate {
+                free(out.cast(), alloc.state);
+            }
+            Ok(resolved)
+        }
+    }
+
+    /// The publishers on `topic`, a fully qualified name (`resolve_topic`).
     pub fn publishers(&self, topic: &str) -> Result<Vec<Offer>, RclError> {
         let topic = cstring(topic)?;
         // SAFETY: the array is zero-initialized, filled by rcl with the allocator given, read

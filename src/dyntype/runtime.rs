@@ -14,13 +14,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::msg::TypeName;
 use super::qos::{matched, Qos, SubQos};
+use super::queue::Queue;
 use super::rcl::{self, GuardCondition, Node, RclError, SerializedBuffer, TypeSupport, WaitSet};
 use super::types::{Registry, TypeError};
 
@@ -79,8 +80,10 @@ pub struct SubscribeOptions {
     pub topic: String,
     pub ty: TypeRef,
     pub qos: SubQos,
-    /// Messages waiting to be taken at most; more are dropped and counted.
-    pub capacity: usize,
+    /// Messages waiting to be taken at most, and their bytes at most (one bigger message may
+    /// wait alone); more are dropped and counted.
+    pub max_messages: usize,
+    pub max_bytes: usize,
     /// Called on the runtime thread after messages were queued (e.g. to ring a converter).
     pub notify: Option<Box<dyn Fn() + Send>>,
 }
@@ -160,13 +163,12 @@ impl Runtime {
 
     /// A subscription, made before this returns.
     pub fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, RuntimeError> {
-        let (tx, rx) = mpsc::sync_channel(options.capacity.max(1));
         let initial = match options.qos {
             SubQos::Fixed(q) => q,
             SubQos::Auto { depth } => Qos::any(depth),
         };
         let state = Arc::new(SubState {
-            queue: tx,
+            queue: Queue::new(options.max_messages, options.max_bytes),
             dropped: AtomicU64::new(0),
             received: AtomicU64::new(0),
             qos: Mutex::new(initial),
@@ -179,7 +181,6 @@ impl Runtime {
         Ok(Subscription {
             id,
             topic,
-            rx,
             state,
             link: self.link.clone(),
         })
@@ -209,7 +210,7 @@ impl Drop for Runtime {
 
 /// A subscription's side shared with the runtime thread.
 struct SubState {
-    queue: SyncSender<Vec<u8>>,
+    queue: Queue,
     dropped: AtomicU64,
     received: AtomicU64,
     qos: Mutex<Qos>,
@@ -219,18 +220,14 @@ struct SubState {
 pub struct Subscription {
     id: u64,
     topic: String,
-    rx: Receiver<Vec<u8>>,
     state: Arc<SubState>,
     link: Arc<Link>,
 }
 
 impl Subscription {
+    /// The oldest message waiting, if any (never waits: `notify` says when to look).
     pub fn try_recv(&self) -> Option<Vec<u8>> {
-        self.rx.try_recv().ok()
-    }
-
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Vec<u8>> {
-        self.rx.recv_timeout(timeout).ok()
+        self.state.queue.pop()
     }
 
     /// Messages taken from DDS.
@@ -245,11 +242,26 @@ impl Subscription {
 
     /// The QoS the subscription has now (for `Auto`: the one matched last).
     pub fn qos(&self) -> Qos {
-        *self.state.qos.lock().unwrap_or_else(|p| p.into_inner())
+        self.qos_watch().get()
+    }
+
+    /// Reads the subscription's QoS from any thread, for as long as anyone asks.
+    pub fn qos_watch(&self) -> QosWatch {
+        QosWatch(self.state.clone())
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+}
+
+/// The QoS a subscription has now (for `Auto`: the one matched last).
+#[derive(Clone)]
+pub struct QosWatch(Arc<SubState>);
+
+impl QosWatch {
+    pub fn get(&self) -> Qos {
+        *self.0.qos.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -295,6 +307,8 @@ impl Drop for Publisher {
 /// One subscription on the thread.
 struct Sub {
     options: SubscribeOptions,
+    /// The topic's fully qualified name, as the graph knows it.
+    resolved: String,
     ts: TypeSupport,
     rcl: rcl::Subscription,
     state: Arc<SubState>,
@@ -335,7 +349,7 @@ impl Thread {
         }
         log::info!(
             "run-time types: node {} on a ROS context of its own",
-            options.node_name
+            t.node.fully_qualified_name()
         );
         while t.step(&commands) {}
     }
@@ -447,18 +461,22 @@ impl Thread {
         state: Arc<SubState>,
     ) -> Result<u64, RuntimeError> {
         let ts = self.type_support(&options.ty)?;
+        let resolved = self.node.resolve_topic(&options.topic)?;
         let mut qos = *state.qos.lock().unwrap_or_else(|p| p.into_inner());
         if let SubQos::Auto { depth } = options.qos {
             // Publishers discovered already decide at once; the graph check does the rest.
-            if let Some(q) = self.offers(&options.topic).and_then(|o| matched(&o, depth)) {
+            let want = options.ty.name.to_string();
+            if let Some(q) = self
+                .offers(&resolved, &want)
+                .and_then(|o| matched(&o, depth))
+            {
                 qos = q;
             }
         }
         let rcl = rcl::Subscription::new(&mut self.node, ts, &options.topic, qos)?;
         *state.qos.lock().unwrap_or_else(|p| p.into_inner()) = qos;
         log::info!(
-            "run-time types: subscribed to {} ({}), {qos}",
-            options.topic,
+            "run-time types: subscribed to {resolved} ({}), {qos}",
             options.ty.name
         );
         let id = self.next_id;
@@ -467,6 +485,7 @@ impl Thread {
             id,
             Sub {
                 options,
+                resolved,
                 ts,
                 rcl,
                 state,
@@ -492,15 +511,23 @@ impl Thread {
         Ok(slot)
     }
 
-    /// The publishers on a topic, of the subscription's type or not (logged, left out).
-    fn offers(&self, topic: &str) -> Option<Vec<super::qos::Offer>> {
-        match self.node.publishers(topic) {
-            Ok(o) => Some(o),
+    /// The publishers of type `ty` on a topic (those of another type are logged, left out).
+    fn offers(&self, topic: &str, ty: &str) -> Option<Vec<super::qos::Offer>> {
+        let all = match self.node.publishers(topic) {
+            Ok(o) => o,
             Err(e) => {
                 log::warn!("run-time types: publishers of {topic}: {e}");
-                None
+                return None;
             }
+        };
+        let (ours, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|o| o.ros_type == ty);
+        if let Some(o) = others.first() {
+            log::debug!(
+                "run-time types: {topic} also has a publisher of {}",
+                o.ros_type
+            );
         }
+        Some(ours)
     }
 
     /// Re-creates every `Auto` subscription whose matching QoS changed.
@@ -514,18 +541,9 @@ impl Thread {
                 continue;
             };
             let want = sub.options.ty.name.to_string();
-            let Some(offers) = self.offers(&sub.options.topic) else {
+            let Some(ours) = self.offers(&sub.resolved, &want) else {
                 continue;
             };
-            let (ours, others): (Vec<_>, Vec<_>) =
-                offers.into_iter().partition(|o| o.ros_type == want);
-            if let Some(o) = others.first() {
-                log::debug!(
-                    "run-time types: {} also has a publisher of {}",
-                    sub.options.topic,
-                    o.ros_type
-                );
-            }
             let current = *sub.state.qos.lock().unwrap_or_else(|p| p.into_inner());
             let Some(q) = matched(&ours, depth).filter(|q| *q != current) else {
                 continue;
@@ -539,7 +557,7 @@ impl Thread {
                         *sub.state.qos.lock().unwrap_or_else(|p| p.into_inner()) = q;
                         log::info!(
                             "run-time types: {} now {q} (matched to its publishers)",
-                            sub.options.topic
+                            sub.resolved
                         );
                     }
                 }
@@ -562,11 +580,8 @@ impl Thread {
                 Ok(true) => {
                     any = true;
                     sub.state.received.fetch_add(1, Ordering::Relaxed);
-                    match sub.state.queue.try_send(self.buf.bytes().to_vec()) {
-                        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                        Err(TrySendError::Full(_)) => {
-                            sub.state.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
+                    if !sub.state.queue.push(self.buf.bytes().to_vec()) {
+                        sub.state.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Ok(false) => break,

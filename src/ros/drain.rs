@@ -1,5 +1,5 @@
 //! What the ROS side's threads run after each wait: the spin thread every route's part on it
-//! (`to_mqtt`, `offload::Handoff`, `estop`), the `ros-convert` thread the offloaded routes.
+//! (`to_mqtt`, `estop`), the `ros-convert` thread the offloaded routes (generic mappings).
 
 use std::time::Instant;
 

@@ -2,7 +2,8 @@
 //! before the first spin so that no first message is lost (`side`): a subscription per ROS to
 //! MQTT mapping (`to_mqtt`), the publishers into ROS (`to_ros`: `cmd_vel`, generic MQTT to ROS
 //! mappings), the e-stop listener (`estop`); the spin thread (`spin`) that drains them
-//! (`drain`) and the thread for conversions too heavy for it (`offload`).
+//! (`drain`) and the thread for conversions too heavy for it (`offload`). Generic mappings
+//! subscribe and publish through a ROS context of their own (`types`: `crate::dyntype`).
 
 pub mod drain;
 pub mod estop;
@@ -12,35 +13,65 @@ pub mod side;
 pub mod spin;
 pub mod to_mqtt;
 pub mod to_ros;
+pub mod types;
 
 use r2r::qos::{DurabilityPolicy, HistoryPolicy, ReliabilityPolicy};
 use r2r::QosProfile;
 
 use crate::config::{Durability, Mapping, Reliability, RosQos};
+use crate::diagnostics::ShowQos;
+use crate::dyntype::{self, RuntimeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosError {
     #[error("ROS: {0}")]
     Rcl(#[from] r2r::Error),
+    #[error(transparent)]
+    Types(#[from] RuntimeError),
     #[error("mapping `{mapping}`: cannot bridge {topic} ({ros_type}): {source}")]
     Mapping {
         mapping: String,
         topic: String,
         ros_type: String,
         #[source]
-        source: Box<r2r::Error>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 impl RosError {
-    pub fn mapping(m: &Mapping, source: r2r::Error) -> Self {
+    pub fn mapping(
+        m: &Mapping,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         RosError::Mapping {
             mapping: m.name.clone(),
             topic: m.ros_topic.clone(),
             ros_type: m.ros_type.clone(),
-            source: Box::new(source),
+            source: source.into(),
         }
     }
+}
+
+/// A mapping's profile for the run-time types' subscriptions and publishers; its text is what
+/// `status/bridge` and `--check-config` show for every mapping.
+pub fn runtime_qos(q: RosQos) -> dyntype::Qos {
+    dyntype::Qos {
+        reliability: match q.reliability {
+            Reliability::Reliable => dyntype::Reliability::Reliable,
+            Reliability::BestEffort => dyntype::Reliability::BestEffort,
+        },
+        durability: match q.durability {
+            Durability::Volatile => dyntype::Durability::Volatile,
+            Durability::TransientLocal => dyntype::Durability::TransientLocal,
+        },
+        depth: q.depth,
+    }
+}
+
+/// How `status/bridge` tells a fixed profile.
+pub fn fixed_qos(q: RosQos) -> ShowQos {
+    let text = runtime_qos(q).to_string();
+    Box::new(move || text.clone())
 }
 
 pub fn qos_profile(q: RosQos) -> QosProfile {

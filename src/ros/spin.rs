@@ -23,11 +23,7 @@ const MAX_WAIT: Duration = Duration::from_millis(100);
 pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, bell: Outbox, stop: Arc<AtomicBool>) {
     let has_waitables = !drains.is_empty();
     while !stop.load(Relaxed) {
-        let now = Instant::now();
-        let wait = next_wait(&drains, now);
-        let wait = bell
-            .deadline()
-            .map_or(wait, |t| wait.min(t.saturating_duration_since(now)));
+        let wait = next_wait(&drains, &bell, Instant::now());
         if has_waitables {
             node.spin_once(wait);
         } else {
@@ -42,11 +38,13 @@ pub fn spin(mut node: Node, mut drains: Vec<Box<dyn Drain>>, bell: Outbox, stop:
     }
 }
 
-/// How long the next spin may wait: until the earliest deadline, at most [`MAX_WAIT`].
-pub(super) fn next_wait(drains: &[Box<dyn Drain>], now: Instant) -> Duration {
+/// How long the next wait may be: until the earliest deadline of a drain or of the sends
+/// that linger for `bell`, at most [`MAX_WAIT`].
+pub(super) fn next_wait(drains: &[Box<dyn Drain>], bell: &Outbox, now: Instant) -> Duration {
     drains
         .iter()
         .filter_map(|d| d.deadline())
+        .chain(bell.deadline())
         .min()
         .map_or(MAX_WAIT, |t| t.saturating_duration_since(now).min(MAX_WAIT))
 }

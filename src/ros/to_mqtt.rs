@@ -7,9 +7,11 @@
 //! channel of 10 that drops silently when full. So routes are drained on the spin thread right
 //! after each spin: nothing waits in r2r's channels, and every message left out is ours and
 //! counted: `skipped` by the rate limit (a newer value replaced it), `dropped` by a full queue
-//! to MQTT. Generic mappings are converted on a thread of
-//! their own (`offload`): only their serialized bytes are taken on the spin thread.
+//! to MQTT. Generic mappings take no part of the spin thread: the run-time types' thread takes
+//! their serialized messages (`types`) and they are converted on a thread of their own
+//! (`offload`).
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,11 +21,12 @@ use r2r::Node;
 use serde::Serialize;
 
 use super::drain::Drain;
-use super::offload::{Handoff, Queue};
-use super::{qos_profile, RosError};
+use super::{fixed_qos, qos_profile, runtime_qos, RosError};
 use crate::config::{Category, ConverterKind, Mapping, Qos};
+use crate::convert::generic::{self, Types};
 use crate::convert::{self, Converter, Stamped};
 use crate::diagnostics::Counters;
+use crate::dyntype::{JsonView, Runtime, SubQos, SubscribeOptions, Subscription};
 use crate::envelope::{self, Envelope, Stamp};
 use crate::logging::{printable, Throttle};
 use crate::mqtt::{Outbound, Outbox};
@@ -41,22 +44,34 @@ struct Encoder {
 
 impl Encoder {
     fn encode<D: Serialize>(&mut self, stamp: Option<Stamp>, data: &D) -> Vec<u8> {
+        self.try_encode(stamp, data).unwrap_or_else(|e| {
+            log::error!("cannot serialize a message: {e}");
+            b"null".to_vec()
+        })
+    }
+
+    fn try_encode<D: Serialize>(
+        &mut self,
+        stamp: Option<Stamp>,
+        data: &D,
+    ) -> serde_json::Result<Vec<u8>> {
         let envelope = Envelope {
             timestamp: envelope::timestamp(stamp),
             robot_id: &self.robot_id,
             category: self.category,
             data,
         };
-        let json = envelope::to_json_sized(&envelope, self.last_size + self.last_size / 8 + 32);
+        let json =
+            envelope::try_to_json_sized(&envelope, self.last_size + self.last_size / 8 + 32)?;
         self.last_size = json.len();
-        json
+        Ok(json)
     }
 }
 
 /// The next message of a route, if one is there (never waits).
 type Take<M> = Box<dyn FnMut() -> Option<M> + Send>;
-/// Message to the JSON payload of its mapping.
-type Encode<M> = Box<dyn FnMut(&M) -> Vec<u8> + Send>;
+/// Message to the JSON payload of its mapping; `None`: it could not be read (counted).
+type Encode<M> = Box<dyn FnMut(&M) -> Option<Vec<u8>> + Send>;
 /// What else a message feeds: the pose or the battery the rest of the bridge reads.
 type Feed<M> = Box<dyn FnMut(&M, Instant) + Send>;
 
@@ -78,7 +93,9 @@ struct Route<M> {
 
 impl<M: Send> Route<M> {
     fn emit(&mut self, msg: &M, now: Instant) {
-        let json = (self.encode)(msg);
+        let Some(json) = (self.encode)(msg) else {
+            return;
+        };
         match &mut self.batcher {
             Some(b) => {
                 if let Some(batch) = b.push(json, now) {
@@ -150,12 +167,15 @@ pub struct RouteContext<'a> {
     pub doorbell: &'a Sender<()>,
     /// The byte bound of an offloaded mapping's queue (`bridge.queue_bytes`).
     pub queue_bytes: usize,
+    /// The generic mappings' types, and their ROS context (`types`).
+    pub types: &'a Types,
+    pub runtime: Option<&'a Runtime>,
 }
 
-/// A mapping's part on the spin thread, and its part on the `ros-convert` thread if any.
-pub struct Routed {
-    pub spin: Box<dyn Drain>,
-    pub offloaded: Option<Box<dyn Drain>>,
+/// A mapping's part on the spin thread or on the `ros-convert` thread.
+pub enum Routed {
+    Spin(Box<dyn Drain>),
+    Offloaded(Box<dyn Drain>),
 }
 
 /// The subscription of one ROS to MQTT mapping; `counters` are the mapping's own.
@@ -195,34 +215,27 @@ pub fn route(
         ConverterKind::Imu => typed(node, at, convert::imu::Imu, enc, None),
         ConverterKind::JointStates => typed(node, at, convert::joints::Joints, enc, None),
         ConverterKind::LaserScan => typed(node, at, convert::scan::Scan, enc, None),
-        ConverterKind::Generic => {
-            return generic(node, at, enc).map_err(|e| RosError::mapping(m, e));
-        }
+        ConverterKind::Generic => return generic(at, enc).map(Routed::Offloaded),
     };
-    drain
-        .map(|spin| Routed {
-            spin,
-            offloaded: None,
-        })
-        .map_err(|e| RosError::mapping(m, e))
+    drain.map(Routed::Spin).map_err(|e| RosError::mapping(m, e))
 }
 
 /// The mapping a route is for, with what it needs.
 type At<'a> = (&'a Mapping, &'a RouteContext<'a>, Arc<Counters>);
 
-/// A route; `on_spin`: it runs on the spin thread, so it counts what comes in and leaves the
-/// link's wake-up to the spin (`spin::spin`). Off it (`offload`), the handoff counts and each
-/// send wakes the link.
+/// A route; `counts_in`: it counts what it takes (a run-time subscription counts for itself).
+/// Its sends leave the link's wake-up to the thread that drains it (`spin::spin`,
+/// `offload::run`), once a spin's worth has lingered.
 fn assemble<M: Send + 'static>(
     (m, cx, counters): At<'_>,
     take: Take<M>,
     encode: Encode<M>,
     feed: Option<Feed<M>>,
-    on_spin: bool,
+    counts_in: bool,
 ) -> Route<M> {
     Route {
         take,
-        counts_in: on_spin,
+        counts_in,
         encode,
         feed,
         topic: Arc::from(m.mqtt_topic.as_str()),
@@ -233,11 +246,7 @@ fn assemble<M: Send + 'static>(
             .batch
             .map(|b| Batcher::new(b.max_messages, b.max_interval)),
         counters,
-        outbox: if on_spin {
-            cx.outbox.deferred()
-        } else {
-            cx.outbox.clone()
-        },
+        outbox: cx.outbox.deferred(),
     }
 }
 
@@ -253,51 +262,102 @@ where
 {
     let m = at.0;
     let mut stream = node.subscribe::<C::Msg>(&m.ros_topic, qos_profile(m.ros_qos))?;
+    at.2.show_ros_qos(fixed_qos(m.ros_qos));
     let take = move || stream.next().now_or_never().flatten();
-    let encode = move |msg: &C::Msg| enc.encode(msg.stamp(), &conv.data(msg));
+    let encode = move |msg: &C::Msg| Some(enc.encode(msg.stamp(), &conv.data(msg)));
     let route = assemble(at, Box::new(take), Box::new(encode), feed, true);
     Ok(Box::new(route))
 }
 
-/// A generic mapping: the spin thread takes the serialized message and queues it
-/// ([`Handoff`]); the route on the `ros-convert` thread decodes it into the message's JSON.
-fn generic(node: &mut Node, at: At<'_>, mut enc: Encoder) -> Result<Routed, r2r::Error> {
+/// A generic mapping: the run-time types' thread takes the serialized messages and rings the
+/// `ros-convert` thread, whose route writes each one's JSON into its envelope.
+fn generic(at: At<'_>, mut enc: Encoder) -> Result<Box<dyn Drain>, RosError> {
     let (m, cx, counters) = (at.0, at.1, at.2.clone());
-    let stream = node.subscribe_raw(&m.ros_topic, &m.ros_type, qos_profile(m.ros_qos))?;
-    let queue = Queue::new(m.ros_qos.depth, cx.queue_bytes);
-    let handoff = Handoff {
-        stream: Box::new(stream),
-        queue: queue.clone(),
-        counters: counters.clone(),
-        doorbell: cx.doorbell.clone(),
+    let (Some(t), Some(runtime)) = (cx.types.of(m), cx.runtime) else {
+        return Err(RosError::mapping(m, "its message type was not resolved"));
     };
-    let (name, ros_type) = (m.name.clone(), m.ros_type.clone());
-    let mut log = Throttle::new("unreadable ROS messages", 10);
-    let take = move || loop {
-        let bytes = queue.pop()?;
-        match decode(&ros_type, &bytes) {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                Counters::add(&counters.refused);
-                if log.allow(Instant::now()) {
-                    let e = printable(&e.to_string(), 512).into_owned();
-                    log::warn!("mapping `{name}`: a message could not be read: {e}");
-                }
-            }
+    let doorbell = cx.doorbell.clone();
+    let qos = if m.auto_qos {
+        SubQos::Auto {
+            depth: m.ros_qos.depth,
         }
+    } else {
+        SubQos::Fixed(runtime_qos(m.ros_qos))
     };
-    let encode = move |v: &serde_json::Value| enc.encode(Stamp::from_json(v), v);
+    let sub = runtime
+        .subscribe(SubscribeOptions {
+            topic: m.ros_topic.clone(),
+            ty: t.type_ref.clone(),
+            qos,
+            max_messages: m.ros_qos.depth,
+            max_bytes: cx.queue_bytes,
+            // The converter may be gone only at shutdown, when nothing more matters.
+            notify: Some(Box::new(move || {
+                let _ = doorbell.send(());
+            })),
+        })
+        .map_err(|e| RosError::mapping(m, e))?;
+    counters.show_ros_qos(if m.auto_qos {
+        let watch = sub.qos_watch();
+        Box::new(move || format!("auto ({})", watch.get()))
+    } else {
+        fixed_qos(m.ros_qos)
+    });
+    let mut tally = Tally {
+        sub,
+        counters: counters.clone(),
+        received: 0,
+        dropped: 0,
+    };
+    let (ty, octets) = (t.msg.clone(), generic::octets(m.byte_arrays));
+    let name = m.name.clone();
+    let mut log = Throttle::new("unreadable ROS messages", 10);
+    let encode = move |cdr: &Vec<u8>| {
+        let written = JsonView::new(&ty, cdr, octets).and_then(|view| {
+            let json = enc.try_encode(generic::stamp(&ty, cdr), &view);
+            view.result().map(|()| json)
+        });
+        let why = match written {
+            Ok(Ok(json)) => return Some(json),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        Counters::add(&counters.refused);
+        if log.allow(Instant::now()) {
+            let why = printable(&why, 512);
+            log::warn!("mapping `{name}`: a message could not be read: {why}");
+        }
+        None
+    };
+    let take = move || tally.take();
     let route = assemble(at, Box::new(take), Box::new(encode), None, false);
-    Ok(Routed {
-        spin: Box::new(handoff),
-        offloaded: Some(Box::new(route)),
-    })
+    Ok(Box::new(route))
 }
 
-/// Serialized (CDR) bytes of `ros_type` to the message's JSON, as r2r's untyped
-/// subscriptions make it.
-fn decode(ros_type: &str, bytes: &[u8]) -> Result<serde_json::Value, r2r::Error> {
-    let mut msg = r2r::WrappedNativeMsgUntyped::new_from(ros_type)?;
-    msg.from_serialized_bytes(bytes)?;
-    msg.to_json()
+/// A run-time subscription, its counts added to the mapping's as they grow: `received` from
+/// DDS, `dropped` by its full queue.
+struct Tally {
+    sub: Subscription,
+    counters: Arc<Counters>,
+    received: u64,
+    dropped: u64,
+}
+
+impl Tally {
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let (received, dropped) = (self.sub.received(), self.sub.dropped());
+        if received > self.received {
+            self.counters
+                .received
+                .fetch_add(received - self.received, Relaxed);
+            self.counters.seen(Instant::now());
+            self.received = received;
+        }
+        if dropped > self.dropped {
+            let more = dropped - self.dropped;
+            self.counters.dropped.fetch_add(more, Relaxed);
+            self.dropped = dropped;
+        }
+        self.sub.try_recv()
+    }
 }

@@ -1,6 +1,7 @@
 //! Into ROS: `cmd_vel` (only the command runner publishes there) and the generic MQTT to
 //! ROS mappings, whose messages are checked against their type and against the same
-//! retained/stale rule as commands before they are published.
+//! retained/stale rule as commands before they are published (on the run-time types'
+//! context, `types`: reliable unless the mapping's `ros_qos` says otherwise, e.g. latched).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +11,14 @@ use r2r::Node;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{qos_profile, RosError};
+use super::{fixed_qos, qos_profile, runtime_qos, RosError};
 use crate::command::freshness::admit;
 use crate::command::runner::TwistSink;
 use crate::command::Twist2;
 use crate::config::{CommandConfig, Direction, Mapping, RosQos};
-use crate::convert::generic;
+use crate::convert::generic::{self, Types};
 use crate::diagnostics::{Counters, Stats};
+use crate::dyntype::{self, MsgType, Runtime};
 use crate::envelope::{AlertEvent, Refused};
 use crate::herald::Herald;
 use crate::logging::{printable, Throttle};
@@ -44,11 +46,15 @@ impl TwistSink for CmdVel {
     }
 }
 
+/// A ROS message may take this many bytes per byte of its JSON: a number of two characters
+/// can become an 8-byte float64 (and left-out fields take their defaults, bounded by this).
+const CDR_PER_JSON_BYTE: usize = 8;
+
 /// A fleet-to-ROS generic mapping, ready to publish.
 struct Sink {
     name: String,
-    publisher: r2r::PublisherUntyped,
-    skeleton: Value,
+    publisher: dyntype::Publisher,
+    ty: Arc<MsgType>,
     counters: Arc<Counters>,
     obey_retained: bool,
     obey_stale: bool,
@@ -64,9 +70,10 @@ pub struct GenericSinks {
 }
 
 impl GenericSinks {
+    /// A publisher per MQTT to ROS mapping, on `runtime` (there whenever such a mapping is).
     pub fn new(
-        node: &mut Node,
-        mappings: &[Mapping],
+        runtime: Option<&Runtime>,
+        (mappings, types): (&[Mapping], &Types),
         stats: &Stats,
         herald: Herald,
         cfg: &CommandConfig,
@@ -76,11 +83,14 @@ impl GenericSinks {
             .iter()
             .filter(|m| m.direction == Direction::MqttToRos)
         {
-            let wrap = |source| RosError::mapping(m, source);
-            let publisher = node
-                .create_publisher_untyped(&m.ros_topic, &m.ros_type, qos_profile(m.ros_qos))
-                .map_err(wrap)?;
-            let skeleton = generic::skeleton(&m.ros_type).map_err(wrap)?;
+            let (Some(t), Some(runtime)) = (types.of(m), runtime) else {
+                return Err(RosError::mapping(m, "its message type was not resolved"));
+            };
+            let publisher = runtime
+                .publisher(&m.ros_topic, t.type_ref.clone(), runtime_qos(m.ros_qos))
+                .map_err(|e| RosError::mapping(m, e))?;
+            let counters = stats.register(&m.name);
+            counters.show_ros_qos(fixed_qos(m.ros_qos));
             log::info!(
                 "mapping `{}`: MQTT {} -> ROS {} ({})",
                 m.name,
@@ -93,8 +103,8 @@ impl GenericSinks {
                 Sink {
                     name: m.name.clone(),
                     publisher,
-                    skeleton,
-                    counters: stats.register(&m.name),
+                    ty: t.msg.clone(),
+                    counters,
                     obey_retained: m.obey_retained,
                     obey_stale: m.obey_stale,
                 },
@@ -134,9 +144,9 @@ impl GenericSinks {
         };
         Counters::add(&sink.counters.received);
         match check(sink, &m, &self.cfg) {
-            Ok(value) => match sink.publisher.publish(value) {
+            Ok(cdr) => match sink.publisher.publish(&cdr) {
                 Ok(()) => Counters::add(&sink.counters.published),
-                Err(e) => self.refuse(&m.topic, format!("does not fit the message type: {e}")),
+                Err(e) => self.refuse(&m.topic, format!("cannot be published into ROS: {e}")),
             },
             Err(why) => self.refuse(&m.topic, why),
         }
@@ -160,8 +170,8 @@ impl GenericSinks {
     }
 }
 
-/// The message's JSON, if it may be published: size, JSON, retained/stale rule, shape.
-fn check(sink: &Sink, m: &Inbound, cfg: &CommandConfig) -> Result<Value, String> {
+/// The message's CDR, if it may be published: size, JSON, retained/stale rule, its type.
+fn check(sink: &Sink, m: &Inbound, cfg: &CommandConfig) -> Result<Vec<u8>, String> {
     if m.size > cfg.max_payload {
         return Err(format!(
             "payload of {} bytes is over the limit of {} (commands.max_payload)",
@@ -179,6 +189,6 @@ fn check(sink: &Sink, m: &Inbound, cfg: &CommandConfig) -> Result<Value, String>
         cfg,
     )
     .map_err(|r| r.to_string())?;
-    generic::check(&value, &sink.skeleton)?;
-    Ok(value)
+    let max = cfg.max_payload.saturating_mul(CDR_PER_JSON_BYTE);
+    dyntype::encode(&sink.ty, &value, max).map_err(|e| e.to_string())
 }

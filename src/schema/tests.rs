@@ -311,3 +311,71 @@ fn command_schemas_and_the_parser_agree() {
         assert!(schema_accepts(action, &payload), "schema: {payload}");
     }
 }
+
+#[test]
+fn a_generic_mappings_schemas_describe_what_it_publishes_and_takes() {
+    let yaml = "mqtt: {}\ndefault_mappings: false\nmappings:\n  - {name: pose out, ros_topic: p, ros_type: geometry_msgs/msg/PoseStamped, mqtt_category: sensor, mqtt_action: pose}\n  - {name: blob, ros_topic: b, ros_type: std_msgs/msg/UInt8MultiArray, mqtt_action: blob, byte_arrays: numbers}\n  - {name: goal, direction: mqtt_to_ros, ros_topic: g, ros_type: geometry_msgs/msg/PoseStamped, mqtt_action: goal}\n";
+    let config = crate::config::Config::parse(yaml, "g.yaml").expect("parses");
+    let tree = crate::config::TopicTree::new(&config, "R1").expect("tree");
+    let mappings = crate::config::mappings::resolve(&config, &tree, "g.yaml").expect("resolves");
+    // The ROS environment of the tests (scripts/env.sh) has these packages installed.
+    let types = generic::resolve(&mappings, "g.yaml").expect("installed types");
+    let payloads = mapping_payloads(&mappings, &types);
+    let names: Vec<&str> = payloads.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["mapping_pose_out", "mapping_blob", "mapping_goal"]);
+    let compile = |p: &Payload| {
+        jsonschema::meta::validate(&p.schema).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&p.schema)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.name))
+    };
+    let pose = json!({"header": {"stamp": {"sec": 1, "nanosec": 2}, "frame_id": "map"},
+        "pose": {"position": {"x": 1.0, "y": null, "z": 0.0},
+                 "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}});
+    let out = compile(&payloads[0]);
+    let envelope = |category: &str, data: &Value| json!({"timestamp": "2024-01-01T12:00:00Z", "robot_id": "R1", "type": category, "data": data});
+    assert!(out.is_valid(&envelope("sensor", &pose)));
+    assert!(
+        !out.is_valid(&envelope("status", &pose)),
+        "the type is the topic's category"
+    );
+    let mut no_w = pose.clone();
+    no_w["pose"]["orientation"] = json!({"x": 0.0});
+    assert!(
+        !out.is_valid(&envelope("sensor", &no_w)),
+        "every field is written"
+    );
+    let blob = compile(&payloads[1]);
+    let layout = json!({"dim": [], "data_offset": 0});
+    let numbers = json!({"layout": layout, "data": [0, 255]});
+    assert!(blob.is_valid(&envelope("status", &numbers)));
+    let base64 = json!({"layout": layout, "data": "AP8="});
+    assert!(
+        !blob.is_valid(&envelope("status", &base64)),
+        "byte_arrays: numbers"
+    );
+    let goal = compile(&payloads[2]);
+    assert!(goal.is_valid(&json!({"pose": {"position": {"x": 2.5}}})));
+    assert!(goal.is_valid(&envelope(
+        "command",
+        &json!({"header": {"frame_id": "map"}})
+    )));
+    assert!(!goal.is_valid(&json!({"pose": {"positon": {}}})));
+    assert!(!goal.is_valid(&json!({"pose": {"position": {"x": "far"}}})));
+}
+
+#[test]
+fn the_schema_for_a_type_writes_bytes_as_base64() {
+    let ty = crate::dyntype::Registry::from_texts([("t/msg/Blob", "uint8[] data\nstring name")])
+        .expect("names")
+        .load("t/msg/Blob")
+        .expect("loads");
+    let schema = for_type(&ty, Octets::Base64);
+    jsonschema::meta::validate(&schema).expect("valid draft 2020-12");
+    assert_eq!(schema["title"], "t/msg/Blob");
+    let v = jsonschema::validator_for(&schema).expect("compiles");
+    let env = |data: Value| json!({"timestamp": "2024-01-01T12:00:00Z", "robot_id": "R1", "type": "status", "data": data});
+    assert!(v.is_valid(&env(json!({"data": "AAE=", "name": "x"}))));
+    assert!(!v.is_valid(&env(json!({"data": [0, 1], "name": "x"}))));
+}

@@ -34,11 +34,14 @@ impl Bridge {
     /// 127.0.0.1:`port`: `yaml` is its config file (written to a temp dir); `args` are more
     /// `--ros-args` arguments. Waits until it is connected to the broker.
     pub fn start(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
-        let mut b = Bridge::spawn(domain, port, robot_id, yaml, args);
-        // The ROS side is up before MQTT connects; the peers wait for it to match
-        // (tests/ros/ros_tool.py).
-        b.wait_connected(Duration::from_secs(20));
-        b
+        Bridge::spawn(domain, port, robot_id, yaml, args).connected()
+    }
+
+    /// Waits until a spawned bridge is connected (`wait_connected`), as `start` does. The ROS
+    /// side is up before MQTT connects; the peers wait for it to match (tests/ros/ros_tool.py).
+    pub fn connected(mut self) -> Bridge {
+        self.wait_connected(Duration::from_secs(20));
+        self
     }
 
     /// Waits until the bridge says it is connected; panics at once (with its exit code and
@@ -58,6 +61,19 @@ impl Bridge {
 
     /// `start` without waiting for anything.
     pub fn spawn(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
+        Bridge::spawn_env(domain, port, robot_id, yaml, args, &[])
+    }
+
+    /// `spawn` with more environment variables (`test_types_env`: message packages that only
+    /// this bridge sees).
+    pub fn spawn_env(
+        domain: u32,
+        port: u16,
+        robot_id: &str,
+        yaml: &str,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = write_config(dir.path(), yaml);
         let mut ros_args: Vec<String> = vec![
@@ -74,11 +90,21 @@ impl Bridge {
             ros_args.push(format!("robot_id:={robot_id}"));
         }
         ros_args.extend(args.iter().map(|s| s.to_string()));
-        Bridge::spawn_raw(domain, dir, &ros_args)
+        Bridge::spawn_raw_env(domain, dir, &ros_args, env)
     }
 
     /// Starts the binary with exactly these arguments; its log goes to `dir/bridge.log`.
     pub fn spawn_raw(domain: u32, dir: tempfile::TempDir, args: &[String]) -> Bridge {
+        Bridge::spawn_raw_env(domain, dir, args, &[])
+    }
+
+    /// `spawn_raw` with more environment variables.
+    pub fn spawn_raw_env(
+        domain: u32,
+        dir: tempfile::TempDir,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Bridge {
         require_env();
         let log = dir.path().join("bridge.log");
         let file = std::fs::File::create(&log).expect("log file");
@@ -87,7 +113,8 @@ impl Bridge {
             .env("RCUTILS_COLORIZED_OUTPUT", "0")
             .env("ROS_LOG_DIR", dir.path())
             .stdout(file.try_clone().expect("log file"))
-            .stderr(file);
+            .stderr(file)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         ros_env(&mut c, domain);
         Bridge {
             proc: Proc::spawn(&mut c, "amr_mqtt_bridge"),

@@ -16,6 +16,8 @@
 //! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
 //! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
+//! - `test_types`: message packages the build does not know, installed for a test's processes
+//!   only, and their rclpy peer `tests/ros/dyntype_peer.py`.
 //!
 //! Each test file has `mod common;` and uses what it needs.
 #![allow(dead_code, unused_imports)]
@@ -32,6 +34,7 @@ mod rig;
 mod robot;
 mod ros;
 mod schema;
+mod test_types;
 mod time;
 
 pub use bridge::*;
@@ -46,6 +49,7 @@ pub use robot::*;
 pub use ros::*;
 pub use schema::*;
 pub use serde_json::{json, Value};
+pub use test_types::*;
 pub use time::*;
 
 use std::path::PathBuf;

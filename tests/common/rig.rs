@@ -16,6 +16,8 @@ use std::time::Duration;
 pub struct Site {
     /// Peers that must outlive a bridge (`keep`): stopped before the broker and the domain.
     peers: Vec<Proc>,
+    /// More environment variables of its bridges (`with_env`).
+    pub env: Vec<(String, String)>,
     pub broker: Broker,
     /// Last: released after everything that runs in it.
     pub domain: Domain,
@@ -32,9 +34,16 @@ impl Site {
     pub fn on(domain: Domain, broker: Broker) -> Site {
         Site {
             peers: Vec::new(),
+            env: Vec::new(),
             broker,
             domain,
         }
+    }
+
+    /// The site's bridges start with these environment variables too (`test_types_env`).
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Site {
+        self.env = env;
+        self
     }
 
     /// Keeps `peer` (a ROS publisher started before the bridge) running as long as the site,
@@ -50,17 +59,21 @@ impl Site {
 
     /// A bridge for `robot` in this domain on this broker, connected (`Bridge::start`).
     pub fn bridge(&self, robot: &str, yaml: &str, args: &[&str]) -> Bridge {
-        Bridge::start(self.domain.id(), self.port(), robot, yaml, args)
+        self.spawn_bridge(robot, yaml, args).connected()
     }
 
     /// A bridge started without waiting for it (`Bridge::spawn`).
     pub fn spawn_bridge(&self, robot: &str, yaml: &str, args: &[&str]) -> Bridge {
-        Bridge::spawn(self.domain.id(), self.port(), robot, yaml, args)
+        let (domain, port) = (self.domain.id(), self.port());
+        Bridge::spawn_env(domain, port, robot, yaml, args, &self.env)
     }
 
     /// The ROS topic `name` of type `ty` in this domain, to publish to or record.
     pub fn ros(&self, ty: &str, name: &str) -> RosTopic {
-        RosTopic::new(self.domain.id(), ty, name)
+        RosTopic {
+            env: self.env.clone(),
+            ..RosTopic::new(self.domain.id(), ty, name)
+        }
     }
 
     /// `mosquitto_sub` on `filter` at this broker.

@@ -49,6 +49,8 @@ pub struct RosTopic {
     pub domain: u32,
     pub ty: String,
     pub name: String,
+    /// More environment variables of the peer (`test_types_env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl RosTopic {
@@ -57,6 +59,7 @@ impl RosTopic {
             domain,
             ty: ty.to_owned(),
             name: name.to_owned(),
+            env: Vec::new(),
         }
     }
 
@@ -81,6 +84,7 @@ impl RosTopic {
                 .args(["--rate", &rate.to_string(), "--count", &count.to_string()])
                 .args(["--qos", qos])
                 .args(extra)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit()),
             "ros_tool.py pub",
@@ -96,7 +100,7 @@ impl RosTopic {
 
     /// A recording rclpy subscriber on this topic (`RosSub::start`).
     pub fn subscribe(&self, qos: &str) -> RosSub {
-        RosSub::start(self.domain, &self.ty, &self.name, qos)
+        RosSub::start_env(self.domain, &self.ty, &self.name, qos, &self.env)
     }
 }
 
@@ -109,9 +113,21 @@ pub struct RosSub {
 impl RosSub {
     /// Subscribes and waits until the peer says it is ready (a publisher matched, or 5 s).
     pub fn start(domain: u32, ty: &str, topic: &str, qos: &str) -> RosSub {
+        RosSub::start_env(domain, ty, topic, qos, &[])
+    }
+
+    /// `start` with more environment variables.
+    pub fn start_env(
+        domain: u32,
+        ty: &str,
+        topic: &str,
+        qos: &str,
+        env: &[(String, String)],
+    ) -> RosSub {
         let mut proc = Proc::spawn(
             python_cmd("tests/ros/ros_tool.py", Some(domain))
                 .args(["sub", ty, topic, "--qos", qos])
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
             "ros_tool.py sub",

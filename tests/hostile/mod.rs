@@ -254,3 +254,302 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+/// Checks the JSON of the message rclpy got: what is wrong with it, if anything.
+pub type Check = Box<dyn Fn(&serde_json::Value) -> Result<(), String>>;
+
+/// What the bridge must do with a hostile message of a generic MQTT to ROS mapping.
+pub enum Expect {
+    /// Refused, and the reason (the alert's) says this: the field's path and what is wrong.
+    Refused(String),
+    /// Published into ROS; the check of the message rclpy got (its JSON).
+    Published(Check),
+}
+
+/// One hostile message for a generic mapping of a run-time type: its action (`markers`:
+/// visualization_msgs/msg/MarkerArray, `seqs`: test_msgs/msg/BoundedSequences, `arrays`:
+/// test_msgs/msg/Arrays), what it is, its bytes, what must become of it.
+pub struct GenericCase {
+    pub action: &'static str,
+    pub what: String,
+    pub payload: Vec<u8>,
+    pub expect: Expect,
+}
+
+/// The largest payload the tests' mapping takes (`commands.max_payload`); the ROS message
+/// may be 8 times as big.
+pub const GENERIC_MAX_PAYLOAD: usize = 1 << 20;
+
+/// Malformed JSON, wrong types, huge arrays and deep nesting for run-time types, each with
+/// the outcome the bridge owes it.
+pub fn hostile_generic_cases() -> Vec<GenericCase> {
+    let mut out = Vec::new();
+    let mut add = |action: &'static str, what: &str, payload: Vec<u8>, expect: Expect| {
+        out.push(GenericCase {
+            action,
+            what: what.to_owned(),
+            payload,
+            expect,
+        })
+    };
+    let refused = |why: &str| Expect::Refused(why.to_owned());
+    let text = |s: &str| s.as_bytes().to_vec();
+    // Malformed JSON: never gets as far as the type.
+    for (what, payload) in [
+        ("truncated", text(r#"{"markers": [{"ns": "a"}"#)),
+        ("not JSON at all", text("markers = 1")),
+        ("empty", Vec::new()),
+        (
+            "NaN literal",
+            text(r#"{"markers": [{"pose": {"position": {"x": NaN}}}]}"#),
+        ),
+        ("trailing bytes", text(r#"{"markers": []} {"markers": []}"#)),
+        ("a stray comma", text(r#"{"markers": [{},]}"#)),
+        ("a single-quoted key", text(r#"{'markers': []}"#)),
+        (
+            "invalid UTF-8",
+            splice(r#"{"markers": [{"text": ""#, &[0xff, 0xfe], r#""}]}"#),
+        ),
+        (
+            "a lone surrogate",
+            text(r#"{"markers": [{"text": "\ud800"}]}"#),
+        ),
+    ] {
+        add(
+            "markers",
+            &format!("malformed: {what}"),
+            payload,
+            refused("not JSON"),
+        );
+    }
+    // The wrong JSON type, anywhere in the message: refused with the field's path.
+    for (action, what, payload, why) in [
+        (
+            "markers",
+            "root an array",
+            "[]",
+            "`(message)` must be an object",
+        ),
+        (
+            "markers",
+            "root a string",
+            r#""markers""#,
+            "`(message)` must be an object",
+        ),
+        (
+            "markers",
+            "root null",
+            "null",
+            "`(message)` must be an object",
+        ),
+        (
+            "markers",
+            "sequence an object",
+            r#"{"markers": {"0": {}}}"#,
+            "`markers` must be an array",
+        ),
+        (
+            "markers",
+            "int32 a string",
+            r#"{"markers": [{"id": "7"}]}"#,
+            "`markers[0].id` must be an integer in",
+        ),
+        (
+            "markers",
+            "int32 a float",
+            r#"{"markers": [{"id": 1.5}]}"#,
+            "`markers[0].id` must be an integer in",
+        ),
+        (
+            "markers",
+            "int32 too big",
+            r#"{"markers": [{"id": 2147483648}]}"#,
+            "`markers[0].id` must be an integer in",
+        ),
+        (
+            "markers",
+            "float64 a bool",
+            r#"{"markers": [{"pose": {"position": {"x": true}}}]}"#,
+            "`markers[0].pose.position.x` must be a number",
+        ),
+        (
+            "markers",
+            "in a sequence of messages",
+            r#"{"markers": [{"points": [{"x": 1}, {"y": "2"}]}]}"#,
+            "`markers[0].points[1].y` must be a number",
+        ),
+        (
+            "markers",
+            "bool a number",
+            r#"{"markers": [{"frame_locked": 1}]}"#,
+            "`markers[0].frame_locked` must be true or false",
+        ),
+        (
+            "markers",
+            "string a number",
+            r#"{"markers": [{"text": 5}]}"#,
+            "`markers[0].text` must be a string",
+        ),
+        (
+            "markers",
+            "uint8 a string",
+            r#"{"markers": [{"type": "cube"}]}"#,
+            "`markers[0].type` must be an integer in",
+        ),
+        (
+            "markers",
+            "unknown field",
+            r#"{"markers": [{"idd": 1}]}"#,
+            "unknown field `markers[0].idd`",
+        ),
+        (
+            "markers",
+            "escaped NUL",
+            r#"{"markers": [{"text": "a\u0000b"}]}"#,
+            "`markers[0].text` contains a NUL",
+        ),
+        (
+            "markers",
+            "bytes not base64",
+            r#"{"markers": [{"mesh_file": {"data": "%%%"}}]}"#,
+            "`markers[0].mesh_file.data` is not base64",
+        ),
+        (
+            "markers",
+            "byte over 255",
+            r#"{"markers": [{"mesh_file": {"data": [1, 256]}}]}"#,
+            "`markers[0].mesh_file.data[1]` must be an integer in 0..=255",
+        ),
+        (
+            "markers",
+            "bytes an object",
+            r#"{"markers": [{"texture": {"data": {}}}]}"#,
+            "`markers[0].texture.data` must be an array or a base64 string",
+        ),
+        (
+            "seqs",
+            "int64 over its range",
+            r#"{"int64_values": [9223372036854775808]}"#,
+            "`int64_values[0]` must be an integer in",
+        ),
+        (
+            "seqs",
+            "uint64 negative",
+            r#"{"uint64_values": [-1]}"#,
+            "`uint64_values[0]` must be an integer in",
+        ),
+        (
+            "seqs",
+            "uint64 over its range",
+            r#"{"uint64_values": [18446744073709551616]}"#,
+            "`uint64_values[0]` must be an integer in",
+        ),
+        (
+            "seqs",
+            "float32 over its range",
+            r#"{"float32_values": [1e39]}"#,
+            "`float32_values[0]` must be a number within the range of float32",
+        ),
+        (
+            "seqs",
+            "a nested message's wrong type",
+            r#"{"basic_types_values": [{"int8_value": -129}]}"#,
+            "`basic_types_values[0].int8_value` must be an integer in",
+        ),
+        (
+            "arrays",
+            "a fixed array too short",
+            r#"{"int64_values": [1, 2]}"#,
+            "`int64_values` must have exactly 3 elements, not 2",
+        ),
+        (
+            "arrays",
+            "a fixed array of messages too long",
+            r#"{"basic_types_values": [{}, {}, {}, {}]}"#,
+            "`basic_types_values` must have exactly 3 elements, not 4",
+        ),
+    ] {
+        add(
+            action,
+            &format!("wrong type: {what}"),
+            text(payload),
+            refused(why),
+        );
+    }
+    // Huge arrays: over a sequence's bound, over the payload limit, defaults that would make
+    // a message too big; and one huge array that is fine.
+    let many = |item: &str, n: usize| vec![item; n].join(",");
+    add(
+        "seqs",
+        "huge: 100000 elements in a sequence of at most 3",
+        text(&format!(r#"{{"int32_values": [{}]}}"#, many("7", 100_000))),
+        refused("`int32_values` has 100000 elements, more than its bound of 3"),
+    );
+    add(
+        "markers",
+        "huge: over commands.max_payload",
+        text(&format!(
+            r#"{{"markers": [{{"points": [{}]}}]}}"#,
+            many(r#"{"x": 1.5}"#, 120_000)
+        )),
+        refused("is over the limit of"),
+    );
+    add(
+        "markers",
+        "huge: 60000 empty markers, whose defaults would be over 8 MiB of ROS message",
+        text(&format!(r#"{{"markers": [{}]}}"#, many("{}", 60_000))),
+        refused("the message would be over"),
+    );
+    add(
+        "markers",
+        "huge: 100000 points (a valid 0.8 MB message)",
+        text(&format!(
+            r#"{{"markers": [{{"ns": "big", "points": [{}]}}]}}"#,
+            many(r#"{"x": 2}"#, 100_000)
+        )),
+        Expect::Published(Box::new(|v| {
+            let points = v["markers"][0]["points"].as_array().map_or(0, Vec::len);
+            let ok = points == 100_000
+                && v["markers"][0]["ns"] == "big"
+                && v["markers"][0]["points"][99_999]["x"] == 2.0;
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{points} points"))
+            }
+        })),
+    );
+    // Deep nesting: deeper than the type (refused where it stops fitting) and deeper than
+    // any parser should go (refused as not JSON, the stack never at risk).
+    let nested = |open: &str, close: &str, n: usize, inner: &str| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    add(
+        "markers",
+        "deep: 100 arrays where a message is",
+        text(&format!(
+            r#"{{"markers": [{}]}}"#,
+            nested("[", "]", 100, "1")
+        )),
+        refused("`markers[0]` must be an object"),
+    );
+    add(
+        "markers",
+        "deep: objects below a number",
+        text(r#"{"markers": [{"pose": {"position": {"x": {"y": {"z": {"w": 1}}}}}}]}"#),
+        refused("`markers[0].pose.position.x` must be a number"),
+    );
+    add(
+        "markers",
+        "deep: 100000 arrays",
+        text(&nested("[", "]", 100_000, "")),
+        refused("not JSON"),
+    );
+    add(
+        "markers",
+        "deep: 50000 objects",
+        text(&nested(r#"{"a":"#, "}", 50_000, "1")),
+        refused("not JSON"),
+    );
+    out
+}
