@@ -101,6 +101,7 @@ impl Settings {
             guard.check(m, &file)?;
             check_type_known(m, &file)?;
         }
+        super::vda5050::check(&config, &tree, &mappings, namespace, &file)?;
         let broker = broker(&config, o, &id, &file)?;
         Ok(Settings {
             file,
