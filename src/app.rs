@@ -178,6 +178,7 @@ impl Tasks {
             commands: queues.commands,
             estop: ros.estop,
             odom: self.view.pose.clone(),
+            pause: tokio::sync::watch::channel(false).1,
         };
         let mut tasks = vec![rt.spawn(runner.run(inputs, self.shutdown.clone()))];
         if !ros.sinks.is_empty() {

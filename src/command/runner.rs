@@ -2,15 +2,16 @@
 //! effects. Fleet commands, the ROS e-stop, odometry and the motion tick come in; Twists go
 //! to `cmd_vel`, outcomes and alerts to the fleet.
 //!
-//! Order of service, always: shutdown, the ROS e-stop, fleet stops and e-stops, the motion
-//! tick, odometry, then other fleet commands; a flood of the last kind can delay none of the
-//! others.
+//! Order of service, always: shutdown, the ROS e-stop, the pause of VDA 5050 master control,
+//! fleet stops and e-stops, the motion tick, odometry, then other fleet commands; a flood of
+//! the last kind can delay none of the others.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use super::safety::Latch;
 use super::{Action, CommandCore, Effects, FleetCommand, Mode, OutcomeStatus, Pose, Twist2};
 use crate::diagnostics::Counters;
 use crate::herald::Herald;
@@ -46,6 +47,8 @@ pub struct Inputs {
     pub commands: mpsc::Receiver<FleetCommand>,
     pub estop: watch::Receiver<RosEstop>,
     pub odom: watch::Receiver<Option<Pose>>,
+    /// The pause of VDA 5050 master control, a level (no sender: it never changes).
+    pub pause: watch::Receiver<bool>,
 }
 
 pub struct Runner {
@@ -56,6 +59,7 @@ pub struct Runner {
     herald: Herald,
     counters: Arc<Counters>,
     mode: watch::Sender<Mode>,
+    latch: watch::Sender<Latch>,
 }
 
 impl Runner {
@@ -73,7 +77,13 @@ impl Runner {
             herald,
             counters,
             mode,
+            latch: watch::channel(Latch::default()).0,
         }
+    }
+
+    /// Who holds the e-stop latch, as the core changes it (for VDA 5050's `safetyState`).
+    pub fn latch(&self) -> watch::Receiver<Latch> {
+        self.latch.subscribe()
     }
 
     /// Runs until shutdown; the last thing it does is send a zero Twist.
@@ -98,6 +108,11 @@ impl Runner {
                 Ok(()) = inputs.estop.changed() => {
                     let engaged = inputs.estop.borrow_and_update().engaged();
                     let fx = self.core.on_ros_estop(engaged, Instant::now());
+                    self.apply(fx);
+                }
+                Ok(()) = inputs.pause.changed() => {
+                    let hold = *inputs.pause.borrow_and_update();
+                    let fx = self.core.on_pause(hold, Instant::now());
                     self.apply(fx);
                 }
                 Some(c) = inputs.priority.recv() => {
@@ -173,6 +188,9 @@ impl Runner {
         let mode = self.core.mode();
         self.mode
             .send_if_modified(|m| std::mem::replace(m, mode) != mode);
+        let latch = self.core.latch();
+        self.latch
+            .send_if_modified(|l| std::mem::replace(l, latch) != latch);
     }
 }
 
