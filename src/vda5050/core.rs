@@ -331,6 +331,21 @@ impl VdaCore {
         })
     }
 
+    /// A message from master control over `limits.max_payload` bytes, whose bytes were not
+    /// kept: refused by its size alone.
+    pub fn on_oversized(
+        &mut self,
+        topic: Incoming,
+        size: usize,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Effects {
+        let max = self.cfg.limits.max_payload;
+        self.receive(now, wall, |_, _| {
+            Err(input::too_large(Source::of(topic), size, max))
+        })
+    }
+
     /// A message from master control: taken, or refused whole; either way an event.
     fn receive(
         &mut self,
