@@ -97,12 +97,70 @@ pub struct Stats {
     /// Microseconds from a message's conversion to its hand-over to the MQTT client.
     latency_last_us: AtomicU64,
     latency_max_us: AtomicU64,
+    /// The VDA 5050 profile's, made when it starts ([`Stats::vda5050`]).
+    vda5050: OnceLock<Arc<VdaStats>>,
+}
+
+/// The VDA 5050 profile's counters and its own connection (`vda5050.enabled`).
+#[derive(Debug, Default)]
+pub struct VdaStats {
+    /// The profile's MQTT connection: its link, outbox and offline queue.
+    pub link: Arc<Stats>,
+    /// Messages from master control (`order`, `instantActions`), as the profile counts them.
+    pub received: AtomicU64,
+    /// Of them (or of their actions) refused; each is in `state.errors` too.
+    pub refused: AtomicU64,
+    /// Progress messages of the robot's navigation refused.
+    pub progress_refused: AtomicU64,
+    /// Messages handed to the profile's connection.
+    pub published: AtomicU64,
+    /// Messages from master control or the navigation lost: a queue was full.
+    pub dropped: AtomicU64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Latency {
     pub last: f64,
     pub max: f64,
+}
+
+/// `vda5050` of `status/bridge`: the VDA 5050 profile's connection and messages.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VdaReport {
+    /// The profile's own MQTT connection (a client id and a Will of its own).
+    pub connected: bool,
+    pub reconnects: u64,
+    /// Messages from master control (`order`, `instantActions`).
+    pub received: u64,
+    /// Messages from master control refused whole, or actions of them refused.
+    pub refused: u64,
+    /// Progress messages of the robot's navigation refused.
+    pub progress_refused: u64,
+    /// Messages handed to the profile's connection.
+    pub published: u64,
+    /// Lost because a queue was full: from master control or the navigation, to the
+    /// connection, or in its offline queue.
+    pub dropped: u64,
+    /// QoS 1 messages (`connection`) that a stop left unacknowledged.
+    pub undelivered: u64,
+}
+
+impl VdaStats {
+    pub fn report(&self) -> VdaReport {
+        let l = &self.link;
+        VdaReport {
+            connected: l.connected.load(Relaxed),
+            reconnects: l.reconnects.load(Relaxed),
+            received: self.received.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            progress_refused: self.progress_refused.load(Relaxed),
+            published: self.published.load(Relaxed),
+            dropped: self.dropped.load(Relaxed)
+                + l.outbound_dropped.load(Relaxed)
+                + l.offline_dropped.load(Relaxed),
+            undelivered: l.undelivered.load(Relaxed),
+        }
+    }
 }
 
 /// `data` of `status/bridge`: the bridge's counters and link state.
@@ -125,6 +183,9 @@ pub struct Report {
     /// largest since the previous report.
     pub latency_ms: Latency,
     pub mappings: BTreeMap<String, CountersSnapshot>,
+    /// Only while the VDA 5050 profile is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vda5050: Option<VdaReport>,
 }
 
 impl Stats {
@@ -138,6 +199,11 @@ impl Stats {
         let c = Arc::new(Counters::default());
         routes.push((name.to_owned(), c.clone()));
         c
+    }
+
+    /// The VDA 5050 profile's counters: made by the first to ask, then listed in the report.
+    pub fn vda5050(&self) -> Arc<VdaStats> {
+        self.vda5050.get_or_init(Default::default).clone()
     }
 
     pub fn latency(&self, d: Duration) {
@@ -166,6 +232,7 @@ impl Stats {
                 .iter()
                 .map(|(n, c)| (n.clone(), c.snapshot()))
                 .collect(),
+            vda5050: self.vda5050.get().map(|v| v.report()),
         }
     }
 }
@@ -177,11 +244,14 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
         key: k.to_owned(),
         value: v,
     };
-    let (level, message) = if report.connected {
-        (DiagnosticStatus::OK as u8, "connected")
-    } else {
-        (DiagnosticStatus::ERROR as u8, "broker not connected")
+    let link = |connected: bool| {
+        if connected {
+            (DiagnosticStatus::OK as u8, "connected")
+        } else {
+            (DiagnosticStatus::ERROR as u8, "broker not connected")
+        }
     };
+    let (level, message) = link(report.connected);
     let mut status = vec![DiagnosticStatus {
         level,
         name: "amr_mqtt_bridge: mqtt link".into(),
@@ -199,6 +269,23 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
             kv("latency_ms_max", report.latency_ms.max.to_string()),
         ],
     }];
+    if let Some(v) = &report.vda5050 {
+        let (level, message) = link(v.connected);
+        status.push(DiagnosticStatus {
+            level,
+            name: "amr_mqtt_bridge: vda5050".into(),
+            message: message.into(),
+            hardware_id: robot_id.to_owned(),
+            values: vec![
+                kv("reconnects", v.reconnects.to_string()),
+                kv("received", v.received.to_string()),
+                kv("refused", v.refused.to_string()),
+                kv("progress_refused", v.progress_refused.to_string()),
+                kv("published", v.published.to_string()),
+                kv("dropped", v.dropped.to_string()),
+            ],
+        });
+    }
     for (name, c) in &report.mappings {
         status.push(DiagnosticStatus {
             level: DiagnosticStatus::OK as u8,

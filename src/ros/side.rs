@@ -1,7 +1,7 @@
 //! The ROS side of a bridge, built on the node before the first spin so that no first
 //! message is lost: a route per ROS to MQTT mapping (the spin thread's part and, for generic
 //! mappings, the `ros-convert` thread's), the generic MQTT to ROS publishers, `cmd_vel` and the
-//! e-stop listener when commands are on, and `/diagnostics`.
+//! e-stop listener when commands are on, the VDA 5050 profile's topics, and `/diagnostics`.
 
 use std::sync::mpsc::channel;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use r2r::Node;
 use tokio::sync::watch;
 
 use super::drain::Drain;
-use super::{estop, qos_profile, to_mqtt, to_ros, RosError};
+use super::{estop, qos_profile, to_mqtt, to_ros, vda5050, RosError};
 use crate::alerts::{self, StaleWatch};
 use crate::command::runner::RosEstop;
 use crate::config::{Direction, RosQos, Settings};
@@ -18,6 +18,7 @@ use crate::diagnostics::Stats;
 use crate::herald::Herald;
 use crate::mqtt::Outbox;
 use crate::state::Feeds;
+use crate::vda5050::runner::RosInputs;
 
 /// Every subscription and publisher of the bridge.
 pub struct RosSide {
@@ -28,6 +29,8 @@ pub struct RosSide {
     pub sinks: to_ros::GenericSinks,
     pub cmd_vel: Option<to_ros::CmdVel>,
     pub estop: watch::Receiver<RosEstop>,
+    /// The VDA 5050 profile's own topics, when it is on.
+    pub vda5050: Option<RosInputs>,
     pub diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
 }
 
@@ -63,6 +66,7 @@ pub fn build(
     } else {
         None
     };
+    let vda5050 = vda5050::build(node, &settings.config.vda5050, stats, &mut drains)?;
     let diagnostics = node.create_publisher("/diagnostics", qos_profile(RosQos::RELIABLE))?;
     let ros = RosSide {
         drains,
@@ -70,6 +74,7 @@ pub fn build(
         sinks,
         cmd_vel,
         estop,
+        vda5050,
         diagnostics,
     };
     Ok((ros, offloaded))

@@ -13,6 +13,9 @@
 //!   `instant`: the instant actions the bridge owns.
 //! - `core`: the state machine; `presence`: the `connection` topic, which the MQTT link that
 //!   carries the profile owns.
+//! - The wiring (tokio, the MQTT link): `connection`, the profile's own MQTT connection (a
+//!   second `mqtt::link`: a client id and a Will of its own); `runner`, the task that feeds the
+//!   core and carries out its effects; `profile`, both assembled at start.
 //!
 //! # Coverage of VDA 5050 2.1
 //! Covered: `connection` (ONLINE, OFFLINE, the CONNECTIONBROKEN Will with a `headerId` that
@@ -55,6 +58,7 @@
 
 pub mod action_states;
 pub mod config;
+pub mod connection;
 pub mod core;
 pub mod errors;
 pub mod header;
@@ -63,6 +67,8 @@ pub mod instant;
 pub mod msg;
 pub mod order;
 pub mod presence;
+pub mod profile;
+pub mod runner;
 pub mod topics;
 pub mod validate;
 pub mod version;
