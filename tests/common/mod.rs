@@ -16,6 +16,8 @@
 //! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
 //! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
+//! - `vda`: a VDA 5050 master control (`MasterControl`): order and instantActions out, every
+//!   message of the vehicle checked against the official schemas.
 //!
 //! Each test file has `mod common;` and uses what it needs.
 #![allow(dead_code, unused_imports)]
@@ -33,6 +35,7 @@ mod robot;
 mod ros;
 mod schema;
 mod time;
+mod vda;
 
 pub use bridge::*;
 pub use broker::*;
@@ -47,6 +50,7 @@ pub use ros::*;
 pub use schema::*;
 pub use serde_json::{json, Value};
 pub use time::*;
+pub use vda::*;
 
 use std::path::PathBuf;
 
