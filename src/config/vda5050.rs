@@ -6,8 +6,8 @@ use super::settings::resolve_ros_name;
 use super::topics::{self, Category};
 use super::tree::TopicTree;
 use super::{Config, ConfigError, Direction, Mapping};
-use crate::vda5050::config::ROBOT_ID;
-use crate::vda5050::Topics;
+use crate::vda5050::config::{Invalid, ROBOT_ID};
+use crate::vda5050::{Topics, VdaConfig};
 
 /// Checks the enabled profile against the settings around it (`robot_id` resolved).
 pub fn check(
@@ -22,19 +22,7 @@ pub fn check(
         return Ok(());
     }
     let bad = |key: &str, why: String| ConfigError::invalid(file, key, why);
-    let id = tree.robot_id();
-    // `--check-config` of a fleet-wide file writes the placeholder for the robot id; the
-    // template itself was checked with the block.
-    let serial = if id == ROBOT_ID {
-        v.serial_number.clone()
-    } else {
-        v.serial_number(id)
-            .map_err(|e| bad(&e.key, e.message.clone()))?
-    };
-    let Some(version) = v.version() else {
-        return Err(bad("vda5050.major_version", "not spoken".into()));
-    };
-    let vda = Topics::new(&v.interface_name, version, &v.manufacturer, &serial);
+    let vda = topics(v, tree.robot_id()).map_err(|e| bad(&e.key, e.message))?;
     let prefix = vda.prefix();
     for c in topics::ALL {
         let seed = tree.prefix(c).trim_end_matches('/');
@@ -97,6 +85,27 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// The profile's topics for robot `id`. `--check-config` of a fleet-wide file gives the
+/// placeholder `{robot_id}` for the id: the serial number's template stays as it is (it was
+/// checked with the block).
+pub fn topics(v: &VdaConfig, id: &str) -> Result<Topics, Invalid> {
+    let serial = if id == ROBOT_ID {
+        v.serial_number.clone()
+    } else {
+        v.serial_number(id)?
+    };
+    let version = v.version().ok_or_else(|| Invalid {
+        key: "vda5050.major_version".into(),
+        message: "not spoken".into(),
+    })?;
+    Ok(Topics::new(
+        &v.interface_name,
+        version,
+        &v.manufacturer,
+        &serial,
+    ))
 }
 
 /// `a` is `b` or lies under it (topic levels).
