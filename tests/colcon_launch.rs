@@ -6,8 +6,7 @@
 //!    install space that `ros2 run` / `ros2 launch` need: the executable in
 //!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files and the JSON Schemas (with
 //!    the official VDA 5050 ones and their MIT notice) in `share/amr_mqtt_bridge/`, the ament
-//!    index marker, and `install/setup.bash` making the
-//!    package findable.
+//!    index marker, and `install/setup.bash` making the package findable.
 //! 2. `launch_file_command_line_starts_node`: there is no `ros2 launch` here (no launch/launch_ros
 //!    on PyPI), so the test derives from the installed `bridge.launch.xml` the exact command line
 //!    that launch_ros would give the node (same order, one temporary parameters file per
