@@ -237,69 +237,72 @@ impl Stats {
     }
 }
 
-/// The report as a ROS `DiagnosticArray`: one status for the link, one per mapping.
+/// The report as a ROS `DiagnosticArray`: one status for the link, one for the VDA 5050
+/// profile's when it is on, one per mapping.
 pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::DiagnosticArray {
     use r2r::diagnostic_msgs::msg::{DiagnosticArray, DiagnosticStatus, KeyValue};
-    let kv = |k: &str, v: String| KeyValue {
-        key: k.to_owned(),
-        value: v,
-    };
-    let link = |connected: bool| {
-        if connected {
-            (DiagnosticStatus::OK as u8, "connected")
-        } else {
-            (DiagnosticStatus::ERROR as u8, "broker not connected")
-        }
-    };
-    let (level, message) = link(report.connected);
-    let mut status = vec![DiagnosticStatus {
-        level,
-        name: "amr_mqtt_bridge: mqtt link".into(),
-        message: message.into(),
-        hardware_id: robot_id.to_owned(),
-        values: vec![
-            kv("reconnects", report.reconnects.to_string()),
-            kv("offline_queue", report.offline_queue.to_string()),
-            kv("offline_dropped", report.offline_dropped.to_string()),
-            kv("outbound_dropped", report.outbound_dropped.to_string()),
-            kv("inbound_dropped", report.inbound_dropped.to_string()),
-            kv("writes", report.writes.to_string()),
-            kv("undelivered", report.undelivered.to_string()),
-            kv("latency_ms_last", report.latency_ms.last.to_string()),
-            kv("latency_ms_max", report.latency_ms.max.to_string()),
-        ],
-    }];
-    if let Some(v) = &report.vda5050 {
-        let (level, message) = link(v.connected);
-        status.push(DiagnosticStatus {
+    // `connected`: a connection's status (ERROR while it is down); None: a mapping's.
+    let entry = |name: &str, connected: Option<bool>, values: Vec<(&str, String)>| {
+        let (level, message) = match connected {
+            Some(false) => (DiagnosticStatus::ERROR as u8, "broker not connected"),
+            Some(true) => (DiagnosticStatus::OK as u8, "connected"),
+            None => (DiagnosticStatus::OK as u8, ""),
+        };
+        DiagnosticStatus {
             level,
-            name: "amr_mqtt_bridge: vda5050".into(),
+            name: format!("amr_mqtt_bridge: {name}"),
             message: message.into(),
             hardware_id: robot_id.to_owned(),
-            values: vec![
-                kv("reconnects", v.reconnects.to_string()),
-                kv("received", v.received.to_string()),
-                kv("refused", v.refused.to_string()),
-                kv("progress_refused", v.progress_refused.to_string()),
-                kv("published", v.published.to_string()),
-                kv("dropped", v.dropped.to_string()),
+            values: (values.into_iter())
+                .map(|(key, value)| KeyValue {
+                    key: key.to_owned(),
+                    value,
+                })
+                .collect(),
+        }
+    };
+    let r = report;
+    let mut status = vec![entry(
+        "mqtt link",
+        Some(r.connected),
+        vec![
+            ("reconnects", r.reconnects.to_string()),
+            ("offline_queue", r.offline_queue.to_string()),
+            ("offline_dropped", r.offline_dropped.to_string()),
+            ("outbound_dropped", r.outbound_dropped.to_string()),
+            ("inbound_dropped", r.inbound_dropped.to_string()),
+            ("writes", r.writes.to_string()),
+            ("undelivered", r.undelivered.to_string()),
+            ("latency_ms_last", r.latency_ms.last.to_string()),
+            ("latency_ms_max", r.latency_ms.max.to_string()),
+        ],
+    )];
+    if let Some(v) = &r.vda5050 {
+        status.push(entry(
+            "vda5050",
+            Some(v.connected),
+            vec![
+                ("reconnects", v.reconnects.to_string()),
+                ("received", v.received.to_string()),
+                ("refused", v.refused.to_string()),
+                ("progress_refused", v.progress_refused.to_string()),
+                ("published", v.published.to_string()),
+                ("dropped", v.dropped.to_string()),
             ],
-        });
+        ));
     }
-    for (name, c) in &report.mappings {
-        status.push(DiagnosticStatus {
-            level: DiagnosticStatus::OK as u8,
-            name: format!("amr_mqtt_bridge: {name}"),
-            message: String::new(),
-            hardware_id: robot_id.to_owned(),
-            values: vec![
-                kv("received", c.received.to_string()),
-                kv("published", c.published.to_string()),
-                kv("dropped", c.dropped.to_string()),
-                kv("skipped", c.skipped.to_string()),
-                kv("refused", c.refused.to_string()),
+    for (name, c) in &r.mappings {
+        status.push(entry(
+            name,
+            None,
+            vec![
+                ("received", c.received.to_string()),
+                ("published", c.published.to_string()),
+                ("dropped", c.dropped.to_string()),
+                ("skipped", c.skipped.to_string()),
+                ("refused", c.refused.to_string()),
             ],
-        });
+        ));
     }
     let mut array = DiagnosticArray::default();
     array.header.stamp = now_stamp();

@@ -20,6 +20,16 @@ fn connection(state: &'static str) -> impl Fn(&MqttMsg, &Value) -> bool {
     move |_, v| v["connectionState"] == state
 }
 
+/// Robot `id` with the profile on (`vda`, `extra` as for `yaml`), its master control
+/// (subscribed before the bridge starts) having seen it ONLINE.
+fn vehicle(id: &str, vda: &str, extra: &str) -> (MasterControl, Rig) {
+    let site = Site::start();
+    let mut mc = MasterControl::start(site.port(), id);
+    let rig = Rig::on(site, id, &yaml(vda, extra), &[], &format!("amr/{id}/#"));
+    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    (mc, rig)
+}
+
 #[test]
 fn presence_through_start_sigterm_and_sigkill() {
     let site = Site::start();
@@ -84,11 +94,8 @@ fn presence_through_start_sigterm_and_sigkill() {
 
 #[test]
 fn state_shows_the_robot_on_events_and_every_period() {
-    let site = Site::start();
-    let mut mc = MasterControl::start(site.port(), "STATE1");
     let vda = "  state_period: 1.0\n  visualization_rate_hz: 4\n  map_id: floor1\n";
-    let mut rig = Rig::on(site, "STATE1", &yaml(vda, ""), &[], "amr/STATE1/#");
-    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    let (mut mc, mut rig) = vehicle("STATE1", vda, "");
     let odom = odometry(1.5, -2.0, 3.0, -0.4, 0.1, 0.3);
     let _odom = rig
         .ros(ros_type::ODOMETRY, "/odom")
@@ -177,10 +184,7 @@ fn state_shows_the_robot_on_events_and_every_period() {
 
 #[test]
 fn queries_are_answered_and_unsupported_actions_fail_with_an_error() {
-    let site = Site::start();
-    let mut mc = MasterControl::start(site.port(), "ASK1");
-    let _rig = Rig::on(site, "ASK1", &yaml("", ""), &[], "amr/ASK1/#");
-    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    let (mut mc, _rig) = vehicle("ASK1", "", "");
     let (_, first) = mc.expect("factsheet", "at connect", |_, _| true);
     mc.instant_actions(json!([action("factsheetRequest", "fr1")]));
     let (_, sheet) = mc.expect("factsheet", "on request", |_, v| {
@@ -246,11 +250,8 @@ fn stops_within_a_tick(tw: &[(f64, Value)], t: f64, what: &str) {
 
 #[test]
 fn a_pause_stops_a_running_motion_within_a_tick_and_resume_moves_nothing() {
-    let site = Site::start();
-    let mut mc = MasterControl::start(site.port(), "PAUSE1");
-    let cfg = yaml("", "commands: {watchdog_timeout: 30}\n");
-    let mut robot = Robot::on(Rig::on(site, "PAUSE1", &cfg, &[], "amr/PAUSE1/#"));
-    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    let (mut mc, rig) = vehicle("PAUSE1", "", "commands: {watchdog_timeout: 30}\n");
+    let mut robot = Robot::on(rig);
     robot.start_moving(30, 500, "a long move", Duration::from_millis(300));
     robot.twists_for(Duration::from_millis(200));
     mc.instant_actions(json!([action("startPause", "p1")]));
@@ -301,10 +302,8 @@ fn a_pause_stops_a_running_motion_within_a_tick_and_resume_moves_nothing() {
 
 #[test]
 fn an_order_without_navigation_is_refused_and_nothing_moves() {
-    let site = Site::start();
-    let mut mc = MasterControl::start(site.port(), "ORD1");
-    let mut robot = Robot::on(Rig::on(site, "ORD1", &yaml("", ""), &[], "amr/ORD1/#"));
-    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    let (mut mc, rig) = vehicle("ORD1", "", "");
+    let mut robot = Robot::on(rig);
     mc.order(order_body("o1", &["n1", "n2"]));
     let s = mc.state("orderError", |s| !errors_of(s, "orderError").is_empty());
     assert_eq!(s["orderId"], "", "not taken: {s}");
@@ -316,16 +315,7 @@ fn an_order_without_navigation_is_refused_and_nothing_moves() {
 
 #[test]
 fn an_order_reaches_the_navigation_and_its_progress_shows_in_the_state() {
-    let site = Site::start();
-    let mut mc = MasterControl::start(site.port(), "ORD2");
-    let rig = Rig::on(
-        site,
-        "ORD2",
-        &yaml("  navigation: {}\n", ""),
-        &[],
-        "amr/ORD2/#",
-    );
-    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    let (mut mc, rig) = vehicle("ORD2", "  navigation: {}\n", "");
     let mut orders = rig
         .ros(ros_type::STRING, "/vda5050/order")
         .subscribe("reliable");
@@ -383,11 +373,8 @@ fn vda_counters(rig: &mut Rig, pred: impl Fn(&Value) -> bool) -> Value {
 
 #[test]
 fn hostile_instant_actions_are_refused_counted_and_never_move() {
-    let site = Site::start();
-    let mut mc = MasterControl::start(site.port(), "HOST1");
-    let cfg = yaml("", "bridge: {diagnostics_period: 0.5}\n");
-    let mut robot = Robot::on(Rig::on(site, "HOST1", &cfg, &[], "amr/HOST1/#"));
-    mc.expect("connection", "ONLINE", connection("ONLINE"));
+    let (mut mc, rig) = vehicle("HOST1", "", "bridge: {diagnostics_period: 0.5}\n");
+    let mut robot = Robot::on(rig);
     // 1 MB with a startPause inside: refused by its size alone.
     let big = json!({"headerId": 1, "timestamp": now_rfc3339(), "version": "2.1.0",
                      "manufacturer": MANUFACTURER, "serialNumber": "HOST1",

@@ -193,20 +193,17 @@ mod tests {
 
     #[test]
     fn the_profile_topics_stay_apart_from_the_seed_tree() {
-        let e = refused(
-            "{topics: {command: 'uagv/v2/KIT/{robot_id}'}}",
-            "",
-            "",
-            "vda5050.interface_name",
-        );
-        assert!(e.contains("overlap mqtt.topics.command"), "{e}");
-        let e = refused(
-            "{topics: {status: 'uagv/v2/KIT/{robot_id}/state'}}",
-            "",
-            "",
-            "vda5050.interface_name",
-        );
-        assert!(e.contains("overlap mqtt.topics.status"), "{e}");
+        for (category, topic) in [
+            ("command", "uagv/v2/KIT/{robot_id}"),
+            ("status", "uagv/v2/KIT/{robot_id}/state"),
+        ] {
+            let mqtt = format!("{{topics: {{{category}: '{topic}'}}}}");
+            let e = refused(&mqtt, "", "", "vda5050.interface_name");
+            assert!(
+                e.contains(&format!("overlap mqtt.topics.{category}")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

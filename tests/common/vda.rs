@@ -200,20 +200,15 @@ impl MasterControl {
 
 /// `actionStatus` of `action_id` in a state.
 pub fn action_status(state: &Value, action_id: &str) -> Option<String> {
-    state["actionStates"]
-        .as_array()?
-        .iter()
-        .find(|a| a["actionId"] == action_id)
-        .and_then(|a| a["actionStatus"].as_str())
-        .map(str::to_owned)
+    let states = state["actionStates"].as_array()?;
+    let this = states.iter().find(|a| a["actionId"] == action_id)?;
+    this["actionStatus"].as_str().map(str::to_owned)
 }
 
 /// The errors of a state with this `errorType`.
 pub fn errors_of<'a>(state: &'a Value, error_type: &str) -> Vec<&'a Value> {
-    state["errors"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["errorType"] == error_type).collect())
-        .unwrap_or_default()
+    let errors = state["errors"].as_array().into_iter().flatten();
+    errors.filter(|e| e["errorType"] == error_type).collect()
 }
 
 /// `nav_msgs/Odometry` as the rclpy peer takes it: a pose (yaw about z) and a twist.
