@@ -93,6 +93,31 @@ fn presence_through_start_sigterm_and_sigkill() {
 }
 
 #[test]
+fn after_a_broker_outage_online_the_factsheet_and_state_come_again() {
+    let domain = Domain::new();
+    let broker = Broker::start();
+    let cfg = yaml("  state_period: 1.0\n", "");
+    let mut bridge = Bridge::start(domain.id(), broker.port, "BACK1", &cfg, &[]);
+    let mut mc = MasterControl::start(broker.port, "BACK1");
+    let (_, before) = mc.expect("state", "a state", |_, _| true);
+    // Mosquitto without persistence: the retained presence and factsheet go with it.
+    let (dir, port) = broker.stop();
+    bridge.wait_log("lost", 10 * SEC);
+    let _broker = Broker::start_on(dir, port, "");
+    let mut mc = MasterControl::start(port, "BACK1");
+    mc.expect("connection", "ONLINE again", connection("ONLINE"));
+    // Live, or retained when the bridge was quicker than this subscriber.
+    let (_, sheet) = mc.expect("factsheet", "the factsheet again", |_, _| true);
+    assert!(sheet["headerId"].as_u64() > Some(0), "{sheet}");
+    let (_, after) = mc.expect("state", "states again", |_, _| true);
+    assert!(
+        after["headerId"].as_u64() > before["headerId"].as_u64(),
+        "headerIds go on: {before} then {after}"
+    );
+    assert!(bridge.proc.alive());
+}
+
+#[test]
 fn state_shows_the_robot_on_events_and_every_period() {
     let vda = "  state_period: 1.0\n  visualization_rate_hz: 4\n  map_id: floor1\n";
     let (mut mc, mut rig) = vehicle("STATE1", vda, "");
