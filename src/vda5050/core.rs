@@ -66,7 +66,7 @@ pub struct Publish {
 ///
 /// `Hold` (startPause): at once, within the current command tick, a zero Twist on `cmd_vel`
 /// and whatever motion runs cancelled; then a zero Twist on every tick, and every motion
-/// command refused ("paused by VDA 5050 startPause"), until `Release` (stopPause). `Release`
+/// command refused ("paused by VDA 5050 master control"), until `Release` (stopPause). `Release`
 /// never starts a motion by itself. The e-stop latch is independent of it: either holds the
 /// robot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

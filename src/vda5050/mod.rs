@@ -1,7 +1,8 @@
 //! The VDA 5050 2.1 profile: the fleet standard of industrial AMRs, spoken beside the seed's
 //! topic tree on `<interface>/<major>/<manufacturer>/<serial>/<topic>` (`uagv/v2/Acme/AMR001/
-//! state`). Pure logic, without ROS or a broker: [`VdaCore`] is a time-injected state machine
-//! like the command core; the bridge's wiring feeds it and carries out its [`Effects`].
+//! state`). The core is pure logic, without ROS or a broker: [`VdaCore`] is a time-injected
+//! state machine like the command core; the wiring below (`connection`, `runner`, `profile`)
+//! feeds it and carries out its [`Effects`].
 //!
 //! - `config`: the `vda5050:` block (off by default), validated key by key.
 //! - `version`: everything that differs between protocol versions (2.1 now; 3.0 listed).
