@@ -131,7 +131,7 @@ impl Runner {
                 }
                 Ok(()) = inputs.pose.changed(), if take_odom => {
                     odom_from = Instant::now() + ODOM_EVERY;
-                    self.latest_odom(&mut inputs.pose);
+                    self.take_odom(&mut inputs.pose);
                 }
                 Ok(()) = inputs.battery.changed() => {
                     let b = *inputs.battery.borrow_and_update();
@@ -186,9 +186,13 @@ impl Runner {
 
     /// Hands the core the latest odometry, if there is a new one.
     fn latest_odom(&mut self, pose: &mut watch::Receiver<Option<Pose>>) {
-        if !pose.has_changed().unwrap_or(false) {
-            return;
+        if pose.has_changed().unwrap_or(false) {
+            self.take_odom(pose);
         }
+    }
+
+    /// Hands the core the odometry there is (`changed()` has marked it seen already).
+    fn take_odom(&mut self, pose: &mut watch::Receiver<Option<Pose>>) {
         let Some(p) = *pose.borrow_and_update() else {
             return;
         };
