@@ -297,6 +297,13 @@ fn a_pause_stops_a_running_motion_within_a_tick_and_resume_moves_nothing() {
         !tw.is_empty() && nonzero(&tw).is_empty(),
         "zero every tick: {tw:?}"
     );
+    // The seed's stop and e-stop work as ever while paused.
+    robot.bare("stop", "stop");
+    robot.outcome_of("a stop while paused", "completed", "stop");
+    robot.bare("emergency", "engage");
+    robot.outcome_of("an e-stop while paused", "completed", "engage");
+    robot.release();
+    robot.outcome_of("released", "completed", "release");
 
     mc.instant_actions(json!([action("stopPause", "p2")]));
     let s = mc.state("resumed", |s| s["paused"] == false);
