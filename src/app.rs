@@ -7,7 +7,8 @@
 //! second link, its own Will) and its task, which pauses through the command runner.
 //!
 //! Stopping, in order: every task is told; the command runner sends its last zero Twist and
-//! the tasks return (the VDA 5050 task with its last state, its connection with OFFLINE); the spin thread ends (and with it the node and the ROS to MQTT routes);
+//! the tasks return (the VDA 5050 task with its last state, its connection with OFFLINE and a
+//! clean disconnect); the spin thread ends (and with it the node and the ROS to MQTT routes);
 //! once nothing can publish any more, the MQTT link sends what is left, then `offline`, and
 //! disconnects. Nothing waits on a fixed sleep.
 
