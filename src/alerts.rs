@@ -201,7 +201,10 @@ fn outage(herald: &Herald, event: LinkEvent) {
         lost_at,
         down_seconds,
         error,
-    } = event;
+    } = event
+    else {
+        return;
+    };
     let data = Outage {
         lost_at,
         down_seconds,

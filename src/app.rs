@@ -3,8 +3,12 @@
 //! small tokio runtime for the MQTT link and the tasks); [`Running::wait`] stops them in order
 //! once the shutdown signal comes. A panic anywhere ends the process ([`exit_on_panic`]).
 //!
+//! With `vda5050.enabled`, the VDA 5050 profile runs beside: its own MQTT connection (a
+//! second link, its own Will) and its task, which pauses through the command runner.
+//!
 //! Stopping, in order: every task is told; the command runner sends its last zero Twist and
-//! the tasks return; the spin thread ends (and with it the node and the ROS to MQTT routes),
+//! the tasks return (the VDA 5050 task with its last state, its connection with OFFLINE and a
+//! clean disconnect); the spin thread ends (and with it the node and the ROS to MQTT routes),
 //! then the generic mappings' ROS context, whose end ends the conversion thread; once nothing
 //! can publish any more, the MQTT link sends what is left, then `offline`, and disconnects.
 //! Nothing waits on a fixed sleep.
@@ -34,6 +38,7 @@ use crate::ros::side::{self, Offloaded, RosSide, With};
 use crate::ros::{offload, spin, RosError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::{self, Feeds, View};
+use crate::vda5050::profile::{Profile, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -97,6 +102,8 @@ pub fn start(
     };
     let (mut ros, offloaded) = side::build(&mut node, with)?;
     let types = ros.runtime.take();
+    let vda5050 =
+        Profile::new(&settings, &stats).map_err(|e| AppError::Runtime(format!("vda5050: {e}")))?;
     let bell = outbox.deferred();
     // From here only the routes, the herald's copies and the spin thread's bell can publish:
     // when they are gone, the link knows that nothing more will come.
@@ -129,6 +136,7 @@ pub fn start(
         herald,
         view,
         shutdown,
+        vda5050,
     };
     let (drains, tasks) = cx.spawn(&runtime, ros, queues, feeds, link_events_rx);
     let Offloaded {
@@ -176,6 +184,8 @@ struct Tasks {
     herald: Herald,
     view: View,
     shutdown: Shutdown,
+    /// The VDA 5050 profile: its own connection and task (`vda5050.enabled`).
+    vda5050: Option<Profile>,
 }
 
 impl Tasks {
@@ -205,8 +215,21 @@ impl Tasks {
             commands: queues.commands,
             estop: ros.estop,
             odom: self.view.pose.clone(),
+            pause: self
+                .vda5050
+                .as_ref()
+                .map_or_else(|| tokio::sync::watch::channel(false).1, Profile::pause),
         };
+        let latch = runner.latch();
         let mut tasks = vec![rt.spawn(runner.run(inputs, self.shutdown.clone()))];
+        if let (Some(profile), Some(vda_ros)) = (self.vda5050, ros.vda5050) {
+            let shared = Shared {
+                pose: self.view.pose.clone(),
+                battery: self.view.battery.clone(),
+                latch,
+            };
+            tasks.extend(profile.spawn(rt, shared, vda_ros, self.shutdown.clone()));
+        }
         if !ros.sinks.is_empty() {
             tasks.push(rt.spawn(ros.sinks.run(queues.to_ros, self.shutdown.clone())));
         }

@@ -122,12 +122,70 @@ pub struct Stats {
     /// Microseconds from a message's conversion to its hand-over to the MQTT client.
     latency_last_us: AtomicU64,
     latency_max_us: AtomicU64,
+    /// The VDA 5050 profile's, made when it starts ([`Stats::vda5050`]).
+    vda5050: OnceLock<Arc<VdaStats>>,
+}
+
+/// The VDA 5050 profile's counters and its own connection (`vda5050.enabled`).
+#[derive(Debug, Default)]
+pub struct VdaStats {
+    /// The profile's MQTT connection: its link, outbox and offline queue.
+    pub link: Arc<Stats>,
+    /// Messages from master control (`order`, `instantActions`), as the profile counts them.
+    pub received: AtomicU64,
+    /// Of them (or of their actions) refused; each is in `state.errors` too.
+    pub refused: AtomicU64,
+    /// Progress messages of the robot's navigation refused.
+    pub progress_refused: AtomicU64,
+    /// Messages handed to the profile's connection.
+    pub published: AtomicU64,
+    /// Messages from master control or the navigation lost: a queue was full.
+    pub dropped: AtomicU64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Latency {
     pub last: f64,
     pub max: f64,
+}
+
+/// `vda5050` of `status/bridge`: the VDA 5050 profile's connection and messages.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VdaReport {
+    /// The profile's own MQTT connection (a client id and a Will of its own).
+    pub connected: bool,
+    pub reconnects: u64,
+    /// Messages from master control (`order`, `instantActions`).
+    pub received: u64,
+    /// Messages from master control refused whole, or actions of them refused.
+    pub refused: u64,
+    /// Progress messages of the robot's navigation refused.
+    pub progress_refused: u64,
+    /// Messages handed to the profile's connection.
+    pub published: u64,
+    /// Lost because a queue was full: from master control or the navigation, to the
+    /// connection, or in its offline queue.
+    pub dropped: u64,
+    /// QoS 1 messages (`connection`) that a stop left unacknowledged.
+    pub undelivered: u64,
+}
+
+impl VdaStats {
+    pub fn report(&self) -> VdaReport {
+        let l = &self.link;
+        VdaReport {
+            connected: l.connected.load(Relaxed),
+            reconnects: l.reconnects.load(Relaxed),
+            received: self.received.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            progress_refused: self.progress_refused.load(Relaxed),
+            published: self.published.load(Relaxed),
+            dropped: self.dropped.load(Relaxed)
+                + l.outbound_dropped.load(Relaxed)
+                + l.offline_dropped.load(Relaxed),
+            undelivered: l.undelivered.load(Relaxed),
+        }
+    }
 }
 
 /// `data` of `status/bridge`: the bridge's counters and link state.
@@ -150,6 +208,9 @@ pub struct Report {
     /// largest since the previous report.
     pub latency_ms: Latency,
     pub mappings: BTreeMap<String, CountersSnapshot>,
+    /// Only while the VDA 5050 profile is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vda5050: Option<VdaReport>,
 }
 
 impl Stats {
@@ -163,6 +224,11 @@ impl Stats {
         let c = Arc::new(Counters::default());
         routes.push((name.to_owned(), c.clone()));
         c
+    }
+
+    /// The VDA 5050 profile's counters: made by the first to ask, then listed in the report.
+    pub fn vda5050(&self) -> Arc<VdaStats> {
+        self.vda5050.get_or_init(Default::default).clone()
     }
 
     pub fn latency(&self, d: Duration) {
@@ -191,55 +257,75 @@ impl Stats {
                 .iter()
                 .map(|(n, c)| (n.clone(), c.snapshot()))
                 .collect(),
+            vda5050: self.vda5050.get().map(|v| v.report()),
         }
     }
 }
 
-/// The report as a ROS `DiagnosticArray`: one status for the link, one per mapping.
+/// The report as a ROS `DiagnosticArray`: one status for the link, one for the VDA 5050
+/// profile's when it is on, one per mapping.
 pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::DiagnosticArray {
     use r2r::diagnostic_msgs::msg::{DiagnosticArray, DiagnosticStatus, KeyValue};
-    let kv = |k: &str, v: String| KeyValue {
-        key: k.to_owned(),
-        value: v,
-    };
-    let (level, message) = if report.connected {
-        (DiagnosticStatus::OK as u8, "connected")
-    } else {
-        (DiagnosticStatus::ERROR as u8, "broker not connected")
-    };
-    let mut status = vec![DiagnosticStatus {
-        level,
-        name: "amr_mqtt_bridge: mqtt link".into(),
-        message: message.into(),
-        hardware_id: robot_id.to_owned(),
-        values: vec![
-            kv("reconnects", report.reconnects.to_string()),
-            kv("offline_queue", report.offline_queue.to_string()),
-            kv("offline_dropped", report.offline_dropped.to_string()),
-            kv("outbound_dropped", report.outbound_dropped.to_string()),
-            kv("inbound_dropped", report.inbound_dropped.to_string()),
-            kv("writes", report.writes.to_string()),
-            kv("undelivered", report.undelivered.to_string()),
-            kv("latency_ms_last", report.latency_ms.last.to_string()),
-            kv("latency_ms_max", report.latency_ms.max.to_string()),
-        ],
-    }];
-    for (name, c) in &report.mappings {
-        let mut values = vec![
-            kv("received", c.received.to_string()),
-            kv("published", c.published.to_string()),
-            kv("dropped", c.dropped.to_string()),
-            kv("skipped", c.skipped.to_string()),
-            kv("refused", c.refused.to_string()),
-        ];
-        values.extend(c.ros_qos.clone().map(|q| kv("ros_qos", q)));
-        status.push(DiagnosticStatus {
-            level: DiagnosticStatus::OK as u8,
+    // `connected`: a connection's status (ERROR while it is down); None: a mapping's.
+    let entry = |name: &str, connected: Option<bool>, values: Vec<(&str, String)>| {
+        let (level, message) = match connected {
+            Some(false) => (DiagnosticStatus::ERROR as u8, "broker not connected"),
+            Some(true) => (DiagnosticStatus::OK as u8, "connected"),
+            None => (DiagnosticStatus::OK as u8, ""),
+        };
+        DiagnosticStatus {
+            level,
             name: format!("amr_mqtt_bridge: {name}"),
-            message: String::new(),
+            message: message.into(),
             hardware_id: robot_id.to_owned(),
-            values,
-        });
+            values: (values.into_iter())
+                .map(|(key, value)| KeyValue {
+                    key: key.to_owned(),
+                    value,
+                })
+                .collect(),
+        }
+    };
+    let r = report;
+    let mut status = vec![entry(
+        "mqtt link",
+        Some(r.connected),
+        vec![
+            ("reconnects", r.reconnects.to_string()),
+            ("offline_queue", r.offline_queue.to_string()),
+            ("offline_dropped", r.offline_dropped.to_string()),
+            ("outbound_dropped", r.outbound_dropped.to_string()),
+            ("inbound_dropped", r.inbound_dropped.to_string()),
+            ("writes", r.writes.to_string()),
+            ("undelivered", r.undelivered.to_string()),
+            ("latency_ms_last", r.latency_ms.last.to_string()),
+            ("latency_ms_max", r.latency_ms.max.to_string()),
+        ],
+    )];
+    if let Some(v) = &r.vda5050 {
+        status.push(entry(
+            "vda5050",
+            Some(v.connected),
+            vec![
+                ("reconnects", v.reconnects.to_string()),
+                ("received", v.received.to_string()),
+                ("refused", v.refused.to_string()),
+                ("progress_refused", v.progress_refused.to_string()),
+                ("published", v.published.to_string()),
+                ("dropped", v.dropped.to_string()),
+            ],
+        ));
+    }
+    for (name, c) in &r.mappings {
+        let mut values = vec![
+            ("received", c.received.to_string()),
+            ("published", c.published.to_string()),
+            ("dropped", c.dropped.to_string()),
+            ("skipped", c.skipped.to_string()),
+            ("refused", c.refused.to_string()),
+        ];
+        values.extend(c.ros_qos.clone().map(|q| ("ros_qos", q)));
+        status.push(entry(name, None, values));
     }
     let mut array = DiagnosticArray::default();
     array.header.stamp = now_stamp();

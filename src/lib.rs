@@ -16,8 +16,9 @@
 //! broker and are tested alone. `app` wires everything: `config::Settings` in, [`app::start`]
 //! gives a running bridge, its ROS side built by `ros::side`. `schema` generates the JSON
 //! Schemas of every payload; `cli` is what the binary does without a node (`--version`,
-//! `--check-config`, `--write-schemas`). `vda5050` is the VDA 5050 2.1 profile
-//! as pure logic (not wired into the running bridge yet).
+//! `--check-config`, `--write-schemas`). `vda5050` is the VDA 5050 2.1 profile beside the
+//! seed's tree (`vda5050.enabled`): its core is pure logic; `vda5050::profile` runs it on a
+//! second MQTT connection of its own, pausing through the command core.
 
 pub mod alerts;
 pub mod angle;

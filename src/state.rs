@@ -22,8 +22,9 @@ pub struct Pose {
     pub y: f64,
     /// Radians, counter-clockwise.
     pub yaw: f64,
-    /// Speed over ground.
-    pub linear: f64,
+    /// Velocity in the robot's frame (`twist.linear.x`, `.y`: forward, left), signed.
+    pub vx: f64,
+    pub vy: f64,
     pub angular: f64,
     pub at: Instant,
 }
@@ -35,10 +36,16 @@ impl Pose {
             x,
             y,
             yaw,
-            linear: 0.0,
+            vx: 0.0,
+            vy: 0.0,
             angular: 0.0,
             at,
         }
+    }
+
+    /// Speed over ground.
+    pub fn speed(&self) -> f64 {
+        self.vx.hypot(self.vy)
     }
 
     pub fn is_finite(&self) -> bool {
@@ -160,9 +167,8 @@ pub fn derive(s: &Snapshot, now: Instant, moving_threshold: f64, stale: Duration
         .filter(|p| now.saturating_duration_since(p.at) <= stale);
     let commanded = matches!(s.mode, Mode::Moving | Mode::Velocity);
     let moving = commanded
-        || fresh_pose.is_some_and(|p| {
-            p.linear.abs() > moving_threshold || p.angular.abs() > moving_threshold
-        });
+        || fresh_pose
+            .is_some_and(|p| p.speed() > moving_threshold || p.angular.abs() > moving_threshold);
     use RobotStatus::*;
     let (status, reason) = if s.mode == Mode::Emergency {
         (Emergency, None)
@@ -219,7 +225,7 @@ mod tests {
         let stale = Duration::from_secs(5);
         let mut s = Snapshot {
             pose: Some(Pose {
-                linear: 0.3,
+                vx: -0.3,
                 ..Pose::planar(1.0, 2.0, std::f64::consts::FRAC_PI_4, now)
             }),
             battery: Some(Battery {
@@ -233,7 +239,7 @@ mod tests {
         assert_eq!(d.status, Running);
         assert_eq!(d.battery, Some(85.5));
         assert!((d.position.as_ref().expect("pose").angle - 45.0).abs() < 1e-9);
-        s.pose = s.pose.map(|p| Pose { linear: 0.0, ..p });
+        s.pose = s.pose.map(|p| Pose { vx: 0.0, ..p });
         assert_eq!(derive(&s, now, 0.01, stale).status, Idle);
         s.mode = Mode::Velocity;
         assert_eq!(derive(&s, now, 0.01, stale).status, Running);

@@ -4,9 +4,9 @@
 //! 1. `colcon_build_install_layout`: a fresh workspace with this repository linked into
 //!    `src/`, `colcon build` with the ROS 2 of the environment (`source scripts/env.sh`), and the
 //!    install space that `ros2 run` / `ros2 launch` need: the executable in
-//!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files and the JSON Schemas in
-//!    `share/amr_mqtt_bridge/`, the ament index marker, and `install/setup.bash` making the
-//!    package findable.
+//!    `lib/amr_mqtt_bridge/`, package.xml, launch and config files and the JSON Schemas (with
+//!    the official VDA 5050 ones and their MIT notice) in `share/amr_mqtt_bridge/`, the ament
+//!    index marker, and `install/setup.bash` making the package findable.
 //! 2. `launch_file_command_line_starts_node`: there is no `ros2 launch` here (no launch/launch_ros
 //!    on PyPI), so the test derives from the installed `bridge.launch.xml` the exact command line
 //!    that launch_ros would give the node (same order, one temporary parameters file per
@@ -281,6 +281,26 @@ fn colcon_build_install_layout() {
         .collect();
     assert!(schemas.len() >= 15, "schemas/ has {schemas:?}");
     for f in schemas.iter().map(|n| format!("schemas/{n}")) {
+        assert_eq!(
+            std::fs::read(share.join(&f)).unwrap_or_default(),
+            std::fs::read(repo().join(&f)).expect("the source file"),
+            "installed {f} differs from the source (or is missing)"
+        );
+    }
+    // The official VDA 5050 schemas, with their MIT notice.
+    let vda = "schemas/vda5050/2.1.0";
+    let official: Vec<String> = std::fs::read_dir(repo().join(vda))
+        .expect("schemas/vda5050/2.1.0/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".schema"))
+        .collect();
+    assert_eq!(official.len(), 6, "{vda} has {official:?}");
+    for f in official
+        .iter()
+        .map(|n| format!("{vda}/{n}"))
+        .chain([format!("{vda}/LICENSE.txt")])
+    {
         assert_eq!(
             std::fs::read(share.join(&f)).unwrap_or_default(),
             std::fs::read(repo().join(&f)).expect("the source file"),

@@ -13,9 +13,11 @@ use r2r::ParameterValue;
 use super::UsageError;
 use crate::config::settings::resolve_ros_name;
 use crate::config::topics::ALL;
-use crate::config::{Category, ConfigError, Direction, Mapping, Settings};
+use crate::config::{Category, ConfigError, ConverterKind, Direction, Mapping, Settings};
 use crate::convert::generic::{self, Types};
 use crate::ros::runtime_qos;
+use crate::vda5050::connection::CLIENT_ID_SUFFIX;
+use crate::vda5050::{Incoming, Outgoing};
 
 /// What to check: the file, the parameters a start would get, the node's namespace.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,8 +212,105 @@ pub fn report(s: &Settings, types: &Types, namespace: &str, id_at_launch: bool) 
         out.push_str("\ngeneric mappings' types, found in the environment\n");
         out.push_str(&table(&found));
     }
+    if let Some(vda) = vda5050(s, namespace) {
+        out.push_str(&vda);
+    }
     out
 }
+
+/// The VDA 5050 profile's topics, when it is on: its connection, what it publishes and
+/// reads on MQTT, and its ROS topics.
+fn vda5050(s: &Settings, namespace: &str) -> Option<String> {
+    let v = &s.config.vda5050;
+    // Settings::load checked the same.
+    let topics = crate::config::vda5050::topics(v, s.tree.robot_id())
+        .ok()
+        .filter(|_| v.enabled)?;
+    let mut out = format!(
+        "\nVDA 5050 2.1 on {}/, connection of its own: client id {}{CLIENT_ID_SUFFIX}\n",
+        topics.prefix(),
+        s.broker.client_id
+    );
+    let visualization = if v.visualization_rate_hz > 0.0 {
+        format!("position and velocity, {} Hz", v.visualization_rate_hz)
+    } else {
+        "off (visualization_rate_hz 0)".into()
+    };
+    let what = |o: Outgoing| match o {
+        Outgoing::Connection => "ONLINE, OFFLINE (CONNECTIONBROKEN: the Last Will)".to_owned(),
+        Outgoing::State => format!("on events, at least every {} s", v.state_period),
+        Outgoing::Visualization => visualization.clone(),
+        Outgoing::Factsheet => "at connect and on factsheetRequest".to_owned(),
+    };
+    let mut rows: Vec<Vec<String>> = Outgoing::ALL
+        .iter()
+        .map(|o| {
+            let retain = if o.retained() { ", retained" } else { "" };
+            vec![
+                topics.outgoing(*o),
+                format!("QoS {}{retain}", o.qos()),
+                what(*o),
+            ]
+        })
+        .collect();
+    let orders = match &v.navigation {
+        Some(n) => format!("to ROS {}", resolve_ros_name(&n.order_topic, namespace)),
+        None => "refused: no vda5050.navigation".to_owned(),
+    };
+    for (i, what) in [
+        (Incoming::Order, orders),
+        (Incoming::InstantActions, INSTANT.into()),
+    ] {
+        rows.push(vec![
+            topics.incoming(i),
+            format!("subscribed, QoS {}", i.subscribe_qos()),
+            what,
+        ]);
+    }
+    out.push_str(&table(&rows));
+    // Odometry and battery as the bridge's mappings with those converters read them.
+    let reading = |kind: ConverterKind| {
+        let m = s.mappings.iter().find(|m| m.converter == kind);
+        m.map_or("none: no mapping with this converter".to_owned(), |m| {
+            let topic = resolve_ros_name(&m.ros_topic, namespace);
+            format!("{topic} (mapping `{}`)", m.name)
+        })
+    };
+    let mut ros = vec![
+        ("odometry (in)", reading(ConverterKind::Odometry)),
+        ("battery (in)", reading(ConverterKind::Battery)),
+    ];
+    let mut optional = vec![];
+    if let Some(n) = &v.navigation {
+        optional.push(("navigation progress (in)", &n.progress_topic));
+        optional.push(("navigation control (out)", &n.control_topic));
+    }
+    optional.extend(
+        v.operating_mode_topic
+            .iter()
+            .map(|t| ("operating mode (in)", t)),
+    );
+    optional.extend(
+        v.field_violation_topic
+            .iter()
+            .map(|t| ("field violation (in)", t)),
+    );
+    ros.extend(
+        optional
+            .into_iter()
+            .map(|(what, t)| (what, resolve_ros_name(t, namespace))),
+    );
+    let rows: Vec<Vec<String>> = ros
+        .into_iter()
+        .map(|(w, t)| vec![w.to_owned(), t])
+        .collect();
+    out.push_str(&table(&rows));
+    Some(out)
+}
+
+/// What the profile does with `instantActions`.
+const INSTANT: &str =
+    "startPause, stopPause (through the safety layer), cancelOrder, stateRequest, factsheetRequest";
 
 /// The topics the bridge publishes by itself.
 fn own_topics(s: &Settings) -> Vec<Vec<String>> {
@@ -301,6 +400,36 @@ fn table(rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_vda5050_topics_are_reported() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("vda.yaml");
+        let example = include_str!("../../config/bridge.yaml");
+        let yaml = example
+            .replace(
+                "  enabled: false\n  interface_name",
+                "  enabled: true\n  interface_name",
+            )
+            .replace("  manufacturer: \"\"", "  manufacturer: KIT")
+            .replace("  # navigation: ", "  navigation: {}\n  # ");
+        std::fs::write(&file, yaml).expect("write");
+        let path = file.display().to_string();
+        let text = run(&request(&[&path, "-p", "robot_id:=R7"]).expect("args")).expect("ok");
+        for want in [
+            "VDA 5050 2.1 on uagv/v2/KIT/R7/, connection of its own: client id amr_bridge_R7_vda5050",
+            "uagv/v2/KIT/R7/connection",
+            "uagv/v2/KIT/R7/factsheet",
+            "uagv/v2/KIT/R7/instantActions",
+            "to ROS /vda5050/order",
+            "/vda5050/order_progress",
+        ] {
+            assert!(text.contains(want), "{want}:\n{text}");
+        }
+        let text = run(&request(&[&path]).expect("args")).expect("without a robot id");
+        assert!(text.contains("uagv/v2/KIT/{robot_id}/state"), "{text}");
+        assert_eq!(ID_AT_LAUNCH, crate::vda5050::config::ROBOT_ID);
+    }
+
     fn request(args: &[&str]) -> Result<Request, UsageError> {
         Request::parse(args)
     }
@@ -349,6 +478,7 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want}:\n{text}");
         }
+        assert!(!text.contains("VDA 5050"), "off by default:\n{text}");
         let bad_port = request(&[seed, "-p", "robot_id:=R", "-p", "port:=x"]).expect("args");
         assert!(run(&bad_port).unwrap_err().to_string().contains("port"));
     }

@@ -63,6 +63,13 @@
 //! Any other action is refused. Refused commands never move the robot; a refused `move`
 //! leaves a running motion running.
 //!
+//! # Pause
+//! `on_pause(true)` (a VDA 5050 `startPause`) holds the robot like the e-stop latch without
+//! being one: the running command is `cancelled` ("paused by VDA 5050 master control"), a
+//! zero Twist goes out in the same call and on every tick while paused, and every `move` is
+//! refused. `on_pause(false)` lifts it and moves nothing by itself. `stop` and `emergency` work
+//! as ever; the latch and the pause hold independently.
+//!
 //! # Outcomes
 //! JSON `{"id": "a1" | null, "command": "move_forward" | null, "status": "accepted" |
 //! "rejected" | "completed" | "preempted" | "cancelled", "reason": "..." | null}`.
@@ -177,6 +184,9 @@ pub struct Effects {
     pub alerts: Vec<AlertEvent>,
 }
 
+/// Why a command ended at a pause.
+const PAUSED: &str = "paused by VDA 5050 master control";
+
 /// After the time plan of a closed-loop motion ends, how long odometry may still confirm it.
 const ODOM_GRACE: Duration = Duration::from_secs(1);
 
@@ -242,6 +252,8 @@ pub struct CommandCore {
     last: Twist2,
     active: Active,
     latch: Latch,
+    /// Held by VDA 5050 master control (`on_pause`).
+    paused: bool,
     ids: IdMemory,
     odom: Option<Pose>,
     /// The core is the one place that logs what happens to commands: refusals and the
@@ -262,6 +274,7 @@ impl CommandCore {
             last: Twist2::ZERO,
             active: Active::None,
             latch: Latch::default(),
+            paused: false,
             ids: IdMemory::new(cfg.id_memory),
             odom: None,
             refusal_log: Throttle::new("refused commands", LOG_PER_SECOND),
@@ -338,6 +351,27 @@ impl CommandCore {
         fx
     }
 
+    /// The pause of VDA 5050 master control, a level: `true` holds the robot (see the
+    /// module docs), `false` lets go.
+    pub fn on_pause(&mut self, hold: bool, now: Instant) -> Effects {
+        let mut fx = Effects::default();
+        if hold && !self.paused {
+            self.paused = true;
+            log::warn!("paused by VDA 5050 master control");
+            self.halt(&mut fx, PAUSED);
+        } else if !hold && self.paused {
+            self.paused = false;
+            log::info!("VDA 5050 master control ended the pause");
+        }
+        self.log(&fx, now);
+        fx
+    }
+
+    /// Who holds the e-stop latch.
+    pub fn latch(&self) -> Latch {
+        self.latch
+    }
+
     pub fn on_odom(&mut self, odom: Pose) {
         // A driver glitch must not look like progress; it only makes odometry look stale.
         if !odom.is_finite() {
@@ -358,6 +392,7 @@ impl CommandCore {
     /// summary to close. Idle, the runner need not wake for it.
     pub fn needs_tick(&self) -> bool {
         self.latch.engaged()
+            || self.paused
             || !matches!(self.active, Active::None)
             || self.refusal_log.pending()
             || self.outcome_log.pending()
@@ -366,7 +401,7 @@ impl CommandCore {
     /// Called by the runner every 1/rate_hz seconds while `needs_tick`.
     pub fn tick(&mut self, now: Instant) -> Effects {
         let mut fx = Effects::default();
-        if self.latch.engaged() {
+        if self.latch.engaged() || self.paused {
             self.send(&mut fx, Twist2::ZERO);
         } else {
             match std::mem::replace(&mut self.active, Active::None) {
@@ -499,6 +534,8 @@ impl CommandCore {
             Some(Refusal::Disabled)
         } else if self.latch.engaged() {
             Some(Refusal::EmergencyEngaged)
+        } else if self.paused {
+            Some(Refusal::Paused)
         } else {
             self.duplicate(&p.id)
         };

@@ -53,6 +53,8 @@ pub enum Refusal {
     DuplicateId(String),
     #[error("emergency stop engaged")]
     EmergencyEngaged,
+    #[error("paused by VDA 5050 master control (startPause; stopPause resumes)")]
+    Paused,
     #[error("commands are disabled (commands.enabled is false)")]
     Disabled,
 }

@@ -2,15 +2,16 @@
 //! effects. Fleet commands, the ROS e-stop, odometry and the motion tick come in; Twists go
 //! to `cmd_vel`, outcomes and alerts to the fleet.
 //!
-//! Order of service, always: shutdown, the ROS e-stop, fleet stops and e-stops, the motion
-//! tick, odometry, then other fleet commands; a flood of the last kind can delay none of the
-//! others.
+//! Order of service, always: shutdown, the ROS e-stop, the pause of VDA 5050 master control,
+//! fleet stops and e-stops, the motion tick, odometry, then other fleet commands; a flood of
+//! the last kind can delay none of the others.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use super::safety::Latch;
 use super::{Action, CommandCore, Effects, FleetCommand, Mode, OutcomeStatus, Pose, Twist2};
 use crate::diagnostics::Counters;
 use crate::herald::Herald;
@@ -46,6 +47,8 @@ pub struct Inputs {
     pub commands: mpsc::Receiver<FleetCommand>,
     pub estop: watch::Receiver<RosEstop>,
     pub odom: watch::Receiver<Option<Pose>>,
+    /// The pause of VDA 5050 master control, a level (no sender: it never changes).
+    pub pause: watch::Receiver<bool>,
 }
 
 pub struct Runner {
@@ -56,6 +59,7 @@ pub struct Runner {
     herald: Herald,
     counters: Arc<Counters>,
     mode: watch::Sender<Mode>,
+    latch: watch::Sender<Latch>,
 }
 
 impl Runner {
@@ -73,7 +77,13 @@ impl Runner {
             herald,
             counters,
             mode,
+            latch: watch::channel(Latch::default()).0,
         }
+    }
+
+    /// Who holds the e-stop latch, as the core changes it (for VDA 5050's `safetyState`).
+    pub fn latch(&self) -> watch::Receiver<Latch> {
+        self.latch.subscribe()
     }
 
     /// Runs until shutdown; the last thing it does is send a zero Twist.
@@ -100,6 +110,11 @@ impl Runner {
                     let fx = self.core.on_ros_estop(engaged, Instant::now());
                     self.apply(fx);
                 }
+                Ok(()) = inputs.pause.changed() => {
+                    let hold = *inputs.pause.borrow_and_update();
+                    let fx = self.core.on_pause(hold, Instant::now());
+                    self.apply(fx);
+                }
                 Some(c) = inputs.priority.recv() => {
                     self.latest_odom(&mut inputs.odom);
                     self.on_command(c);
@@ -108,7 +123,7 @@ impl Runner {
                     let fx = self.core.tick(Instant::now());
                     self.apply(fx);
                 }
-                Ok(()) = inputs.odom.changed(), if follow_odom => self.latest_odom(&mut inputs.odom),
+                Ok(()) = inputs.odom.changed(), if follow_odom => self.take_odom(&mut inputs.odom),
                 Some(c) = inputs.commands.recv() => {
                     self.latest_odom(&mut inputs.odom);
                     let was_idle = self.core.mode() == Mode::Idle;
@@ -138,9 +153,15 @@ impl Runner {
     /// Hands the core the latest odometry, if there is a new one.
     fn latest_odom(&mut self, odom: &mut watch::Receiver<Option<Pose>>) {
         if odom.has_changed().unwrap_or(false) {
-            if let Some(pose) = *odom.borrow_and_update() {
-                self.core.on_odom(pose);
-            }
+            self.take_odom(odom);
+        }
+    }
+
+    /// Hands the core the odometry there is (`changed()` has marked it seen already, so
+    /// `latest_odom` would not see it as new).
+    fn take_odom(&mut self, odom: &mut watch::Receiver<Option<Pose>>) {
+        if let Some(pose) = *odom.borrow_and_update() {
+            self.core.on_odom(pose);
         }
     }
 
@@ -173,6 +194,9 @@ impl Runner {
         let mode = self.core.mode();
         self.mode
             .send_if_modified(|m| std::mem::replace(m, mode) != mode);
+        let latch = self.core.latch();
+        self.latch
+            .send_if_modified(|l| std::mem::replace(l, latch) != latch);
     }
 }
 
@@ -185,5 +209,101 @@ fn fault_injection(c: &FleetCommand) {
         && std::env::var_os("AMR_BRIDGE_FAULT_INJECTION").is_some()
     {
         panic!("fault injection: the command runner panics on request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::{CommandConfig, Config, TopicTree};
+    use crate::diagnostics::Stats;
+    use crate::mqtt::Outbox;
+
+    /// Twists, kept.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Twist2>>>);
+
+    impl TwistSink for Recorder {
+        fn publish(&self, t: Twist2) -> Result<(), String> {
+            self.0.lock().map_err(|e| e.to_string())?.push(t);
+            Ok(())
+        }
+    }
+
+    /// Odometry that comes while a motion runs reaches the core: the motion ends "completed
+    /// by odometry" as soon as it shows the target, long before the time plan would.
+    #[tokio::test]
+    async fn odometry_during_a_motion_reaches_the_core() {
+        let config = Config::parse("mqtt: {}\n", "t.yaml").expect("config");
+        let tree = Arc::new(TopicTree::new(&config, "R1").expect("tree"));
+        let stats = Arc::new(Stats::default());
+        let (outbox, mut outbound) = Outbox::channel(100, 1 << 20, Duration::ZERO, stats.clone());
+        let herald = Herald::new(tree, false, outbox);
+        let cfg = CommandConfig::default();
+        let twists = Recorder::default();
+        let (mode, _) = watch::channel(Mode::Idle);
+        let runner = Runner::new(
+            &cfg,
+            Some(Box::new(twists)),
+            herald,
+            stats.register("c"),
+            mode,
+        );
+        let (odom_tx, odom) = watch::channel(None);
+        odom_tx.send_replace(Some(Pose::planar(0.0, 0.0, 0.0, Instant::now())));
+        let (commands_tx, commands) = mpsc::channel(4);
+        let (_priority, priority) = mpsc::channel(4);
+        let (_estop, estop) = watch::channel(RosEstop::default());
+        let (_pause, pause) = watch::channel(false);
+        let inputs = Inputs {
+            priority,
+            commands,
+            estop,
+            odom,
+            pause,
+        };
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let task = tokio::spawn(runner.run(inputs, shutdown));
+        // 1 m at 0.5 m/s: about 2.5 s by time.
+        let text = format!(
+            r#"{{"timestamp":"{}","command":"move_forward","parameters":{{"speed":50,"distance":100}}}}"#,
+            crate::envelope::now_rfc3339()
+        );
+        let m = FleetCommand::new(Action::parse("move"), text.into_bytes().into(), false);
+        commands_tx.send(m).await.expect("runner");
+        let mut got = VecDeque::new();
+        let status = |got: &mut VecDeque<crate::mqtt::Outbound>, want: &str| {
+            while let Some(m) = got.pop_front() {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+                if v["data"]["status"] == want {
+                    return Some(v["data"]["reason"].clone());
+                }
+            }
+            None
+        };
+        // Started from where odometry put the robot before the command.
+        while status(&mut got, "accepted").is_none() {
+            outbound.recv_all(&mut got).await;
+        }
+        let reason = async {
+            loop {
+                // The robot is there: odometry says so, fresh, every 20 ms.
+                odom_tx.send_replace(Some(Pose::planar(1.0, 0.0, 0.0, Instant::now())));
+                let wait = outbound.recv_all(&mut got);
+                let _ = tokio::time::timeout(Duration::from_millis(20), wait).await;
+                if let Some(reason) = status(&mut got, "completed") {
+                    return reason;
+                }
+            }
+        };
+        let reason = tokio::time::timeout(Duration::from_secs(1), reason)
+            .await
+            .expect("completed within 1 s, long before the 2.5 s plan");
+        assert_eq!(reason, "completed by odometry");
+        trigger.fire();
+        task.await.expect("the runner ends");
     }
 }

@@ -6,7 +6,7 @@ pub use crate::envelope::Source;
 
 /// The latch holds while any source holds it: a fleet release must not override a local
 /// e-stop button, nor a local release a fleet e-stop.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Latch {
     mqtt: bool,
     ros: bool,

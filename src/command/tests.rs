@@ -397,6 +397,58 @@ fn emergency_latch_holds_until_release() {
 }
 
 #[test]
+fn a_pause_holds_the_robot_until_it_is_lifted() {
+    let mut r = Rig::new();
+    r.accepted("velocity", r#"{"linear":30}"#, Some("v"));
+    assert!(moving(&r.tick()));
+    let fx = r.core.on_pause(true, r.now);
+    assert_eq!(fx.twists, [Twist2::ZERO], "zero at once, not a tick later");
+    assert_eq!(statuses(&fx), [OutcomeStatus::Cancelled]);
+    assert_eq!(
+        fx.outcomes[0].reason.as_deref(),
+        Some("paused by VDA 5050 master control")
+    );
+    assert!(r.core.on_pause(true, r.now).twists.is_empty(), "a level");
+    let fx = r.cmd(
+        "move",
+        "move_forward",
+        r#"{"speed":50,"distance":100}"#,
+        None,
+    );
+    assert_eq!(statuses(&fx), [OutcomeStatus::Rejected]);
+    assert!(
+        reason(&fx).starts_with("paused by VDA 5050 master control (startPause"),
+        "{fx:?}"
+    );
+    assert!(r.core.needs_tick());
+    for _ in 0..5 {
+        assert_eq!(r.tick().twists, [Twist2::ZERO], "zero on every tick");
+    }
+    // Stop and the e-stop work as ever; the latch and the pause hold on their own.
+    assert_eq!(
+        statuses(&r.cmd("stop", "stop", "{}", None)),
+        [OutcomeStatus::Completed]
+    );
+    r.cmd("emergency", "engage", "{}", None);
+    assert_eq!(r.core.mode(), Mode::Emergency);
+    r.cmd("emergency", "release", "{}", None);
+    assert_eq!(r.tick().twists, [Twist2::ZERO], "still paused");
+    let fx = r.core.on_pause(false, r.now);
+    assert!(
+        fx.twists.is_empty() && fx.outcomes.is_empty(),
+        "lifting moves nothing"
+    );
+    assert!(r.tick().twists.is_empty());
+    r.accepted("move_forward", r#"{"speed":50,"distance":10}"#, None);
+    assert!(moving(&r.tick()));
+}
+
+/// The reason of the only outcome.
+fn reason(fx: &Effects) -> &str {
+    fx.outcomes[0].reason.as_deref().unwrap_or("")
+}
+
+#[test]
 fn malformed_emergency_messages_engage() {
     for bad in ["", "{", r#"{"command":"panic"}"#, r#"[1]"#] {
         let mut r = Rig::new();

@@ -8,7 +8,8 @@
 //! Each block checks its own values as the file is read: every number that later becomes a
 //! period, a rate or a size is range-checked (`error::Range`), so that nothing can panic or
 //! spin once the bridge runs. What depends on several keys is checked by `settings`. This
-//! module imports nothing else of the crate: everything else depends on it, never the reverse.
+//! module imports nothing else of the crate but the `vda5050:` block (`vda5050::config`, which
+//! imports only its words and `config::error`): everything else depends on it.
 
 pub mod alerts;
 pub mod bridge;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod state;
 pub mod topics;
 pub mod tree;
+pub mod vda5050;
 
 use serde::Deserialize;
 use std::path::Path;
@@ -43,6 +45,8 @@ pub use settings::{Overrides, Settings};
 pub use state::StateConfig;
 pub use topics::{Category, Qos, TopicError};
 pub use tree::TopicTree;
+
+use crate::vda5050::VdaConfig;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +70,9 @@ pub struct Config {
     pub alerts: AlertConfig,
     #[serde(default)]
     pub bridge: BridgeConfig,
+    /// The VDA 5050 profile beside the seed's tree (off by default).
+    #[serde(default)]
+    pub vda5050: VdaConfig,
 }
 
 fn yes() -> bool {
@@ -115,7 +122,9 @@ impl Config {
         for (i, spec) in self.mappings.iter().enumerate() {
             spec.validate(file, i)?;
         }
-        Ok(())
+        self.vda5050
+            .validate()
+            .map_err(|e| ConfigError::invalid(file, e.key, e.message))
     }
 }
 

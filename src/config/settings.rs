@@ -100,6 +100,7 @@ impl Settings {
         for m in &mappings {
             guard.check(m, &file)?;
         }
+        super::vda5050::check(&config, &tree, &mappings, namespace, &file)?;
         let broker = broker(&config, o, &id, &file)?;
         Ok(Settings {
             file,

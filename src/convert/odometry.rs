@@ -45,7 +45,8 @@ pub fn pose(msg: &Msg, at: Instant) -> Pose {
         x: p.x,
         y: p.y,
         yaw: Quat::from(&msg.pose.pose.orientation).yaw(),
-        linear: tw.linear.x.hypot(tw.linear.y),
+        vx: tw.linear.x,
+        vy: tw.linear.y,
         angular: tw.angular.z,
         at,
     }

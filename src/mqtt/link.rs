@@ -459,6 +459,7 @@ impl<D: Dispatch> Link<D> {
         // `online` goes first of the messages, then whatever waited.
         let online = self.settings.presence.online();
         self.session.queue.requeue(std::iter::once(online));
+        let _ = self.events.try_send(LinkEvent::Connected);
         if let Some(event) = connected.restored {
             if self.events.try_send(event).is_err() {
                 log::debug!("mqtt: nobody listens to link events");
@@ -478,6 +479,7 @@ impl<D: Dispatch> Link<D> {
     ) -> Result<(), MqttError> {
         let was_connected = self.session.connected();
         if was_connected {
+            let _ = self.events.try_send(LinkEvent::Lost);
             log::warn!("mqtt: connection to {} lost: {e}", self.broker);
         } else if self.session.failures() == 0 {
             log::warn!("mqtt: cannot connect to {}: {e}", self.broker);

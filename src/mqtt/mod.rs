@@ -89,6 +89,10 @@ pub enum LinkEvent {
         down_seconds: f64,
         error: String,
     },
+    /// CONNACK: the connection is up, the presence's online message queued first.
+    Connected,
+    /// An established connection ended (not told for failed attempts).
+    Lost,
 }
 
 #[derive(Debug, thiserror::Error)]

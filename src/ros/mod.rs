@@ -1,9 +1,10 @@
 //! The ROS side: the node's parameters (`params`), everything the bridge makes on the node
 //! before the first spin so that no first message is lost (`side`): a subscription per ROS to
 //! MQTT mapping (`to_mqtt`), the publishers into ROS (`to_ros`: `cmd_vel`, generic MQTT to ROS
-//! mappings), the e-stop listener (`estop`); the spin thread (`spin`) that drains them
-//! (`drain`) and the thread for conversions too heavy for it (`offload`). Generic mappings
-//! subscribe and publish through a ROS context of their own (`types`: `crate::dyntype`).
+//! mappings), the e-stop listener (`estop`), the VDA 5050 profile's topics (`vda5050`); the
+//! spin thread (`spin`) that drains them (`drain`) and the thread for conversions too heavy
+//! for it (`offload`). Generic mappings subscribe and publish through a ROS context of their
+//! own (`types`: `crate::dyntype`).
 
 pub mod drain;
 pub mod estop;
@@ -14,6 +15,7 @@ pub mod spin;
 pub mod to_mqtt;
 pub mod to_ros;
 pub mod types;
+pub mod vda5050;
 
 use r2r::qos::{DurabilityPolicy, HistoryPolicy, ReliabilityPolicy};
 use r2r::QosProfile;

@@ -1,8 +1,9 @@
 //! The ROS side of a bridge, built on the node before the first spin so that no first
 //! message is lost: a route per ROS to MQTT mapping (on the spin thread or, for generic
 //! mappings, on the `ros-convert` thread), the generic MQTT to ROS publishers, `cmd_vel` and the
-//! e-stop listener when commands are on, and `/diagnostics`. Generic mappings subscribe and
-//! publish on the run-time types' context (`types`), made here when one exists.
+//! e-stop listener when commands are on, the VDA 5050 profile's topics, and `/diagnostics`.
+//! Generic mappings subscribe and publish on the run-time types' context (`types`), made here
+//! when one exists.
 
 use std::sync::mpsc::channel;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio::sync::watch;
 
 use super::drain::Drain;
 use super::to_mqtt::Routed;
-use super::{estop, qos_profile, to_mqtt, to_ros, types, RosError};
+use super::{estop, qos_profile, to_mqtt, to_ros, types, vda5050, RosError};
 use crate::alerts::{self, StaleWatch};
 use crate::command::runner::RosEstop;
 use crate::config::{Direction, RosQos, Settings};
@@ -22,6 +23,7 @@ use crate::dyntype::Runtime;
 use crate::herald::Herald;
 use crate::mqtt::Outbox;
 use crate::state::Feeds;
+use crate::vda5050::runner::RosInputs;
 
 /// Every subscription and publisher of the bridge.
 pub struct RosSide {
@@ -32,6 +34,8 @@ pub struct RosSide {
     pub sinks: to_ros::GenericSinks,
     pub cmd_vel: Option<to_ros::CmdVel>,
     pub estop: watch::Receiver<RosEstop>,
+    /// The VDA 5050 profile's own topics, when it is on.
+    pub vda5050: Option<RosInputs>,
     pub diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
     /// The generic mappings' ROS context: to be dropped after everything that uses it (the
     /// routes, the sinks), and its end ends the `ros-convert` thread.
@@ -85,6 +89,7 @@ pub fn build(node: &mut Node, w: With<'_>) -> Result<(RosSide, Offloaded), RosEr
     } else {
         None
     };
+    let vda5050 = vda5050::build(node, &settings.config.vda5050, w.stats, &mut drains)?;
     let diagnostics = node.create_publisher("/diagnostics", qos_profile(RosQos::RELIABLE))?;
     let ros = RosSide {
         drains,
@@ -92,6 +97,7 @@ pub fn build(node: &mut Node, w: With<'_>) -> Result<(RosSide, Offloaded), RosEr
         sinks,
         cmd_vel,
         estop,
+        vda5050,
         diagnostics,
         runtime,
     };

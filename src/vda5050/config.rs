@@ -1,8 +1,9 @@
 //! The `vda5050:` block of the configuration file: off by default. A plain serde struct;
 //! [`VdaConfig::validate`] checks every value on its own (ranges, topic levels, what an enabled
 //! profile needs) and names the key, for the bridge's `Config::parse` to report with the file:
-//! `ConfigError::invalid(file, e.key, e.message)`. Like the bridge's `config`, it imports
-//! nothing of the crate outside the profile's `version` and `words` (which import nothing).
+//! `ConfigError::invalid(file, e.key, e.message)`. It sits with the bridge's `config` at the
+//! bottom: it imports nothing of the crate but the profile's `version` and `words` (which
+//! import nothing) and the ranges of `config::error` (which imports nothing of this).
 //!
 //! ```yaml
 //! vda5050:
@@ -21,8 +22,6 @@
 //!       deceleration_max: 1.0, height_max: 0.4, width: 0.6, length: 0.8}
 //! ```
 
-use std::ops::RangeInclusive;
-
 use serde::{Deserialize, Serialize};
 
 use super::version::Version;
@@ -30,6 +29,7 @@ use super::words::{
     AgvClass, AgvKinematic, EstopType, LocalizationType, NavigationType, OperatingMode,
     ORDER_OPTIONAL_PARAMETERS,
 };
+use crate::config::error::Range;
 
 /// The placeholder of `serial_number` that the robot id replaces.
 pub const ROBOT_ID: &str = "{robot_id}";
@@ -432,40 +432,30 @@ impl VdaConfig {
 
     fn check_numbers(&self) -> Result<(), Invalid> {
         let l = &self.limits;
-        const OFF: bool = true;
         #[rustfmt::skip]
         let numbers = [
-            ("state_period", self.state_period, 0.1..=30.0, !OFF),
-            ("min_state_interval", self.min_state_interval, 0.01..=self.state_period, !OFF),
-            ("visualization_rate_hz", self.visualization_rate_hz, 0.01..=50.0, OFF),
-            ("odom_timeout", self.odom_timeout, 0.01..=3600.0, !OFF),
-            ("moving_threshold", self.moving_threshold, 0.0..=100.0, !OFF),
-            ("battery_step", self.battery_step, 0.1..=100.0, !OFF),
-            ("max_age", self.max_age, 0.1..=86_400.0, OFF),
-            ("max_future", self.max_future, 0.0..=86_400.0, !OFF),
-            ("limits.min_order_interval", l.min_order_interval, 0.0..=3600.0, !OFF),
+            ("state_period", self.state_period, Range::Between(0.1, 30.0)),
+            ("min_state_interval", self.min_state_interval, Range::Between(0.01, self.state_period)),
+            ("visualization_rate_hz", self.visualization_rate_hz, Range::ZeroOr(0.01, 50.0)),
+            ("odom_timeout", self.odom_timeout, Range::Between(0.01, 3600.0)),
+            ("moving_threshold", self.moving_threshold, Range::Between(0.0, 100.0)),
+            ("battery_step", self.battery_step, Range::Between(0.1, 100.0)),
+            ("max_age", self.max_age, Range::ZeroOr(0.1, 86_400.0)),
+            ("max_future", self.max_future, Range::Between(0.0, 86_400.0)),
+            ("limits.min_order_interval", l.min_order_interval, Range::Between(0.0, 3600.0)),
         ];
-        for (key, v, range, off) in numbers {
-            number(v, range, off).map_err(|why| invalid(key, why))?;
+        for (key, v, range) in numbers {
+            range.check(v).map_err(|why| invalid(key, why))?;
         }
+        #[rustfmt::skip]
         let sizes = [
             ("limits.max_payload", l.max_payload, 1024, MQTT_MAX_PAYLOAD),
             ("limits.max_id_len", l.max_id_len, 1, 4096),
             ("limits.max_nodes", l.max_nodes, 1, 100_000),
             ("limits.max_actions", l.max_actions, 0, 1000),
-            (
-                "limits.max_action_parameters",
-                l.max_action_parameters,
-                0,
-                1000,
-            ),
+            ("limits.max_action_parameters", l.max_action_parameters, 0, 1000),
             ("limits.max_instant_actions", l.max_instant_actions, 1, 1000),
-            (
-                "limits.max_trajectory_points",
-                l.max_trajectory_points,
-                2,
-                100_000,
-            ),
+            ("limits.max_trajectory_points", l.max_trajectory_points, 2, 100_000),
             ("limits.max_action_states", l.max_action_states, 16, 100_000),
             ("limits.max_errors", l.max_errors, 4, 1000),
         ];
@@ -539,47 +529,29 @@ impl FactsheetConfig {
         let p = &self.physical_parameters;
         #[rustfmt::skip]
         let numbers = [
-            ("type_specification.max_load_mass", Some(t.max_load_mass), 0.0..=1e6),
+            ("type_specification.max_load_mass", Some(t.max_load_mass), Range::Between(0.0, 1e6)),
             // Each maximum before the minimum checked against it.
-            ("physical_parameters.speed_max", Some(p.speed_max), ABOVE_0..=100.0),
-            ("physical_parameters.speed_min", Some(p.speed_min), 0.0..=p.speed_max),
-            ("physical_parameters.angular_speed_max", p.angular_speed_max, ABOVE_0..=100.0),
+            ("physical_parameters.speed_max", Some(p.speed_max), Range::Positive(100.0)),
+            ("physical_parameters.speed_min", Some(p.speed_min), Range::Between(0.0, p.speed_max)),
+            ("physical_parameters.angular_speed_max", p.angular_speed_max, Range::Positive(100.0)),
             ("physical_parameters.angular_speed_min", p.angular_speed_min,
-                0.0..=p.angular_speed_max.unwrap_or(100.0)),
-            ("physical_parameters.acceleration_max", Some(p.acceleration_max), ABOVE_0..=1000.0),
-            ("physical_parameters.deceleration_max", Some(p.deceleration_max), ABOVE_0..=1000.0),
-            ("physical_parameters.height_max", Some(p.height_max), ABOVE_0..=100.0),
-            ("physical_parameters.height_min", p.height_min, 0.0..=p.height_max),
-            ("physical_parameters.width", Some(p.width), ABOVE_0..=100.0),
-            ("physical_parameters.length", Some(p.length), ABOVE_0..=100.0),
+                Range::Between(0.0, p.angular_speed_max.unwrap_or(100.0))),
+            ("physical_parameters.acceleration_max", Some(p.acceleration_max), Range::Positive(1000.0)),
+            ("physical_parameters.deceleration_max", Some(p.deceleration_max), Range::Positive(1000.0)),
+            ("physical_parameters.height_max", Some(p.height_max), Range::Positive(100.0)),
+            ("physical_parameters.height_min", p.height_min, Range::Between(0.0, p.height_max)),
+            ("physical_parameters.width", Some(p.width), Range::Positive(100.0)),
+            ("physical_parameters.length", Some(p.length), Range::Positive(100.0)),
         ];
         for (key, v, range) in numbers {
             if let Some(v) = v {
-                number(v, range, false).map_err(|why| invalid(&format!("factsheet.{key}"), why))?;
+                range
+                    .check(v)
+                    .map_err(|why| invalid(&format!("factsheet.{key}"), why))?;
             }
         }
         Ok(())
     }
-}
-
-/// The start of a range that excludes 0: read as "above 0".
-const ABOVE_0: f64 = f64::MIN_POSITIVE;
-
-/// `v` within `range`, or 0 where `off` allows it. NaN is in no range, infinity in none
-/// with a finite end. (The bridge's `config` has a range check of its own, private to it: one
-/// shared check is a phase 2 clean-up.)
-fn number(v: f64, range: RangeInclusive<f64>, off: bool) -> Result<(), String> {
-    if range.contains(&v) || (off && v == 0.0) {
-        return Ok(());
-    }
-    let (lo, hi) = range.into_inner();
-    let bounds = if lo == ABOVE_0 {
-        format!("above 0 and at most {hi}")
-    } else {
-        format!("from {lo} to {hi}")
-    };
-    let off = if off { "0 (off) or " } else { "" };
-    Err(format!("must be {off}{bounds}, not {v}"))
 }
 
 /// One MQTT topic level that VDA 5050 allows: not empty, no `/`, `+`, `#`, `$` (the text), no

@@ -66,7 +66,7 @@ pub struct Publish {
 ///
 /// `Hold` (startPause): at once, within the current command tick, a zero Twist on `cmd_vel`
 /// and whatever motion runs cancelled; then a zero Twist on every tick, and every motion
-/// command refused ("paused by VDA 5050 startPause"), until `Release` (stopPause). `Release`
+/// command refused ("paused by VDA 5050 master control"), until `Release` (stopPause). `Release`
 /// never starts a motion by itself. The e-stop latch is independent of it: either holds the
 /// robot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +328,21 @@ impl VdaCore {
         self.receive(now, wall, |core, fx| match topic {
             Incoming::Order => core.take_order(fx, payload, retained, wall),
             Incoming::InstantActions => core.take_instant_actions(fx, payload, retained, now, wall),
+        })
+    }
+
+    /// A message from master control over `limits.max_payload` bytes, whose bytes were not
+    /// kept: refused by its size alone.
+    pub fn on_oversized(
+        &mut self,
+        topic: Incoming,
+        size: usize,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Effects {
+        let max = self.cfg.limits.max_payload;
+        self.receive(now, wall, |_, _| {
+            Err(input::too_large(Source::of(topic), size, max))
         })
     }
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::errors::{ActiveError, ErrorKind, Scope};
 use super::msg::HeaderIn;
+use super::topics::Incoming;
 use super::version::Version;
 use crate::command::json::decode;
 use crate::command::refusal::Refusal;
@@ -29,6 +30,13 @@ pub enum Source {
 }
 
 impl Source {
+    pub fn of(topic: Incoming) -> Source {
+        match topic {
+            Incoming::Order => Source::Order,
+            Incoming::InstantActions => Source::InstantActions,
+        }
+    }
+
     fn scope(self) -> Scope {
         match self {
             Source::InstantActions => Scope::InstantActions,
@@ -58,20 +66,26 @@ pub fn refusal(source: Source, description: impl AsRef<str>) -> ActiveError {
     ActiveError::new(source.kind(), source.scope(), description).with("topic", source.topic())
 }
 
+/// A message of `size` bytes, over the limit of `max`: refused by its size alone.
+pub fn too_large(source: Source, size: usize, max: usize) -> ActiveError {
+    refusal(
+        source,
+        format!(
+            "message is {size} bytes, more than the limit of {max} \
+             (vda5050.limits.max_payload); the message was not obeyed"
+        ),
+    )
+}
+
 /// Reads a `T` from `payload` (at most `max_payload` bytes).
 pub fn read<T: DeserializeOwned>(
     payload: &[u8],
     source: Source,
     max_payload: usize,
 ) -> Result<T, ActiveError> {
-    let map = decode(payload, max_payload).map_err(|r| {
-        let why = match r {
-            Refusal::TooLarge { size, max } => format!(
-                "message is {size} bytes, more than the limit of {max} (vda5050.limits.max_payload)"
-            ),
-            other => other.to_string(),
-        };
-        refusal(source, format!("{why}; the message was not obeyed"))
+    let map = decode(payload, max_payload).map_err(|r| match r {
+        Refusal::TooLarge { size, max } => too_large(source, size, max),
+        other => refusal(source, format!("{other}; the message was not obeyed")),
     })?;
     let refs = readable(&map);
     serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {

@@ -1,7 +1,8 @@
 //! The VDA 5050 2.1 profile: the fleet standard of industrial AMRs, spoken beside the seed's
 //! topic tree on `<interface>/<major>/<manufacturer>/<serial>/<topic>` (`uagv/v2/Acme/AMR001/
-//! state`). Pure logic, without ROS or a broker: [`VdaCore`] is a time-injected state machine
-//! like the command core; the bridge's wiring feeds it and carries out its [`Effects`].
+//! state`). The core is pure logic, without ROS or a broker: [`VdaCore`] is a time-injected
+//! state machine like the command core; the wiring below (`connection`, `runner`, `profile`)
+//! feeds it and carries out its [`Effects`].
 //!
 //! - `config`: the `vda5050:` block (off by default), validated key by key.
 //! - `version`: everything that differs between protocol versions (2.1 now; 3.0 listed).
@@ -13,6 +14,9 @@
 //!   `instant`: the instant actions the bridge owns.
 //! - `core`: the state machine; `presence`: the `connection` topic, which the MQTT link that
 //!   carries the profile owns.
+//! - The wiring (tokio, the MQTT link): `connection`, the profile's own MQTT connection (a
+//!   second `mqtt::link`: a client id and a Will of its own); `runner`, the task that feeds the
+//!   core and carries out its effects; `profile`, both assembled at start.
 //!
 //! # Coverage of VDA 5050 2.1
 //! Covered: `connection` (ONLINE, OFFLINE, the CONNECTIONBROKEN Will with a `headerId` that
@@ -55,6 +59,7 @@
 
 pub mod action_states;
 pub mod config;
+pub mod connection;
 pub mod core;
 pub mod errors;
 pub mod header;
@@ -63,6 +68,8 @@ pub mod instant;
 pub mod msg;
 pub mod order;
 pub mod presence;
+pub mod profile;
+pub mod runner;
 pub mod topics;
 pub mod validate;
 pub mod version;

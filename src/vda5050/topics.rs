@@ -86,6 +86,11 @@ impl Topics {
         }
     }
 
+    /// `uagv/v2/KIT/0001`: every topic of the vehicle lies under it.
+    pub fn prefix(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+
     pub fn outgoing(&self, t: Outgoing) -> String {
         format!("{}{}", self.prefix, t.name())
     }

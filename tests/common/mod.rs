@@ -18,6 +18,8 @@
 //! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
 //! - `test_types`: message packages the build does not know, installed for a test's processes
 //!   only, and their rclpy peer `tests/ros/dyntype_peer.py`.
+//! - `vda`: a VDA 5050 master control (`MasterControl`): order and instantActions out, every
+//!   message of the vehicle checked against the official schemas.
 //!
 //! Each test file has `mod common;` and uses what it needs.
 #![allow(dead_code, unused_imports)]
@@ -36,6 +38,7 @@ mod ros;
 mod schema;
 mod test_types;
 mod time;
+mod vda;
 
 pub use bridge::*;
 pub use broker::*;
@@ -51,6 +54,7 @@ pub use schema::*;
 pub use serde_json::{json, Value};
 pub use test_types::*;
 pub use time::*;
+pub use vda::*;
 
 use std::path::PathBuf;
 

@@ -7,6 +7,13 @@
 //! `.../alert/warning` -> `alert`, any other status or sensor topic -> `envelope`); a JSON array
 //! is a batch: valid under `batch`, and each item under the topic's schema. What travels on the
 //! command subtree is what the fleet (the test) sent: the command tests check that themselves.
+//!
+//! A VDA 5050 topic (`<interface>/v2/<manufacturer>/<serial>/<topic>`) is checked against the
+//! official schema the repository ships (`schemas/vda5050/2.1.0/<topic>.schema`), and against
+//! the text where the 2.1 schemas are looser: every message carries the whole header
+//! (`headerId` a uint32, `timestamp` ISO 8601 UTC, `version`, `manufacturer`,
+//! `serialNumber`: the factsheet and visualization schemas require none of it), and
+//! `agvPosition.theta` lies within [-pi, pi] (no range in the state schema).
 
 use super::repo;
 use serde_json::Value;
@@ -20,6 +27,9 @@ use std::sync::Mutex;
 /// The schema of what the bridge publishes on `topic`, by its last level; `None` on the
 /// command subtree (what the fleet sends).
 pub fn schema_for_topic(topic: &str) -> Option<&'static str> {
+    if let Some(vda) = vda_topic(topic) {
+        return vda;
+    }
     let mut levels = topic.rsplit('/');
     let last = levels.next()?;
     if levels.next() == Some("command") {
@@ -40,6 +50,47 @@ pub fn schema_for_topic(topic: &str) -> Option<&'static str> {
     })
 }
 
+/// VDA 5050 2.1's vehicle topics: `Some(schema)` for what the vehicle writes, `Some(None)` for
+/// what master control (the test) sends; `None` for a topic that is not VDA 5050 2.1's.
+fn vda_topic(topic: &str) -> Option<Option<&'static str>> {
+    let levels: Vec<&str> = topic.split('/').collect();
+    if levels.len() != 5 || levels[1] != "v2" {
+        return None;
+    }
+    Some(match levels[4] {
+        "connection" => Some("vda5050/2.1.0/connection"),
+        "state" => Some("vda5050/2.1.0/state"),
+        "visualization" => Some("vda5050/2.1.0/visualization"),
+        "factsheet" => Some("vda5050/2.1.0/factsheet"),
+        "order" | "instantActions" => None,
+        _ => return None,
+    })
+}
+
+/// What the VDA 5050 text requires where the 2.1 schemas do not.
+fn vda_text_rules(v: &Value) -> Result<(), String> {
+    let id = v["headerId"].as_u64().ok_or("no headerId")?;
+    if id > u64::from(u32::MAX) {
+        return Err(format!("headerId {id} is not a uint32"));
+    }
+    let ts = v["timestamp"].as_str().ok_or("no timestamp")?;
+    if !(ts.ends_with('Z') && ts.len() >= 20) {
+        return Err(format!("timestamp {ts} is not ISO 8601 UTC"));
+    }
+    for key in ["version", "manufacturer", "serialNumber"] {
+        if v[key].as_str().is_none_or(str::is_empty) {
+            return Err(format!("no {key}"));
+        }
+    }
+    if let Some(theta) = v.pointer("/agvPosition/theta") {
+        let t = theta.as_f64().ok_or("theta is not a number")?;
+        if !(-std::f64::consts::PI..=std::f64::consts::PI).contains(&t) {
+            return Err(format!("agvPosition.theta {t} is outside [-pi, pi]"));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a payload the bridge published on `topic` against its schema; panics with the
 /// validator's message when it is not valid.
 pub fn check_published(topic: &str, payload: &str) {
@@ -52,12 +103,13 @@ pub fn check_published(topic: &str, payload: &str) {
                 .iter()
                 .try_for_each(|item| validate(schema, &item.to_string()))
         }),
+        Ok(v) if schema.starts_with("vda5050/") => {
+            validate(schema, payload).and_then(|()| vda_text_rules(&v))
+        }
         _ => validate(schema, payload),
     };
     if let Err(e) = verdict {
-        panic!(
-            "payload on {topic} is not valid under schemas/{schema}.schema.json: {e}\n{payload}"
-        );
+        panic!("payload on {topic} is not valid under schema {schema}: {e}\n{payload}");
     }
 }
 

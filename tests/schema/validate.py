@@ -6,8 +6,9 @@ line on stdout, so that one process serves a whole test binary (tests/common/sch
     request: {"schema": "status_position", "payload": "<the payload's text>"}
     answer:  {"ok": true}  or  {"ok": false, "error": "<where: what>"}
 
-Usage: validate.py SCHEMA_DIR   (every SCHEMA_DIR/<name>.schema.json, checked against the
-metaschema at start)
+Usage: validate.py SCHEMA_DIR   (every SCHEMA_DIR/<name>.schema.json, and the official VDA 5050
+schemas SCHEMA_DIR/vda5050/<version>/<name>.schema as "vda5050/<version>/<name>", each checked
+against the metaschema at start)
 """
 import json
 import sys
@@ -17,17 +18,23 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
 SUFFIX = ".schema.json"
+# The official VDA 5050 schemas, as shipped (draft 2020-12; order.schema refers to
+# `#/definitions/...`, which resolves as a plain JSON pointer).
+VDA = "vda5050/*/*.schema"
 
 
 def load(directory):
     """Every schema in the directory, compiled, by name."""
+    files = [(f, f.name[: -len(SUFFIX)]) for f in sorted(Path(directory).glob("*" + SUFFIX))]
+    files += [
+        (f, "/".join(f.relative_to(directory).with_suffix("").parts))
+        for f in sorted(Path(directory).glob(VDA))
+    ]
     validators = {}
-    for f in sorted(Path(directory).glob("*" + SUFFIX)):
+    for f, name in files:
         schema = json.loads(f.read_text())
         Draft202012Validator.check_schema(schema)
-        validators[f.name[: -len(SUFFIX)]] = Draft202012Validator(
-            schema, format_checker=FormatChecker()
-        )
+        validators[name] = Draft202012Validator(schema, format_checker=FormatChecker())
     return validators
 
 

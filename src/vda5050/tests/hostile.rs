@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::fixtures::*;
-use crate::vda5050::{Effects, Outgoing, VdaConfig};
+use crate::vda5050::{Effects, Incoming, Outgoing, VdaConfig};
 
 /// Neither the safety gate nor the navigation heard of it.
 fn inert(fx: &Effects) -> bool {
@@ -41,6 +41,29 @@ fn garbage() -> Vec<Vec<u8>> {
     g.push(format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000)).into_bytes());
     g.push(vec![0u8; 4096]);
     g
+}
+
+#[test]
+fn a_message_whose_bytes_were_not_kept_is_refused_by_its_size() {
+    let mut rig = Rig::new();
+    rig.pass(1.0);
+    let (now, wall) = (rig.now, rig.wall);
+    let fx = rig
+        .core
+        .on_oversized(Incoming::InstantActions, 3 << 20, now, wall);
+    assert!(inert(&fx));
+    let s = last(&fx, Outgoing::State).expect("reported");
+    let e = error(&s, "validationError").expect("error");
+    let d = e["errorDescription"].as_str().unwrap_or("");
+    assert!(
+        d.contains("message is 3145728 bytes, more than the limit of 524288"),
+        "{e}"
+    );
+    assert!(refers(e, "topic", "instantActions"), "{e}");
+    assert_eq!(
+        (rig.core.counters().received, rig.core.counters().refused),
+        (1, 1)
+    );
 }
 
 #[test]

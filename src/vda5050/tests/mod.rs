@@ -5,4 +5,5 @@ mod hostile;
 mod instant;
 mod orders;
 mod publishing;
+mod runner;
 mod schemas;
