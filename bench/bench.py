@@ -520,7 +520,9 @@ def main():
             for t in transports:
                 bench_idle(transport=t)
         if what in ("typical", "all"):
-            for beams in (360, 1080):
+            # BENCH_BEAMS=360: one laser size only (quicker A/B runs).
+            beams_list = [int(b) for b in os.environ.get("BENCH_BEAMS", "360,1080").split(",")]
+            for beams in beams_list:
                 for t in transports:
                     bench_typical(beams=beams, transport=t)
         if what in ("throughput", "all"):

@@ -260,7 +260,10 @@ class Bridge:
         cfg = os.path.join(self.dir, "bridge.yaml")
         port = broker.bridge_port
         with open(cfg, "w") as f:
-            f.write('mqtt:\n  broker: "127.0.0.1"\n' + broker.bridge_yaml() + yaml_extra)
+            # BENCH_BRIDGE_YAML: more configuration for every bridge (e.g. "bridge: {linger: 0}"),
+            # for A/B runs of one setting.
+            f.write('mqtt:\n  broker: "127.0.0.1"\n' + broker.bridge_yaml() + yaml_extra
+                    + os.environ.get("BENCH_BRIDGE_YAML", ""))
         self.log = os.path.join(self.dir, "bridge.log")
         env = ros_env(domain)
         env["ROS_LOG_DIR"] = self.dir

@@ -86,13 +86,17 @@ def main():
             mib(f["VmRSS_KiB"]), r.get("switches_per_s", {}), r["machine_busy_pct"])
     if by("typical"):
         print("\ntypical (bridge and DDS floor on the same publishers, same window)")
-        row("laser beams", "bridge CPU %", "floor CPU %", "bridge / floor", "bridge by thread",
+        row("transport", "laser beams", "bridge CPU %", "floor CPU %", "bridge / floor",
+            "CPU µs per message out: bridge / floor / above floor", "MQTT writes", "bridge by thread",
             "VmHWM bridge / floor MiB", "above floor: VmHWM / RssAnon MiB", "publisher CPU %",
             "mosquitto CPU %", "machine busy %")
         for r in by("typical"):
             b, f = r["bridge"], r.get("floor", {})
-            row(r["beams"], b["cpu_pct_schedstat"], f.get("cpu_pct_schedstat"), r.get("ratio_to_floor"),
-                b["threads"], f'{mib(b["VmHWM"])} / {mib(f.get("VmHWM_KiB"))}',
+            us = " / ".join(str(r.get(k)) for k in ("bridge_us_per_msg_out", "floor_us_per_msg",
+                                                      "extra_us_per_msg_out"))
+            row(r.get("transport", "tcp"), r["beams"], b["cpu_pct_schedstat"], f.get("cpu_pct_schedstat"),
+                r.get("ratio_to_floor"), us, r.get("mqtt_writes"), b["threads"],
+                f'{mib(b["VmHWM"])} / {mib(f.get("VmHWM_KiB"))}',
                 f'{r.get("VmHWM_above_floor_MiB")} / {r.get("RssAnon_above_floor_MiB")}',
                 r["publisher_process"]["cpu_pct"], r["mosquitto_cpu_pct"], r["machine_busy_pct"])
         print("\ntypical: delivery")
@@ -106,9 +110,10 @@ def main():
     camera()
     if by("latency"):
         print("\nlatency")
-        row("load", "samples", "median ms", "p90 ms", "p99 ms", "max ms")
+        row("transport", "load", "samples", "median ms", "p90 ms", "p99 ms", "max ms")
         for r in by("latency"):
-            row(r["load"], f'{r["samples"]}/{r["sent"]}', r["median_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"])
+            row(r.get("transport", "tcp"), r["load"], f'{r["samples"]}/{r["sent"]}', r["median_ms"],
+                r["p90_ms"], r["p99_ms"], r["max_ms"])
     for r in by("command"):
         print("\ncommand")
         row("command", "Twists seen", "median ms", "p90 ms", "min ms", "max ms")
