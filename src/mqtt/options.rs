@@ -130,3 +130,36 @@ fn subscriptions(s: &Settings) -> Vec<(String, QoS)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::LastWill;
+    use std::time::Duration;
+
+    #[test]
+    fn another_address_keeps_everything_but_the_address() {
+        let mut o = MqttOptions::new("amr_bridge_R1", "a", 1883);
+        o.set_keep_alive(Duration::from_secs(7))
+            .set_clean_session(false)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_inflight(INFLIGHT)
+            .set_credentials("robot", "secret")
+            .set_transport(Transport::tls_with_default_config())
+            .set_last_will(LastWill::new("w", "offline", QoS::AtLeastOnce, true));
+        let b = Address {
+            host: "b".into(),
+            port: 8883,
+        };
+        let n = with_address(&o, &b);
+        assert_eq!(n.broker_address(), ("b".to_owned(), 8883));
+        assert_eq!(n.client_id(), o.client_id());
+        assert_eq!(n.keep_alive(), Duration::from_secs(7));
+        assert!(!n.clean_session());
+        assert_eq!(n.max_packet_size(), MAX_PACKET);
+        assert_eq!(n.inflight(), INFLIGHT);
+        assert_eq!(n.credentials(), o.credentials());
+        assert!(matches!(n.transport(), Transport::Tls(_)));
+        assert_eq!(n.last_will(), o.last_will());
+    }
+}

@@ -58,6 +58,18 @@ impl Bridge {
 
     /// `start` without waiting for anything.
     pub fn spawn(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
+        Bridge::spawn_with(&Launch::default(), domain, port, robot_id, yaml, args)
+    }
+
+    /// `spawn` with another build of the binary, or under another command (see [`Launch`]).
+    pub fn spawn_with(
+        launch: &Launch,
+        domain: u32,
+        port: u16,
+        robot_id: &str,
+        yaml: &str,
+        args: &[&str],
+    ) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = write_config(dir.path(), yaml);
         let mut ros_args: Vec<String> = vec![
@@ -74,15 +86,35 @@ impl Bridge {
             ros_args.push(format!("robot_id:={robot_id}"));
         }
         ros_args.extend(args.iter().map(|s| s.to_string()));
-        Bridge::spawn_raw(domain, dir, &ros_args)
+        Bridge::spawn_raw_with(launch, domain, dir, &ros_args)
     }
 
     /// Starts the binary with exactly these arguments; its log goes to `dir/bridge.log`.
     pub fn spawn_raw(domain: u32, dir: tempfile::TempDir, args: &[String]) -> Bridge {
+        Bridge::spawn_raw_with(&Launch::default(), domain, dir, args)
+    }
+
+    fn spawn_raw_with(
+        launch: &Launch,
+        domain: u32,
+        dir: tempfile::TempDir,
+        args: &[String],
+    ) -> Bridge {
         require_env();
         let log = dir.path().join("bridge.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let mut c = Command::new(env!("CARGO_BIN_EXE_amr_mqtt_bridge"));
+        let exe = launch
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_amr_mqtt_bridge")));
+        let mut c = match launch.wrap.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         c.args(args)
             .env("RCUTILS_COLORIZED_OUTPUT", "0")
             .env("ROS_LOG_DIR", dir.path())
@@ -181,6 +213,15 @@ impl Drop for Bridge {
             );
         }
     }
+}
+
+/// How a bridge is started: `binary` (default: the build cargo made for the tests), run by
+/// `wrap` when it is not empty (a command and its arguments, the bridge's command line
+/// appended: `unshare ... sh -c '...; exec "$@"' sh`).
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub binary: Option<PathBuf>,
+    pub wrap: Vec<String>,
 }
 
 /// One line of the bridge's ROS log: `[WARN] [1712345678.123456789] [amr_mqtt_bridge]: ...`.
