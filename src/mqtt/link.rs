@@ -45,7 +45,7 @@ use super::spool::Spool;
 use super::store::StoreEvent;
 use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound, OutboxRx};
 use crate::diagnostics::Stats;
-use crate::envelope;
+use crate::envelope::{self, Presence as State};
 use crate::shutdown::Shutdown;
 
 /// How long a shutdown may take to hand over what is left and say `offline`.
@@ -213,13 +213,12 @@ struct Link<D> {
 impl<D: Dispatch> Link<D> {
     fn new(
         settings: LinkSettings,
-        mut spool: Spool,
+        spool: Spool,
         dispatch: D,
         events: mpsc::Sender<LinkEvent>,
         stats: Arc<Stats>,
     ) -> (Link<D>, EventLoop) {
         let mut settings = settings;
-        spool.never_store(settings.presence.online().topic);
         let mut options = settings.options.clone();
         options.set_last_will(settings.presence.will());
         // Nothing goes through rumqttc's request channel: a capacity of 1 is enough.
@@ -593,7 +592,7 @@ impl<D: Dispatch> Link<D> {
                 other => other,
             }));
         // `online` goes first of the messages, then whatever waited.
-        let online = self.settings.presence.online();
+        let online = self.presence(State::Online);
         self.session.queue.requeue(std::iter::once(online));
         if let Some(event) = connected.restored {
             if self.events.try_send(event).is_err() {
@@ -620,11 +619,22 @@ impl<D: Dispatch> Link<D> {
         self.last_connected = Some(here);
     }
 
+    /// The connection's `online` or `offline` message: never stored (a stored `offline`
+    /// replayed after a restart would mark a running robot offline).
+    fn presence(&mut self, state: State) -> Outbound {
+        let m = match state {
+            State::Online => self.settings.presence.online(),
+            State::Offline => self.settings.presence.offline(),
+        };
+        self.spool.never_store(m.topic.clone());
+        m
+    }
+
     /// Says `online` again (see [`Link::landed`]).
     fn reassert_online(&mut self) {
         self.reassert_at = None;
         if self.session.connected() {
-            let online = self.settings.presence.online();
+            let online = self.presence(State::Online);
             self.accept(online);
         }
     }
@@ -714,7 +724,7 @@ impl<D: Dispatch> Link<D> {
         // What is still on disk stays there: the stop does not wait for it.
         self.spool.stop_replay();
         if self.session.connected() {
-            let offline = self.settings.presence.offline();
+            let offline = self.presence(State::Offline);
             self.accept(offline);
             while self.finish_step(eventloop, store, deadline).await.is_ok() {}
         }
