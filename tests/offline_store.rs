@@ -64,9 +64,14 @@ fn a_bridge_killed_while_offline_loses_nothing() {
     sub1.expect(&topic, Duration::from_secs(15), "position 50", |m| {
         number_at(&m.payload, POSITION_X).is_some_and(|x| x >= 50.0)
     });
-    // Out of coverage; the broker it left dies once the bridge has noticed.
+    // Out of coverage: first nothing gets through (what the bridge writes now stays in
+    // flight, unacknowledged), then the connection drops; the broker it left dies once the
+    // bridge has noticed.
+    proxy.freeze();
+    sub1.wait_for(&topic, Duration::from_millis(500), |_| false);
     proxy.refuse(true);
     proxy.cut();
+    proxy.thaw();
     bridge.wait_log("lost", Duration::from_secs(10));
     signal(broker.pid(), "KILL");
     let (broker_dir, port) = broker.stop();
@@ -95,10 +100,15 @@ fn a_bridge_killed_while_offline_loses_nothing() {
     let twice: Vec<u64> = s2.iter().copied().filter(|k| s1.contains(k)).collect();
     let tail_from = s1.iter().max().map_or(0, |m| (m + 1).saturating_sub(100));
     let kept = s2.len() - twice.len();
+    let log1 = bridge.log_text();
+    let to_disk = log1
+        .lines()
+        .find(|l| l.contains("in flight and"))
+        .unwrap_or("");
     eprintln!(
         "crash while offline: {n} published; {} reached the old broker; {} kept across the kill and sent by \
          the new process ({} of them twice: in flight at the loss), all within {:.2} s of the reconnect; \
-         {} missing ({}); the new process said: {}",
+         {} missing ({}); at the loss: {to_disk}; the new process said: {}",
         s1.len(),
         kept,
         twice.len(),
@@ -121,6 +131,16 @@ fn a_bridge_killed_while_offline_loses_nothing() {
         "only what was in flight (the last 100 the old broker got, from {tail_from}) may come twice: {twice:?}"
     );
     assert!(kept > 100, "most went through the store: {kept}");
+    let in_flight: u32 = to_disk
+        .split(": ")
+        .nth(2)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        in_flight > 0,
+        "what was in flight at the loss went to disk too: {to_disk}"
+    );
 }
 
 /// A bridge that was offline all along, with `n` positions on its store: the site (broker,
@@ -408,4 +428,158 @@ fn a_full_disk_falls_back_to_memory_with_an_alert() {
 #[test]
 fn a_read_only_disk_falls_back_to_memory_with_an_alert() {
     falls_back_to_memory("STR07", "ro", "read-only disk");
+}
+
+/// Issue 18's case with a store: QoS 2 publishes in flight when the connection dies (their
+/// PUBRECs held back, then the connection cut) go to disk as well; the broker kept the
+/// session, so they go again under their packet ids (never as new messages: the broker would
+/// take one for a duplicate), and their acknowledgements clear them from the store. None
+/// lost, none twice, and nothing left on disk once all is acknowledged.
+#[test]
+fn with_a_store_a_kept_session_still_gets_the_in_flight_under_the_same_ids() {
+    let domain = Domain::new();
+    let robot = "STR08";
+    let n: u32 = 400;
+    let store = tempfile::tempdir().expect("store dir");
+    let yaml = config(&format!(
+        "{}bridge: {{diagnostics_period: 1}}\n\
+         mappings:\n  - {{name: odom, qos: 2, ros_qos: {{reliability: reliable, depth: 1000}}}}\n",
+        store_yaml(store.path(), None)
+    ));
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port);
+    let bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    let topic = format!("amr/{robot}/status/position");
+    let mut sub = MqttSub::start_qos(broker.port, &format!("amr/{robot}/#"), 2);
+    let mut publisher = counted_odometry(&domain, 100.0, n);
+    sub.expect(&topic, Duration::from_secs(15), "a first position", |_| {
+        true
+    });
+    proxy.set_latency(Duration::ZERO, Duration::from_secs(60));
+    sub.wait_for(&topic, Duration::from_millis(1500), |_| false);
+    proxy.set_latency(Duration::ZERO, Duration::ZERO);
+    proxy.cut();
+    let restored = bridge.wait_log_count("restored", 1, Duration::from_secs(20));
+    assert!(publisher.child.wait().expect("ros_tool pub").success());
+    sub.wait_for(&topic, Duration::from_secs(30), |m| {
+        number_at(&m.payload, POSITION_X) == Some(f64::from(n - 1))
+    });
+    // Reports until one says the store is empty (every acknowledgement reached it).
+    let report = format!("amr/{robot}/status/bridge");
+    let emptied = sub.wait_for(&report, Duration::from_secs(10), |m| {
+        m.json()["data"]["offline_store"]["pending"] == 0
+    });
+    let got = sequence(&sub, &topic, POSITION_X);
+    let missing = missing(u64::from(n), &[&got]);
+    let log = bridge.log_text();
+    eprintln!(
+        "kept session with a store: {n} at QoS 2, {} arrived, {} missing, {} twice; restored after {restored:?}; \
+         {}; {}; store emptied: {}",
+        got.len(),
+        missing.len(),
+        repeated(&got),
+        log.lines().find(|l| l.contains("in flight and")).unwrap_or(""),
+        log.lines().find(|l| l.contains("restored")).unwrap_or(""),
+        emptied.is_some()
+    );
+    assert!(log.contains("session kept"), "the case under test:\n{log}");
+    assert!(
+        log.contains("in flight and"),
+        "in-flight copies went to disk:\n{log}"
+    );
+    assert!(missing.is_empty(), "none lost: {}", ranges(&missing));
+    assert_eq!(repeated(&got), 0, "QoS 2: none twice");
+    assert!(
+        emptied.is_some(),
+        "the store is empty once all is acknowledged"
+    );
+}
+
+/// The odometry mapping's `received` in the next `/diagnostics` message (0 if none comes).
+fn odometry_received(diagnostics: &mut RosSub) -> u32 {
+    let Some((_, msg)) = diagnostics.recv(Duration::from_secs(3)) else {
+        return 0;
+    };
+    let statuses = msg["status"].as_array().cloned().unwrap_or_default();
+    statuses
+        .iter()
+        .find(|s| s["name"] == "amr_mqtt_bridge: odom")
+        .and_then(|s| s["values"].as_array().cloned())
+        .and_then(|v| {
+            v.iter()
+                .find(|kv| kv["key"] == "received")
+                .and_then(|kv| kv["value"].as_str()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A stop while the broker hangs: what it never acknowledged is not counted as lost but kept
+/// on disk (and the log says so); the next start sends it.
+#[test]
+fn a_stop_on_a_hung_broker_keeps_the_unacknowledged_for_the_next_start() {
+    let domain = Domain::new();
+    let robot = "STR09";
+    let n: u32 = 100;
+    let store = tempfile::tempdir().expect("store dir");
+    let yaml = only_odometry(store.path(), None);
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port);
+    let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    let topic = format!("amr/{robot}/status/position");
+    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut diagnostics =
+        RosTopic::new(domain.id(), ros_type::DIAGNOSTICS, "/diagnostics").subscribe("reliable");
+    let mut publisher = counted_odometry(&domain, 100.0, n);
+    sub.expect(&topic, Duration::from_secs(15), "a first position", |_| {
+        true
+    });
+    proxy.freeze();
+    assert!(publisher.child.wait().expect("ros_tool pub").success());
+    // Every message reached the bridge before the stop (its /diagnostics says so).
+    let end = Instant::now() + Duration::from_secs(15);
+    while odometry_received(&mut diagnostics) < n && Instant::now() < end {}
+    let status = bridge.proc.terminate(Duration::from_secs(15));
+    let log = bridge.log_text();
+    let kept_line = log
+        .lines()
+        .find(|l| l.contains("kept in the offline store"))
+        .unwrap_or("")
+        .to_owned();
+    proxy.cut();
+    proxy.thaw();
+    let bridge2 = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    sub.wait_for(&topic, Duration::from_secs(30), |m| {
+        number_at(&m.payload, POSITION_X) == Some(f64::from(n - 1))
+    });
+    sub.collect(&topic, Duration::from_secs(1));
+    let got = sequence(&sub, &topic, POSITION_X);
+    let missing = missing(u64::from(n), &[&got]);
+    eprintln!(
+        "stop on a hung broker with a store: exit {status:?}; {kept_line}; after the next start {} of {n} arrived \
+         ({} twice), missing {}; {}",
+        got.len(),
+        repeated(&got),
+        ranges(&missing),
+        bridge2
+            .log_text()
+            .lines()
+            .find(|l| l.contains("from before"))
+            .unwrap_or("")
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "a clean stop:\n{log}"
+    );
+    assert!(!kept_line.is_empty(), "the log says what was kept:\n{log}");
+    assert!(
+        missing.is_empty(),
+        "the next start sent them: {}",
+        ranges(&missing)
+    );
+    assert!(
+        repeated(&got) <= 100,
+        "at most what was in flight (100) twice: {}",
+        repeated(&got)
+    );
 }

@@ -233,6 +233,12 @@ impl Spool {
         if self.staged.is_empty() {
             return Vec::new();
         }
+        log::info!(
+            "offline store {}: {} messages in flight and {} waiting go to disk",
+            self.dir,
+            pkids.len(),
+            self.staged.len() - pkids.len()
+        );
         self.caught_up = false;
         let copies = pkids.len();
         let back = self.flush();
