@@ -29,7 +29,38 @@ fn only_odometry(store: &Path, max_bytes: Option<u64>) -> String {
     ))
 }
 
-/// Sequence numbers of `got` in order, and whether they ascend.
+/// A bridge with a store in `store`, connected through `proxy` to `broker`.
+struct Online {
+    domain: Domain,
+    store: tempfile::TempDir,
+    broker: Broker,
+    proxy: Proxy,
+    bridge: Bridge,
+    yaml: String,
+    /// `amr/<robot>/status/position`.
+    topic: String,
+}
+
+/// `Online` for `robot`, its config made by `yaml` from the store's directory.
+fn online(robot: &str, yaml: impl FnOnce(&Path) -> String) -> Online {
+    let domain = Domain::new();
+    let store = tempfile::tempdir().expect("store dir");
+    let yaml = yaml(store.path());
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port);
+    let bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    Online {
+        domain,
+        store,
+        broker,
+        proxy,
+        bridge,
+        yaml,
+        topic: format!("amr/{robot}/status/position"),
+    }
+}
+
+/// Whether `seq` ascends.
 fn ascending(seq: &[u64]) -> bool {
     seq.windows(2).all(|w| w[0] < w[1])
 }
@@ -46,19 +77,23 @@ fn ascending(seq: &[u64]) -> bool {
 /// arrives once, in order (the store is read oldest first).
 #[test]
 fn a_bridge_killed_while_offline_loses_nothing() {
-    let domain = Domain::new();
     let robot = "STR01";
     let n: u32 = 300;
-    let store = tempfile::tempdir().expect("store dir");
-    let yaml = config(&format!(
-        "{}mappings:\n  - {{name: odom, ros_qos: {{reliability: reliable, depth: 1000}}}}\n",
-        store_yaml(store.path(), None)
-    ));
+    let Online {
+        domain,
+        store,
+        broker,
+        proxy,
+        mut bridge,
+        yaml,
+        topic,
+    } = online(robot, |store| {
+        config(&format!(
+            "{}mappings:\n  - {{name: odom, ros_qos: {{reliability: reliable, depth: 1000}}}}\n",
+            store_yaml(store, None)
+        ))
+    });
     let dir = store.path().join(robot);
-    let topic = format!("amr/{robot}/status/position");
-    let broker = Broker::start();
-    let proxy = Proxy::start(broker.port);
-    let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
     let mut sub1 = MqttSub::start(broker.port, &topic);
     let mut publisher = counted_odometry(&domain, 50.0, n);
     sub1.expect(&topic, Duration::from_secs(15), "position 50", |m| {
@@ -115,11 +150,7 @@ fn a_bridge_killed_while_offline_loses_nothing() {
         all_sent.as_secs_f64(),
         missing.len(),
         ranges(&missing),
-        bridge2
-            .log_text()
-            .lines()
-            .find(|l| l.contains("from before"))
-            .unwrap_or("")
+        bridge2.log_line("from before")
     );
     assert!(last.is_some(), "the last message arrived");
     assert!(missing.is_empty(), "nothing lost: {}", ranges(&missing));
@@ -212,54 +243,55 @@ impl Offline {
     }
 }
 
-/// Field condition: the robot lost power while the bridge was writing to its store, the last
-/// record half on disk. The bridge starts, warns, and sends every intact record: all
-/// positions but the torn one, once each, in order.
-#[test]
-fn a_store_torn_in_the_middle_of_a_record_sends_the_intact_ones() {
-    let robot = "STR02";
+/// A store of `n` = 100 positions, left by a bridge killed while offline, then damaged by
+/// `damage` (which says what it did): a new bridge warns and sends every position but `lost`,
+/// once each, in order.
+fn a_damaged_store_sends_the_rest(robot: &str, damage: impl FnOnce(&Path) -> String, lost: u32) {
     let n = 100;
     let mut s = offline_with(robot, n, None);
     s.kill();
-    let cut = tear_last_record(&s.dir(robot));
-    let (got, _) = s.reconnect(robot, true, n - 2);
+    let what = damage(&s.dir(robot));
+    let until = if lost == n - 1 { n - 2 } else { n - 1 };
+    let (got, _) = s.reconnect(robot, true, until);
     let missing = missing(u64::from(n), &[&got]);
     let log = s.bridge.log_text();
     let warning = log.lines().find(|l| l.contains("damaged")).unwrap_or("");
     eprintln!(
-        "torn store: {cut} bytes cut off the last record; {} of {n} sent, missing {}; the bridge warned: {warning}",
+        "{what}: {} of {n} sent, missing {}; the bridge warned: {warning}",
         got.len(),
         ranges(&missing)
     );
     assert!(!warning.is_empty(), "a warning names the damage:\n{log}");
-    assert_eq!(missing, [u64::from(n - 1)], "only the torn record is lost");
+    assert_eq!(
+        missing,
+        [u64::from(lost)],
+        "only the damaged record is lost"
+    );
     assert_eq!(repeated(&got), 0);
     assert!(ascending(&got), "in order: {got:?}");
+}
+
+/// Field condition: the robot lost power while the bridge was writing to its store, the last
+/// record half on disk. The bridge starts, warns, and sends every intact record.
+#[test]
+fn a_store_torn_in_the_middle_of_a_record_sends_the_intact_ones() {
+    let torn = |dir: &Path| {
+        let cut = tear_last_record(dir);
+        format!("torn store: {cut} bytes cut off the last record")
+    };
+    a_damaged_store_sends_the_rest("STR02", torn, 99);
 }
 
 /// Field condition: a byte of the store flipped on the flash (a power cut, a worn cell): the
 /// record around it no longer checks. The bridge starts, warns, and sends every other record.
 #[test]
 fn a_store_with_a_flipped_byte_sends_the_intact_records() {
-    let robot = "STR03";
-    let n = 100;
     let bad = 37;
-    let mut s = offline_with(robot, n, None);
-    s.kill();
-    flip_byte(&s.dir(robot), &position(bad));
-    let (got, _) = s.reconnect(robot, true, n - 1);
-    let missing = missing(u64::from(n), &[&got]);
-    let log = s.bridge.log_text();
-    let warning = log.lines().find(|l| l.contains("damaged")).unwrap_or("");
-    eprintln!(
-        "flipped byte in position {bad}: {} of {n} sent, missing {}; the bridge warned: {warning}",
-        got.len(),
-        ranges(&missing)
-    );
-    assert!(!warning.is_empty(), "a warning names the damage:\n{log}");
-    assert_eq!(missing, [u64::from(bad)], "only the damaged record is lost");
-    assert_eq!(repeated(&got), 0);
-    assert!(ascending(&got), "in order: {got:?}");
+    let flipped = |dir: &Path| {
+        flip_byte(dir, &position(bad));
+        format!("flipped byte in position {bad}")
+    };
+    a_damaged_store_sends_the_rest("STR03", flipped, bad);
 }
 
 /// Field condition: an outage longer than the store holds (`max_bytes` at its smallest,
@@ -437,31 +469,28 @@ fn a_read_only_disk_falls_back_to_memory_with_an_alert() {
 /// lost, none twice, and nothing left on disk once all is acknowledged.
 #[test]
 fn with_a_store_a_kept_session_still_gets_the_in_flight_under_the_same_ids() {
-    let domain = Domain::new();
     let robot = "STR08";
     let n: u32 = 400;
-    let store = tempfile::tempdir().expect("store dir");
-    let yaml = config(&format!(
-        "{}bridge: {{diagnostics_period: 1}}\n\
-         mappings:\n  - {{name: odom, qos: 2, ros_qos: {{reliability: reliable, depth: 1000}}}}\n",
-        store_yaml(store.path(), None)
-    ));
-    let broker = Broker::start();
-    let proxy = Proxy::start(broker.port);
-    let bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
-    let topic = format!("amr/{robot}/status/position");
-    let mut sub = MqttSub::start_qos(broker.port, &format!("amr/{robot}/#"), 2);
-    let mut publisher = counted_odometry(&domain, 100.0, n);
-    sub.expect(&topic, Duration::from_secs(15), "a first position", |_| {
-        true
+    let o = online(robot, |store| {
+        config(&format!(
+            "{}bridge: {{diagnostics_period: 1}}\n\
+             mappings:\n  - {{name: odom, qos: 2, ros_qos: {{reliability: reliable, depth: 1000}}}}\n",
+            store_yaml(store, None)
+        ))
     });
-    proxy.set_latency(Duration::ZERO, Duration::from_secs(60));
-    sub.wait_for(&topic, Duration::from_millis(1500), |_| false);
-    proxy.set_latency(Duration::ZERO, Duration::ZERO);
-    proxy.cut();
-    let restored = bridge.wait_log_count("restored", 1, Duration::from_secs(20));
+    let topic = &o.topic;
+    let mut sub = MqttSub::start_qos(o.broker.port, &format!("amr/{robot}/#"), 2);
+    let mut publisher = counted_odometry(&o.domain, 100.0, n);
+    sub.expect(topic, Duration::from_secs(15), "a first position", |_| true);
+    o.proxy.set_latency(Duration::ZERO, Duration::from_secs(60));
+    sub.wait_for(topic, Duration::from_millis(1500), |_| false);
+    o.proxy.set_latency(Duration::ZERO, Duration::ZERO);
+    o.proxy.cut();
+    let restored = o
+        .bridge
+        .wait_log_count("restored", 1, Duration::from_secs(20));
     assert!(publisher.child.wait().expect("ros_tool pub").success());
-    sub.wait_for(&topic, Duration::from_secs(30), |m| {
+    sub.wait_for(topic, Duration::from_secs(30), |m| {
         number_at(&m.payload, POSITION_X) == Some(f64::from(n - 1))
     });
     // Reports until one says the store is empty (every acknowledgement reached it).
@@ -469,9 +498,9 @@ fn with_a_store_a_kept_session_still_gets_the_in_flight_under_the_same_ids() {
     let emptied = sub.wait_for(&report, Duration::from_secs(10), |m| {
         m.json()["data"]["offline_store"]["pending"] == 0
     });
-    let got = sequence(&sub, &topic, POSITION_X);
+    let got = sequence(&sub, topic, POSITION_X);
     let missing = missing(u64::from(n), &[&got]);
-    let log = bridge.log_text();
+    let log = o.bridge.log_text();
     eprintln!(
         "kept session with a store: {n} at QoS 2, {} arrived, {} missing, {} twice; restored after {restored:?}; \
          {}; {}; store emptied: {}",
@@ -517,37 +546,32 @@ fn odometry_received(diagnostics: &mut RosSub) -> u32 {
 /// on disk (and the log says so); the next start sends it.
 #[test]
 fn a_stop_on_a_hung_broker_keeps_the_unacknowledged_for_the_next_start() {
-    let domain = Domain::new();
     let robot = "STR09";
     let n: u32 = 100;
-    let store = tempfile::tempdir().expect("store dir");
-    let yaml = only_odometry(store.path(), None);
-    let broker = Broker::start();
-    let proxy = Proxy::start(broker.port);
-    let mut bridge = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
-    let topic = format!("amr/{robot}/status/position");
-    let mut sub = MqttSub::start(broker.port, &topic);
+    let mut o = online(robot, |store| only_odometry(store, None));
+    let topic = o.topic.clone();
+    let mut sub = MqttSub::start(o.broker.port, &topic);
     let mut diagnostics =
-        RosTopic::new(domain.id(), ros_type::DIAGNOSTICS, "/diagnostics").subscribe("reliable");
-    let mut publisher = counted_odometry(&domain, 100.0, n);
+        RosTopic::new(o.domain.id(), ros_type::DIAGNOSTICS, "/diagnostics").subscribe("reliable");
+    let mut publisher = counted_odometry(&o.domain, 100.0, n);
     sub.expect(&topic, Duration::from_secs(15), "a first position", |_| {
         true
     });
-    proxy.freeze();
+    o.proxy.freeze();
     assert!(publisher.child.wait().expect("ros_tool pub").success());
     // Every message reached the bridge before the stop (its /diagnostics says so).
     let end = Instant::now() + Duration::from_secs(15);
     while odometry_received(&mut diagnostics) < n && Instant::now() < end {}
-    let status = bridge.proc.terminate(Duration::from_secs(15));
-    let log = bridge.log_text();
+    let status = o.bridge.proc.terminate(Duration::from_secs(15));
+    let log = o.bridge.log_text();
     let kept_line = log
         .lines()
         .find(|l| l.contains("kept in the offline store"))
         .unwrap_or("")
         .to_owned();
-    proxy.cut();
-    proxy.thaw();
-    let bridge2 = Bridge::start(domain.id(), proxy.port, robot, &yaml, &[]);
+    o.proxy.cut();
+    o.proxy.thaw();
+    let bridge2 = Bridge::start(o.domain.id(), o.proxy.port, robot, &o.yaml, &[]);
     sub.wait_for(&topic, Duration::from_secs(30), |m| {
         number_at(&m.payload, POSITION_X) == Some(f64::from(n - 1))
     });
@@ -560,11 +584,7 @@ fn a_stop_on_a_hung_broker_keeps_the_unacknowledged_for_the_next_start() {
         got.len(),
         repeated(&got),
         ranges(&missing),
-        bridge2
-            .log_text()
-            .lines()
-            .find(|l| l.contains("from before"))
-            .unwrap_or("")
+        bridge2.log_line("from before")
     );
     assert_eq!(
         status.and_then(|s| s.code()),

@@ -521,18 +521,20 @@ mod tests {
         _dir: tempfile::TempDir,
     }
 
+    /// A store of robot R1 in `dir`, 1 MiB.
+    fn settings(dir: std::path::PathBuf) -> StoreSettings {
+        let options = Options {
+            owner: "R1".into(),
+            max_bytes: 1 << 20,
+            durability: Durability::PageCache,
+        };
+        StoreSettings { dir, options }
+    }
+
     async fn rig() -> Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         let stats = Arc::new(Stats::default());
-        let settings = StoreSettings {
-            dir: dir.path().join("store"),
-            options: Options {
-                owner: "R1".into(),
-                max_bytes: 1 << 20,
-                durability: Durability::PageCache,
-            },
-        };
-        let mut spool = Spool::open(Some(settings), stats.clone())
+        let mut spool = Spool::open(Some(settings(dir.path().join("store"))), stats.clone())
             .await
             .expect("open");
         spool.never_store(Arc::from("presence"));
@@ -682,15 +684,7 @@ mod tests {
         let file = dir.path().join("store");
         std::fs::write(&file, "not a directory").expect("write");
         let stats = Arc::new(Stats::default());
-        let settings = StoreSettings {
-            dir: file.clone(),
-            options: Options {
-                owner: "R1".into(),
-                max_bytes: 1 << 20,
-                durability: Durability::Fsync,
-            },
-        };
-        let mut s = Spool::open(Some(settings), stats.clone())
+        let mut s = Spool::open(Some(settings(file.clone())), stats.clone())
             .await
             .expect("memory");
         assert!(!s.diverts(&msg(1), false));

@@ -144,6 +144,15 @@ impl Bridge {
         self.log_text().lines().filter_map(LogLine::parse).collect()
     }
 
+    /// The first line of the log that holds `needle` (empty if none does).
+    pub fn log_line(&self, needle: &str) -> String {
+        let text = self.log_text();
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or("")
+            .to_owned()
+    }
+
     /// How often `needle` occurs in the log.
     pub fn log_count(&self, needle: &str) -> usize {
         self.log_text().matches(needle).count()

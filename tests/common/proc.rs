@@ -171,9 +171,14 @@ pub fn signal(pid: u32, sig: &str) {
 
 /// Resident memory of a process in KiB (`VmRSS` of /proc/<pid>/status).
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kib_in(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// The KiB on the line of `file` that starts with `key`.
+fn kib_in(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
     text.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -197,11 +202,5 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 /// pages plus its share of those it shares (code, libraries), so that the sum over processes
 /// is what they take together.
 pub fn pss_kib(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with("Pss:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    kib_in(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
