@@ -39,7 +39,7 @@ use crate::diagnostics::{Stats, StoreState};
 /// Requests (and answers) that may wait for the store's thread.
 const CAPACITY: usize = 64;
 /// How long a reconnect waits for the store ids of what was in flight.
-pub const SETTLE_TIME: Duration = Duration::from_secs(2);
+const SETTLE_TIME: Duration = Duration::from_secs(2);
 
 /// What an append was for, answered in order.
 enum Append {
@@ -88,9 +88,9 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// No store: every message waits in memory.
+    /// No store: every message waits in memory. (The gauge's state stays as it is: `off`,
+    /// unless another link of the bridge has a store.)
     pub fn off(stats: Arc<Stats>) -> Spool {
-        stats.offline_store.set_state(StoreState::Off);
         Spool {
             worker: None,
             events: None,
