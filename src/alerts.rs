@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use crate::diagnostics::Counters;
-use crate::envelope::{AlertEvent, BatteryLevel, Outage, StreamSilence};
+use crate::envelope::{AlertEvent, BatteryLevel, Outage, StoreFailure, StreamSilence};
 use crate::herald::Herald;
 use crate::mqtt::LinkEvent;
 use crate::shutdown::Shutdown;
@@ -195,23 +195,28 @@ fn stale(herald: &Herald, s: &mut Stream, now: Instant) {
     herald.alert(&event(data));
 }
 
-/// After the fact: the connection was lost (warning) and is back (info).
+/// What the link tells: an outage after the fact (lost: warning, back: info), or a store
+/// that fell back to memory (warning).
 fn outage(herald: &Herald, event: LinkEvent) {
-    let LinkEvent::Restored {
-        lost_at,
-        down_seconds,
-        error,
-    } = event
-    else {
-        return;
-    };
-    let data = Outage {
-        lost_at,
-        down_seconds,
-        error,
-    };
-    herald.alert(&AlertEvent::BrokerLost(data.clone()));
-    herald.alert(&AlertEvent::BrokerRestored(data));
+    match event {
+        LinkEvent::Restored {
+            lost_at,
+            down_seconds,
+            error,
+        } => {
+            let data = Outage {
+                lost_at,
+                down_seconds,
+                error,
+            };
+            herald.alert(&AlertEvent::BrokerLost(data.clone()));
+            herald.alert(&AlertEvent::BrokerRestored(data));
+        }
+        LinkEvent::StoreFailed { path, error } => {
+            herald.alert(&AlertEvent::StoreFailed(StoreFailure { path, error }));
+        }
+        LinkEvent::Connected | LinkEvent::Lost => {}
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,8 @@ pub struct Stats {
     pub writes: AtomicU64,
     /// QoS 1/2 messages not acknowledged by the broker when a stop could wait no longer.
     pub undelivered: AtomicU64,
+    /// The durable offline store, kept current by the link and the store's thread.
+    pub offline_store: Arc<StoreGauge>,
     /// Microseconds from a message's conversion to its hand-over to the MQTT client.
     latency_last_us: AtomicU64,
     latency_max_us: AtomicU64,
@@ -141,6 +143,65 @@ pub struct VdaStats {
     pub published: AtomicU64,
     /// Messages from master control or the navigation lost: a queue was full.
     pub dropped: AtomicU64,
+}
+
+/// The durable offline store's state, as the link and the store's thread see it.
+#[derive(Debug, Default)]
+pub struct StoreGauge {
+    state: AtomicU8,
+    /// Messages on disk not acknowledged by the broker yet.
+    pub pending: AtomicU64,
+    /// Bytes of the store's files.
+    pub bytes: AtomicU64,
+    /// Damaged records or ranges skipped (each told in the log).
+    pub damaged: AtomicU64,
+}
+
+/// What becomes of QoS 1/2 messages while the broker is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreState {
+    /// No store configured: they wait in memory.
+    Off = 0,
+    /// They wait on disk.
+    Ok = 1,
+    /// The store failed (full or read-only disk, an I/O error): they wait in memory.
+    Failed = 2,
+}
+
+impl StoreGauge {
+    pub fn set_state(&self, s: StoreState) {
+        self.state.store(s as u8, Relaxed);
+    }
+
+    pub fn state(&self) -> StoreState {
+        match self.state.load(Relaxed) {
+            1 => StoreState::Ok,
+            2 => StoreState::Failed,
+            _ => StoreState::Off,
+        }
+    }
+
+    pub fn report(&self) -> StoreReport {
+        StoreReport {
+            state: self.state(),
+            pending: self.pending.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            damaged: self.damaged.load(Relaxed),
+        }
+    }
+}
+
+/// The durable offline store in `status/bridge`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StoreReport {
+    pub state: StoreState,
+    /// Messages on disk not acknowledged by the broker yet (sent first once it is back).
+    pub pending: u64,
+    /// Bytes of the store's files (at most `mqtt.offline_store.max_bytes`).
+    pub bytes: u64,
+    /// Damaged records or ranges skipped since the start (each told in the log).
+    pub damaged: u64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -204,6 +265,8 @@ pub struct Report {
     /// QoS 1/2 messages that a stop left unacknowledged by the broker (not delivered, as far
     /// as the bridge can know); 0 but in a last report.
     pub undelivered: u64,
+    /// The durable offline store (`mqtt.offline_store`).
+    pub offline_store: StoreReport,
     /// Bridge latency (conversion to MQTT client), milliseconds: the last one and the
     /// largest since the previous report.
     pub latency_ms: Latency,
@@ -249,6 +312,7 @@ impl Stats {
             inbound_dropped: self.inbound_dropped.load(Relaxed),
             writes: self.writes.load(Relaxed),
             undelivered: self.undelivered.load(Relaxed),
+            offline_store: self.offline_store.report(),
             latency_ms: Latency {
                 last: self.latency_last_us.load(Relaxed) as f64 / 1000.0,
                 max: self.latency_max_us.swap(0, Relaxed) as f64 / 1000.0,
@@ -298,6 +362,11 @@ pub fn to_ros(report: &Report, robot_id: &str) -> r2r::diagnostic_msgs::msg::Dia
             ("inbound_dropped", r.inbound_dropped.to_string()),
             ("writes", r.writes.to_string()),
             ("undelivered", r.undelivered.to_string()),
+            (
+                "offline_store",
+                format!("{:?}", r.offline_store.state).to_lowercase(),
+            ),
+            ("offline_store_pending", r.offline_store.pending.to_string()),
             ("latency_ms_last", r.latency_ms.last.to_string()),
             ("latency_ms_max", r.latency_ms.max.to_string()),
         ],

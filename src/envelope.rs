@@ -180,6 +180,10 @@ pub enum AlertEvent {
     /// Warning: a generic MQTT to ROS message does not fit its type.
     #[serde(rename = "MQTT message refused")]
     MessageRefused(Refused),
+    /// Warning: the durable offline store cannot be written (a full or read-only disk, an
+    /// I/O error): QoS 1/2 messages wait in memory from now on.
+    #[serde(rename = "Offline store failed")]
+    StoreFailed(StoreFailure),
 }
 
 impl AlertEvent {
@@ -187,7 +191,7 @@ impl AlertEvent {
         use AlertEvent::*;
         match self {
             BatteryCritical(_) | EstopEngaged(_) => AlertLevel::Error,
-            BatteryLow(_) | StreamStale(_) | BrokerLost(_) | MessageRefused(_) => {
+            BatteryLow(_) | StreamStale(_) | BrokerLost(_) | MessageRefused(_) | StoreFailed(_) => {
                 AlertLevel::Warning
             }
             BatteryRecovered(_) | StreamResumed(_) | EstopReleased(_) | BrokerRestored(_) => {
@@ -254,6 +258,14 @@ pub struct Outage {
     pub lost_at: String,
     pub down_seconds: f64,
     /// Why it was lost, as the MQTT client said.
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct StoreFailure {
+    /// The store's directory (`mqtt.offline_store.path`).
+    pub path: String,
+    /// What failed, as the system said.
     pub error: String,
 }
 

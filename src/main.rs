@@ -2,14 +2,16 @@
 //! (and, without a node, `--version`, `--check-config FILE ...`, `--write-schemas DIR`: `cli`).
 //!
 //! Exit codes: 0 on SIGINT/SIGTERM, 1 on a runtime failure, 2 on a configuration error (the
-//! file and the key, a parameter, the robot id, a mapping of a type that is not installed),
-//! 70 when the node panicked (after a zero Twist).
+//! file and the key, a parameter, the robot id, a mapping of a type that is not installed,
+//! an offline store that another bridge holds), 70 when the node panicked (after a zero
+//! Twist).
 
 use std::process::ExitCode;
 
 use amr_mqtt_bridge::app::{self, AppError};
 use amr_mqtt_bridge::cli::{self, Command};
 use amr_mqtt_bridge::config::{settings::NODE_NAME, ConfigError, Settings};
+use amr_mqtt_bridge::mqtt::MqttError;
 use amr_mqtt_bridge::{logging, ros};
 
 /// Why the node stopped, as an exit code.
@@ -36,6 +38,8 @@ fn main() -> ExitCode {
                 Failure::Runtime(
                     e @ (AppError::Config(_) | AppError::Ros(ros::RosError::Mapping { .. })),
                 ) => (2, e.to_string()),
+                // So is an offline store that another bridge holds (or another robot's).
+                Failure::Runtime(e @ AppError::Mqtt(MqttError::Store(_))) => (2, e.to_string()),
                 Failure::Runtime(e) => (1, format!("{:#}", anyhow::Error::from(e))),
             };
             // Through ROS logging when it is up, else straight to stderr.

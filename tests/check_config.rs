@@ -112,6 +112,9 @@ fn every_bad_config_exits_2_naming_the_file_and_the_key() {
             "mqtt.password_env",
         ),
         ("mqtt:\n  password_file: /nonexistent/secret\n".into(), "mqtt.password_file"),
+        ("mqtt:\n  offline_store: {path: relative/dir}\n".into(), "mqtt.offline_store.path"),
+        ("mqtt:\n  offline_store: {path: /s, max_bytes: 10}\n".into(), "mqtt.offline_store.max_bytes"),
+        ("mqtt:\n  failover: [{broker: b2}, {broker: ''}]\n".into(), "mqtt.failover[1].broker"),
     ];
     for (i, (yaml, key)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("bad{i}.yaml"));

@@ -160,6 +160,23 @@ pub fn report(s: &Settings, types: &Types, namespace: &str, id_at_launch: bool) 
         if b.tls.is_some() { "on" } else { "off" },
         b.credentials.as_ref().map_or("(none)", |(u, _)| u.as_str())
     );
+    if !b.failover.is_empty() {
+        let others: Vec<String> = b.failover.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+        let _ = writeln!(
+            out,
+            "failover   {} (in turn when the broker cannot be reached)",
+            others.join(", ")
+        );
+    }
+    let _ = match &b.offline_store {
+        Some(s) => writeln!(
+            out,
+            "store      {}, at most {} bytes (QoS 1/2 on disk while the broker is away)",
+            s.dir.display(),
+            s.max_bytes
+        ),
+        None => writeln!(out, "store      none (QoS 1/2 wait in memory only)"),
+    };
     let _ = writeln!(
         out,
         "commands   {} on {}/#, cmd_vel {}, e-stop {}",

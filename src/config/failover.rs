@@ -1,8 +1,6 @@
 //! `mqtt.failover: [{broker, port}, ...]`: more addresses of the broker (a cluster's other
 //! nodes), tried in order after `mqtt.broker`/`mqtt.port` when the current one cannot be
 //! reached (`mqtt::failover`). With TLS, each node's certificate must name its own address.
-//!
-//! Not read by `MqttConfig` yet: it becomes `mqtt.failover` when the link uses it.
 
 use serde::Deserialize;
 
@@ -12,7 +10,8 @@ use super::ConfigError;
 #[serde(deny_unknown_fields)]
 pub struct BrokerAddress {
     pub broker: String,
-    /// Unset: the port of `mqtt.port` (1883, or 8883 with `use_ssl`, when that is unset).
+    /// Unset: the broker's port (`mqtt.port` or the `port` parameter; 1883, or 8883 with
+    /// `use_ssl`, when both are unset).
     #[serde(default)]
     pub port: Option<u16>,
 }
@@ -35,7 +34,7 @@ pub fn validate(list: &[BrokerAddress], file: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The addresses as `(host, port)`, with `port` (the resolved `mqtt.port`) where unset.
+/// The addresses as `(host, port)`, with `port` (the main broker's, resolved) where unset.
 pub fn resolve(list: &[BrokerAddress], port: u16) -> Vec<(String, u16)> {
     list.iter()
         .map(|a| (a.broker.trim().to_owned(), a.port.unwrap_or(port)))

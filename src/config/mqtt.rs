@@ -1,11 +1,13 @@
 //! The seed's `mqtt:` block, loaded as it is, and the bridge's transport keys beside it:
-//! broker, session, credentials, TLS files, QoS and topic prefix per category, reconnect,
-//! offline queue.
+//! broker and its failover addresses, session, credentials, TLS files, QoS and topic prefix
+//! per category, reconnect, offline queue and the durable offline store.
 
 use serde::Deserialize;
 use std::path::PathBuf;
 
 use super::error::{check_numbers, check_sizes, ConfigError, Range};
+use super::failover::{self, BrokerAddress};
+use super::offline_store::OfflineStoreConfig;
 use super::topics::{Category, Qos};
 
 /// The seed's `mqtt:` block plus the bridge's transport keys.
@@ -50,6 +52,13 @@ pub struct MqttConfig {
     /// The same queue's bound in bytes (QoS 0 latest values included).
     #[serde(default = "default_queue_bytes")]
     pub offline_queue_bytes: usize,
+    /// The durable offline store (opt-in): QoS 1/2 messages wait on disk while the broker is
+    /// away, and a restart sends them first.
+    #[serde(default)]
+    pub offline_store: Option<OfflineStoreConfig>,
+    /// More addresses of the broker (a cluster's other nodes), tried in order after `broker`.
+    #[serde(default)]
+    pub failover: Vec<BrokerAddress>,
 }
 
 fn default_broker() -> String {
@@ -263,6 +272,10 @@ impl MqttConfig {
             ("mqtt.offline_queue", self.offline_queue, 10_000_000),
             ("mqtt.offline_queue_bytes", self.offline_queue_bytes, 1 << 34),
         ];
-        check_sizes(file, &sizes)
+        check_sizes(file, &sizes)?;
+        if let Some(store) = &self.offline_store {
+            store.validate(file)?;
+        }
+        failover::validate(&self.failover, file)
     }
 }

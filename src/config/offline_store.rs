@@ -1,8 +1,6 @@
 //! `mqtt.offline_store: {path, max_bytes}`: the durable offline store (opt-in). While the
 //! broker is away, QoS 1/2 messages wait on disk as well as in memory, and after a restart
 //! (same configuration and robot id) they are sent first. See `mqtt::store`.
-//!
-//! Not read by `MqttConfig` yet: it becomes `mqtt.offline_store` when the link uses it.
 
 use std::path::PathBuf;
 
@@ -23,6 +21,13 @@ pub struct OfflineStoreConfig {
     /// The store's files together, at most; over it the oldest messages go, counted in
     /// `offline_dropped`.
     #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+/// The store as the bridge runs it: `{robot_id}` replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineStore {
+    pub dir: PathBuf,
     pub max_bytes: u64,
 }
 
@@ -55,6 +60,14 @@ impl OfflineStoreConfig {
             );
         }
         Ok(())
+    }
+
+    /// The store of robot `robot_id`, as the bridge runs it.
+    pub fn resolve(&self, file: &str, robot_id: &str) -> Result<OfflineStore, ConfigError> {
+        Ok(OfflineStore {
+            dir: self.dir(file, robot_id)?,
+            max_bytes: self.max_bytes,
+        })
     }
 
     /// The directory of robot `robot_id` (a valid topic level already).

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::failover;
 use super::mappings::{self, Mapping};
+use super::offline_store::OfflineStore;
 use super::topics::{self, Category, COMMAND_ACTIONS};
 use super::tree::TopicTree;
 use super::{Config, ConfigError, Direction, ReconnectConfig};
@@ -47,6 +49,10 @@ pub struct BrokerSettings {
     pub reconnect: ReconnectConfig,
     /// The offline queue's bounds: messages, bytes.
     pub offline_queue: (usize, usize),
+    /// More addresses of the broker, tried in order after `host:port` (`mqtt.failover`).
+    pub failover: Vec<(String, u16)>,
+    /// The durable offline store (`mqtt.offline_store`), when there is one.
+    pub offline_store: Option<OfflineStore>,
 }
 
 impl std::fmt::Debug for BrokerSettings {
@@ -58,6 +64,8 @@ impl std::fmt::Debug for BrokerSettings {
             .field("client_id", &self.client_id)
             .field("user", &self.credentials.as_ref().map(|c| &c.0))
             .field("tls", &self.tls.is_some())
+            .field("failover", &self.failover)
+            .field("offline_store", &self.offline_store)
             .finish_non_exhaustive()
     }
 }
@@ -258,15 +266,21 @@ fn broker(
     } else {
         None
     };
+    let port = o.port.unwrap_or_else(|| m.port());
+    let offline_store = m.offline_store.as_ref();
     Ok(BrokerSettings {
         host: o.broker.clone().unwrap_or_else(|| m.broker.clone()),
-        port: o.port.unwrap_or_else(|| m.port()),
+        port,
         client_id,
         keepalive: Duration::from_secs(m.keepalive),
         credentials,
         tls,
         reconnect: m.reconnect.clone(),
         offline_queue: (m.offline_queue, m.offline_queue_bytes),
+        failover: failover::resolve(&m.failover, port),
+        offline_store: offline_store
+            .map(|s| s.resolve(file, robot_id))
+            .transpose()?,
     })
 }
 
@@ -385,6 +399,29 @@ mod tests {
         assert_eq!(s.tree.robot_id(), "R1");
         assert_eq!(s.broker.client_id, "amr_bridge_R1");
         assert_eq!(s.mappings.len(), 5);
+        assert!(s.broker.failover.is_empty() && s.broker.offline_store.is_none());
+    }
+
+    #[test]
+    fn failover_addresses_and_the_store_resolve_per_robot() {
+        let yaml = "mqtt:\n  port: 1884\n  failover: [{broker: b2}, {broker: b3, port: 1999}]\n  \
+                    offline_store:\n    path: /var/lib/amr/{robot_id}\n    max_bytes: 1000000\n";
+        let s = settings(yaml, "/").expect("resolves");
+        assert_eq!(
+            s.broker.failover,
+            [("b2".to_owned(), 1884), ("b3".to_owned(), 1999)]
+        );
+        let store = s.broker.offline_store.expect("a store");
+        assert_eq!(store.dir, std::path::PathBuf::from("/var/lib/amr/R1"));
+        assert_eq!(store.max_bytes, 1_000_000);
+        refused(
+            "mqtt:\n  failover: [{broker: ''}]\n",
+            "mqtt.failover[0].broker",
+        );
+        refused(
+            "mqtt:\n  offline_store: {path: relative}\n",
+            "mqtt.offline_store.path",
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //! writes are encoded before any wait, since the connection's buffer is always below the
 //! encoder's backpressure mark when a poll starts (the link's own flush has completed, or
 //! its failure has dropped the connection).
+//!
+//! With a durable offline store (`spool`), what waits for the broker waits on disk, and the
+//! store's answers come into the same select loop; several broker addresses (`failover`)
+//! are tried in turn, the options made anew for each.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -33,16 +37,21 @@ use rumqttc::{
 };
 use tokio::sync::mpsc;
 
+use super::failover::{Address, Failover};
 use super::offline_queue::Pushed;
-use super::options::{LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES};
+use super::options::{self, LinkSettings, INFLIGHT, MAX_IN_FLIGHT_BYTES};
 use super::session::Session;
+use super::spool::Spool;
+use super::store::StoreEvent;
 use super::{qos, Dispatch, Inbound, LinkEvent, MqttError, Outbound, OutboxRx};
 use crate::diagnostics::Stats;
-use crate::envelope;
+use crate::envelope::{self, Presence as State};
 use crate::shutdown::Shutdown;
 
 /// How long a shutdown may take to hand over what is left and say `offline`.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// How long a shutdown may then take to put what is still unacknowledged on disk.
+const STORE_TIME: Duration = Duration::from_secs(1);
 /// What one write takes at most before the link reads again (fleet commands, PUBACKs): one
 /// bigger message goes alone.
 const MAX_WRITE_BYTES: usize = 256 * 1024;
@@ -52,16 +61,23 @@ const MAX_READY: usize = 4096;
 const MAX_READY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Runs the connection until the bridge shuts down: then what is still queued goes out (for
-/// at most [`DRAIN_TIME`]), `offline` is published and the connection closed.
+/// at most [`DRAIN_TIME`]), `offline` is published and the connection closed. Opens the
+/// durable offline store first, when the settings have one: an error when this bridge may not
+/// use it (another process holds it).
 pub async fn run(
-    settings: LinkSettings,
+    mut settings: LinkSettings,
     mut outbound: OutboxRx,
     dispatch: impl Dispatch,
     events: mpsc::Sender<LinkEvent>,
     stats: Arc<Stats>,
     mut shutdown: Shutdown,
 ) -> Result<(), MqttError> {
-    let (mut link, mut eventloop) = Link::new(settings, dispatch, events, stats);
+    let spool = Spool::open(settings.store.take(), stats.clone())
+        .await
+        .map_err(MqttError::Store)?;
+    let (mut link, mut eventloop) = Link::new(settings, spool, dispatch, events, stats);
+    let mut store_events = link.spool.take_events();
+    link.tell_store_failure();
     // One wait for the whole run: made anew for every message it cost a tenth of the link.
     let stop = shutdown.wait();
     tokio::pin!(stop);
@@ -78,7 +94,9 @@ pub async fn run(
             taken: &mut taken,
             drain_until: &mut drain_until,
             open: &mut open,
+            store: &mut store_events,
         };
+        link.flush_store();
         let batch = match link.prepare(&mut eventloop.state) {
             Ok(b) => b,
             Err(e) => {
@@ -118,6 +136,15 @@ pub async fn run(
                 retry_at = Some(at);
             }
             r
+        } else if let Some(until) = link.settling(&eventloop) {
+            // What was in flight is on its way to the disk: its store ids first, so that the
+            // acknowledgements of a kept session reach the store.
+            let settle = async {
+                tokio::time::sleep_until(until).await;
+                Ok::<_, ConnectionError>(None)
+            };
+            link.serve(settle, &mut d, stop.as_mut(), Cut::Settled)
+                .await
         } else {
             let cut = if eventloop.network.is_some() {
                 Cut::OnOutbound
@@ -132,7 +159,7 @@ pub async fn run(
             link.polled(r, &mut eventloop, &mut retry_at)?;
         }
     }
-    link.finish(&mut eventloop).await;
+    link.finish(&mut eventloop, &mut store_events).await;
     Ok(())
 }
 
@@ -145,6 +172,8 @@ enum Cut {
     OnClose,
     /// Also as soon as messages come (a poll on an established connection).
     OnOutbound,
+    /// Once the store has answered for what was in flight (or every producer is gone).
+    Settled,
 }
 
 /// Packets encoded by rumqttc's state, to be written with one flush.
@@ -159,6 +188,14 @@ struct Batch {
 struct Link<D> {
     settings: LinkSettings,
     session: Session,
+    /// The durable offline store's side of the link (off without one).
+    spool: Spool,
+    /// The broker's addresses, and where the next attempt goes.
+    failover: Failover,
+    /// Where the last connection was: landing elsewhere says `online` again later.
+    last_connected: Option<Address>,
+    /// When to say `online` once more on a node that the bridge just moved to.
+    reassert_at: Option<tokio::time::Instant>,
     dispatch: D,
     events: mpsc::Sender<LinkEvent>,
     stats: Arc<Stats>,
@@ -176,6 +213,7 @@ struct Link<D> {
 impl<D: Dispatch> Link<D> {
     fn new(
         settings: LinkSettings,
+        spool: Spool,
         dispatch: D,
         events: mpsc::Sender<LinkEvent>,
         stats: Arc<Stats>,
@@ -191,13 +229,19 @@ impl<D: Dispatch> Link<D> {
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
         let (host, port) = settings.options.broker_address();
+        let failover = Failover::new(Address { host, port }, settings.failover.clone());
         log::info!(
-            "mqtt: connecting to {host}:{port} as {}",
+            "mqtt: connecting to {} as {}",
+            failover.current(),
             settings.options.client_id()
         );
         let write_timeout = Duration::from_secs(eventloop.network_options().connection_timeout());
         let link = Link {
-            broker: format!("{host}:{port}"),
+            broker: failover.current().to_string(),
+            spool,
+            failover,
+            last_connected: None,
+            reassert_at: None,
             ready: VecDeque::new(),
             ready_bytes: 0,
             control: Vec::new(),
@@ -228,6 +272,7 @@ impl<D: Dispatch> Link<D> {
         tokio::pin!(step);
         loop {
             let deadline = *d.drain_until;
+            let reassert = self.reassert_at;
             tokio::select! {
                 biased;
                 // Polled until it fires, never after: the drain deadline is set then.
@@ -236,16 +281,35 @@ impl<D: Dispatch> Link<D> {
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => return None,
                 out = &mut step => return Some(out),
+                event = recv_store(d.store), if d.store.is_some() => {
+                    match event {
+                        Some(e) => self.on_store(e),
+                        None => *d.store = None,
+                    }
+                    let settled = cut == Cut::Settled && self.spool.settling().is_none();
+                    if settled || (cut == Cut::OnOutbound && self.has_writable()) {
+                        return None;
+                    }
+                }
+                _ = sleep_until(reassert), if reassert.is_some() => {
+                    self.reassert_online();
+                    if cut == Cut::OnOutbound {
+                        return None;
+                    }
+                }
                 more = d.outbound.recv_all(d.taken), if *d.open => {
                     // All that was queued (a spin's worth, or more under load) at once.
                     while let Some(m) = d.taken.pop_front() {
                         self.accept(m);
                     }
+                    // What goes to disk goes now, not after the step (a backoff may be long).
+                    self.flush_store();
                     if !more {
                         // Every producer is gone: only a shutdown does that.
                         *d.open = false;
                     }
-                    if cut == Cut::OnOutbound || (!more && cut == Cut::OnClose) {
+                    let closed = !more && matches!(cut, Cut::OnClose | Cut::Settled);
+                    if cut == Cut::OnOutbound || closed {
                         return None;
                     }
                 }
@@ -253,9 +317,10 @@ impl<D: Dispatch> Link<D> {
         }
     }
 
-    /// Connected: `m` waits for the next write; otherwise in the offline queue.
+    /// Connected: `m` waits for the next write (or, behind a backlog on disk, goes there);
+    /// otherwise in the offline queue or the store.
     fn accept(&mut self, m: Outbound) {
-        if !self.session.connected() {
+        if !self.session.connected() || self.spool.diverts(&m, true) {
             self.enqueue(m);
             return;
         }
@@ -274,7 +339,16 @@ impl<D: Dispatch> Link<D> {
         }
     }
 
+    /// `m` waits for the broker: on disk when the store takes it, else in memory.
     fn enqueue(&mut self, m: Outbound) {
+        if self.spool.diverts(&m, self.session.connected()) {
+            self.spool.stage(m);
+        } else {
+            self.keep_in_memory(m);
+        }
+    }
+
+    fn keep_in_memory(&mut self, m: Outbound) {
         match self.session.enqueue(m) {
             Pushed::Kept => {}
             Pushed::Dropped(n) => {
@@ -292,13 +366,51 @@ impl<D: Dispatch> Link<D> {
     /// Whether the next [`Link::prepare`] would have something to write right now.
     fn has_writable(&self) -> bool {
         self.session.connected()
-            && !(self.ready.is_empty() && self.control.is_empty() && self.session.queue.is_empty())
+            && !(self.ready.is_empty()
+                && self.control.is_empty()
+                && self.session.queue.is_empty()
+                && !self.spool.has_replay())
+    }
+
+    /// Hands what this turn staged for the disk and what the broker acknowledged to the
+    /// store's thread; what it cannot take now waits in memory.
+    fn flush_store(&mut self) {
+        for m in self.spool.flush() {
+            self.keep_in_memory(m);
+        }
+    }
+
+    /// An answer of the store's thread.
+    fn on_store(&mut self, e: StoreEvent) {
+        for m in self.spool.on_event(e, &mut self.session) {
+            self.keep_in_memory(m);
+        }
+        self.tell_store_failure();
+    }
+
+    /// The alert of a store that fell back to memory, once.
+    fn tell_store_failure(&mut self) {
+        if let Some(event) = self.spool.take_failure() {
+            if self.events.try_send(event).is_err() {
+                log::debug!("mqtt: nobody listens to link events");
+            }
+        }
+    }
+
+    /// When the next connection attempt waits for the store (see `Spool::settling`).
+    fn settling(&self, eventloop: &EventLoop) -> Option<tokio::time::Instant> {
+        eventloop
+            .network
+            .is_none()
+            .then(|| self.spool.settling())
+            .flatten()
     }
 
     /// Runs what may be written now through rumqttc's state, in order: control packets, the
-    /// offline queue (QoS 1/2 while the in-flight window has room, then the latest sensor
-    /// values), then what came while connected. QoS 1/2 that cannot go yet waits in the
-    /// offline queue, in order. None when there is nothing to write.
+    /// offline queue (QoS 1/2 while the in-flight window has room), the backlog on disk
+    /// (oldest first, as the window takes it), the latest sensor values, then what came while
+    /// connected. QoS 1/2 that cannot go yet waits in the offline queue (or on disk, behind
+    /// a backlog there), in order. None when there is nothing to write.
     fn prepare(&mut self, state: &mut MqttState) -> Result<Option<Batch>, StateError> {
         if !self.session.connected() {
             return Ok(None);
@@ -311,6 +423,17 @@ impl<D: Dispatch> Link<D> {
         }
         while b.bytes < MAX_WRITE_BYTES {
             let Some(m) = self.session.pop_sendable(window_open(state)) else {
+                break;
+            };
+            self.write_publish(state, m, &mut b)?;
+        }
+        while b.bytes < MAX_WRITE_BYTES && window_open(state) {
+            let free = usize::from(INFLIGHT.saturating_sub(state.inflight()));
+            let session = &self.session;
+            let Some(m) = self
+                .spool
+                .next(free, MAX_WRITE_BYTES, |m| session.may_write(m))
+            else {
                 break;
             };
             self.write_publish(state, m, &mut b)?;
@@ -328,6 +451,7 @@ impl<D: Dispatch> Link<D> {
             self.ready_bytes -= m.payload.len();
             let waits = m.qos.0 > 0
                 && (self.session.queue.ordered_len() > 0
+                    || self.spool.diverts(&m, true)
                     || !window_open(state)
                     || !self.session.may_write(&m));
             if waits {
@@ -365,6 +489,7 @@ impl<D: Dispatch> Link<D> {
         if m.qos.0 == 0 {
             b.qos0 += 1;
         } else {
+            self.spool.written(&m);
             self.session.on_written(pkid, m);
         }
         Ok(())
@@ -385,9 +510,16 @@ impl<D: Dispatch> Link<D> {
                 payload: p.payload,
                 retain: p.retain,
             }),
-            Event::Incoming(Packet::PubAck(a)) => self.session.on_acked(a.pkid),
-            Event::Incoming(Packet::PubComp(c)) => self.session.on_acked(c.pkid),
+            Event::Incoming(Packet::PubAck(a)) => self.acked(a.pkid),
+            Event::Incoming(Packet::PubComp(c)) => self.acked(c.pkid),
             _ => {}
+        }
+    }
+
+    /// The broker acknowledged `pkid`: delivered, and off the disk.
+    fn acked(&mut self, pkid: u16) {
+        if let Some(m) = self.session.on_acked(pkid) {
+            self.spool.acked(&m);
         }
     }
 
@@ -413,6 +545,8 @@ impl<D: Dispatch> Link<D> {
 
     fn on_connack(&mut self, session_present: bool, state: &mut MqttState) {
         let first = !self.session.ever_connected();
+        // Before the session requeues what was in flight: what the store has is read again.
+        self.spool.on_connack(&mut self.session, session_present);
         let connected = self.session.on_connected(Instant::now(), session_present);
         if !session_present {
             // A publish rumqttc held back for an id of the old session waits for nothing now;
@@ -435,6 +569,7 @@ impl<D: Dispatch> Link<D> {
             }
             None => log::info!("mqtt: connected to {} ({session})", self.broker),
         }
+        self.landed();
         // A resumed session still holds the subscriptions; subscribing again would replay
         // every retained message at each short outage. A new process subscribes anyway: the
         // session it finds may be an older configuration's.
@@ -457,7 +592,7 @@ impl<D: Dispatch> Link<D> {
                 other => other,
             }));
         // `online` goes first of the messages, then whatever waited.
-        let online = self.settings.presence.online();
+        let online = self.presence(State::Online);
         self.session.queue.requeue(std::iter::once(online));
         let _ = self.events.try_send(LinkEvent::Connected);
         if let Some(event) = connected.restored {
@@ -467,9 +602,48 @@ impl<D: Dispatch> Link<D> {
         }
     }
 
+    /// A connection on another address than the last one. In a cluster, the node the bridge
+    /// left may notice the lost connection only about 1.5 keepalives later and publish the
+    /// retained `offline` Will then, after `online` here: `online` is said once more by then.
+    fn landed(&mut self) {
+        let here = self.failover.current().clone();
+        let moved = self.last_connected.as_ref().is_some_and(|a| *a != here);
+        if moved {
+            let later = self.settings.options.keep_alive().mul_f64(1.5) + Duration::from_secs(1);
+            log::info!(
+                "mqtt: now on {here} (was {}): `online` again in {:.0} s, after a late Will of the old node",
+                self.last_connected.as_ref().map_or(String::new(), Address::to_string),
+                later.as_secs_f64()
+            );
+            self.reassert_at = Some(tokio::time::Instant::now() + later);
+        }
+        self.last_connected = Some(here);
+    }
+
+    /// The connection's `online` or `offline` message: never stored (a stored `offline`
+    /// replayed after a restart would mark a running robot offline).
+    fn presence(&mut self, state: State) -> Outbound {
+        let m = match state {
+            State::Online => self.settings.presence.online(),
+            State::Offline => self.settings.presence.offline(),
+        };
+        self.spool.never_store(m.topic.clone());
+        m
+    }
+
+    /// Says `online` again (see [`Link::landed`]).
+    fn reassert_online(&mut self) {
+        self.reassert_at = None;
+        if self.session.connected() {
+            let online = self.presence(State::Online);
+            self.accept(online);
+        }
+    }
+
     /// The connection died, or an attempt failed (`qos0`: QoS 0 messages of a write that
     /// failed, now lost). Takes rumqttc's record of what was in flight, and sets when to try
-    /// again; an error when the link must give up.
+    /// again (at the next broker address when an attempt failed); an error when the link must
+    /// give up.
     fn lost(
         &mut self,
         e: ConnectionError,
@@ -490,6 +664,13 @@ impl<D: Dispatch> Link<D> {
         self.stats.offline_dropped.fetch_add(qos0, Relaxed);
         if !self.settings.reconnect.enabled && self.session.ever_connected() {
             return Err(MqttError::GaveUp(e.to_string()));
+        }
+        self.reassert_at = None;
+        let next = self.failover.after(was_connected).clone();
+        if next.to_string() != self.broker {
+            eventloop.mqtt_options = options::with_address(&eventloop.mqtt_options, &next);
+            log::info!("mqtt: next attempt at {next}");
+            self.broker = next.to_string();
         }
         // rumqttc did this already after a failed poll, not after a failed write of ours
         // (idempotent).
@@ -518,6 +699,13 @@ impl<D: Dispatch> Link<D> {
             unsolicited,
             fastrand::f64(),
         );
+        if was_connected {
+            // What memory held goes to disk too: a crash during the outage keeps it.
+            for m in self.spool.on_lost(&mut self.session) {
+                self.keep_in_memory(m);
+            }
+        }
+        self.flush_store();
         self.stats
             .mqtt_queue
             .store(self.session.queue.len(), Relaxed);
@@ -527,19 +715,38 @@ impl<D: Dispatch> Link<D> {
 
     /// The clean stop: what is queued, then `offline` (the will is only for the unexpected),
     /// then DISCONNECT once everything is acknowledged, all within [`DRAIN_TIME`]. What could
-    /// not be delivered by then is counted and said.
-    async fn finish(&mut self, eventloop: &mut EventLoop) {
+    /// not be delivered by then is kept on disk for the next start (with a store, within
+    /// [`STORE_TIME`] more), or counted; either is said.
+    async fn finish(
+        &mut self,
+        eventloop: &mut EventLoop,
+        store: &mut Option<mpsc::Receiver<StoreEvent>>,
+    ) {
         let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+        // What is still on disk stays there: the stop does not wait for it.
+        self.spool.stop_replay();
         if self.session.connected() {
-            let offline = self.settings.presence.offline();
+            let offline = self.presence(State::Offline);
             self.accept(offline);
-            while self.finish_step(eventloop, deadline).await.is_ok() {}
+            while self.finish_step(eventloop, store, deadline).await.is_ok() {}
         }
         self.stats.connected.store(false, Relaxed);
-        for m in self.ready.drain(..) {
-            self.session.enqueue(m);
+        let mut left = self.session.take_undelivered();
+        left.extend(self.spool.take_staged());
+        left.extend(self.ready.drain(..).filter(|m| m.qos.0 > 0));
+        let until = tokio::time::Instant::now() + STORE_TIME;
+        let (kept, memory) = self
+            .spool
+            .close(left, store, &mut self.session, until)
+            .await;
+        if kept > 0 {
+            log::warn!(
+                "mqtt: {kept} QoS 1/2 messages not acknowledged by {}: kept in the offline store {}, sent first at the next start",
+                self.broker,
+                self.spool.dir()
+            );
         }
-        let n = self.session.undelivered();
+        let n = memory.len();
         if n > 0 {
             self.stats.undelivered.fetch_add(n as u64, Relaxed);
             log::warn!(
@@ -549,10 +756,11 @@ impl<D: Dispatch> Link<D> {
         }
     }
 
-    /// One write or one read of the stop; Err when it is over.
+    /// One write or one read of the stop (or an answer of the store); Err when it is over.
     async fn finish_step(
         &mut self,
         eventloop: &mut EventLoop,
+        store: &mut Option<mpsc::Receiver<StoreEvent>>,
         deadline: tokio::time::Instant,
     ) -> Result<(), ()> {
         let done =
@@ -568,6 +776,7 @@ impl<D: Dispatch> Link<D> {
             }
             return Err(());
         }
+        self.flush_store();
         match self.prepare(&mut eventloop.state) {
             Ok(Some(b)) => {
                 let written =
@@ -577,14 +786,26 @@ impl<D: Dispatch> Link<D> {
                     _ => Err(()),
                 }
             }
-            Ok(None) => match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-                Ok(Ok(event)) => {
-                    self.on_event(event);
-                    self.take_events(&mut eventloop.state);
-                    Ok(())
+            Ok(None) => {
+                let poll = tokio::time::timeout_at(deadline, eventloop.poll());
+                tokio::select! {
+                    polled = poll => match polled {
+                        Ok(Ok(event)) => {
+                            self.on_event(event);
+                            self.take_events(&mut eventloop.state);
+                            Ok(())
+                        }
+                        _ => Err(()),
+                    },
+                    event = recv_store(store), if store.is_some() => {
+                        match event {
+                            Some(e) => self.on_store(e),
+                            None => *store = None,
+                        }
+                        Ok(())
+                    }
                 }
-                _ => Err(()),
-            },
+            }
             Err(_) => Err(()),
         }
     }
@@ -626,6 +847,15 @@ struct Drive<'a> {
     taken: &'a mut VecDeque<Outbound>,
     drain_until: &'a mut Option<tokio::time::Instant>,
     open: &'a mut bool,
+    /// The store's answers (none without a store, or once its thread ended).
+    store: &'a mut Option<mpsc::Receiver<StoreEvent>>,
+}
+
+async fn recv_store(rx: &mut Option<mpsc::Receiver<StoreEvent>>) -> Option<StoreEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -9,18 +9,19 @@
 //! - `session`: the link's state without I/O: what waits for an acknowledgement, what goes
 //!   again after a reconnect, backoff with jitter.
 //! - `offline_queue`: what waits for the broker.
-//! - `failover`: which of several broker addresses the next attempt goes to (not wired in
-//!   yet).
+//! - `failover`: which of several broker addresses the next attempt goes to.
 //! - `store`: the durable offline store (opt-in): QoS 1/2 messages on disk while the broker
-//!   is away, so that a crash or reboot of the bridge loses none (not wired into `link` yet).
+//!   is away, so that a crash or reboot of the bridge loses none; its own thread does the I/O.
+//! - `spool`: the link's side of the store: what goes to disk, the replay, the answers.
 //!
 //! Delivery: QoS 1/2 messages are delivered at least once. Every such message handed to the
 //! link is acknowledged by the broker (PUBACK, PUBCOMP), or sent again after a reconnect
 //! (under its packet id if the broker kept the session, else as a new message), or, at a
-//! stop that cannot wait longer, counted as not delivered (`status/bridge` `undelivered`).
-//! QoS 0 sensor streams keep their latest value per topic while the broker is away. Drops
-//! happen only at the documented bounds (`bridge.queue_size`, `mqtt.offline_queue`) and are
-//! counted.
+//! stop that cannot wait longer, kept in the offline store for the next start (with a
+//! store) or counted as not delivered (`status/bridge` `undelivered`). QoS 0 sensor streams
+//! keep their latest value per topic while the broker is away. Drops happen only at the
+//! documented bounds (`bridge.queue_size`, `mqtt.offline_queue`,
+//! `mqtt.offline_store.max_bytes`) and are counted.
 
 pub mod failover;
 pub mod link;
@@ -29,6 +30,7 @@ pub mod options;
 pub mod outbox;
 pub mod presence;
 pub mod session;
+pub mod spool;
 pub mod store;
 
 use std::sync::Arc;
@@ -50,6 +52,9 @@ pub struct Outbound {
     pub payload: Bytes,
     /// When the message was made: the bridge's own latency is measured from here.
     pub since: Instant,
+    /// Its id in the durable offline store, once it is there (`store`): acknowledged there
+    /// when the broker acknowledges it.
+    pub stored: Option<u64>,
 }
 
 impl Outbound {
@@ -60,6 +65,7 @@ impl Outbound {
             retain,
             payload: payload.into(),
             since: Instant::now(),
+            stored: None,
         }
     }
 }
@@ -93,12 +99,19 @@ pub enum LinkEvent {
     Connected,
     /// An established connection ended (not told for failed attempts).
     Lost,
+    /// The durable offline store cannot be written any more (or could not be opened): QoS
+    /// 1/2 messages wait in memory from now on.
+    StoreFailed { path: String, error: String },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     #[error("connection to the broker lost and mqtt.reconnect.enabled is false: {0}")]
     GaveUp(String),
+    /// The durable offline store may not be used by this bridge: another process holds it,
+    /// or it holds another robot's messages.
+    #[error("{0}")]
+    Store(store::StoreError),
 }
 
 pub fn qos(q: Qos) -> rumqttc::QoS {

@@ -116,6 +116,23 @@ impl OfflineQueue {
         Some(m)
     }
 
+    /// Takes the QoS 1/2 messages that `take` wants out, oldest first; the others stay in
+    /// their order.
+    pub fn take_ordered(&mut self, take: impl Fn(&Outbound) -> bool) -> Vec<Outbound> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.ordered.len());
+        for m in self.ordered.drain(..) {
+            if take(&m) {
+                self.bytes -= m.payload.len();
+                taken.push(m);
+            } else {
+                kept.push_back(m);
+            }
+        }
+        self.ordered = kept;
+        taken
+    }
+
     /// QoS 1/2 messages waiting: anything newer of QoS 1/2 must go behind them.
     pub fn ordered_len(&self) -> usize {
         self.ordered.len()

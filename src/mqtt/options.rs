@@ -7,10 +7,14 @@
 //! `stop` stops, an `emergency` engages). Delivery of the bridge's own messages does not rely
 //! on the session: the link sends again whatever was not acknowledged.
 
+use std::path::PathBuf;
+
 use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 
+use super::failover::Address;
 use super::presence::{Presence, SeedPresence};
 use super::qos;
+use super::store::{Durability, Options as StoreOptions};
 use crate::config::{Category, Direction, Mapping, Settings};
 
 /// Largest packet read or written: the protocol's own limit. A smaller read limit would make
@@ -35,6 +39,18 @@ pub struct LinkSettings {
     pub reconnect: crate::config::ReconnectConfig,
     /// The offline queue's bounds: messages, bytes.
     pub offline_queue: (usize, usize),
+    /// More addresses of the broker, tried in turn after the one of `options`
+    /// (`mqtt::failover`); each gets the same options but the address.
+    pub failover: Vec<Address>,
+    /// The durable offline store, for a link that has one.
+    pub store: Option<StoreSettings>,
+}
+
+/// Where and how the link keeps QoS 1/2 messages on disk while the broker is away.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub dir: PathBuf,
+    pub options: StoreOptions,
 }
 
 impl LinkSettings {
@@ -60,8 +76,46 @@ impl LinkSettings {
             presence: Box::new(SeedPresence::new(&presence_topic, tree.robot_id())),
             reconnect: b.reconnect.clone(),
             offline_queue: b.offline_queue,
+            failover: b
+                .failover
+                .iter()
+                .map(|(host, port)| Address {
+                    host: host.clone(),
+                    port: *port,
+                })
+                .collect(),
+            store: b.offline_store.as_ref().map(|s| StoreSettings {
+                dir: s.dir.clone(),
+                options: StoreOptions {
+                    owner: tree.robot_id().to_owned(),
+                    max_bytes: s.max_bytes,
+                    durability: Durability::Fsync,
+                },
+            }),
         }
     }
+}
+
+/// `o` for another address of the broker. rumqttc's options have no setter for the address:
+/// made anew, with everything else of `o` (client id, session, keepalive, credentials, TLS,
+/// the Will, limits). The packet limits are set equal both ways, as `LinkSettings::new` does.
+pub fn with_address(o: &MqttOptions, a: &Address) -> MqttOptions {
+    let mut n = MqttOptions::new(o.client_id(), a.host.clone(), a.port);
+    n.set_keep_alive(o.keep_alive())
+        .set_clean_session(o.clean_session())
+        .set_max_packet_size(o.max_packet_size(), o.max_packet_size())
+        .set_inflight(o.inflight())
+        .set_request_channel_capacity(o.request_channel_capacity())
+        .set_pending_throttle(o.pending_throttle())
+        .set_manual_acks(o.manual_acks())
+        .set_transport(o.transport());
+    if let Some(login) = o.credentials() {
+        n.set_credentials(login.username, login.password);
+    }
+    if let Some(will) = o.last_will() {
+        n.set_last_will(will);
+    }
+    n
 }
 
 /// The robot's own command subtree, and the MQTT to ROS mappings' topics outside it.
@@ -75,4 +129,37 @@ fn subscriptions(s: &Settings) -> Vec<(String, QoS)> {
         out.push((m.mqtt_topic.clone(), qos(m.qos)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::LastWill;
+    use std::time::Duration;
+
+    #[test]
+    fn another_address_keeps_everything_but_the_address() {
+        let mut o = MqttOptions::new("amr_bridge_R1", "a", 1883);
+        o.set_keep_alive(Duration::from_secs(7))
+            .set_clean_session(false)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_inflight(INFLIGHT)
+            .set_credentials("robot", "secret")
+            .set_transport(Transport::tls_with_default_config())
+            .set_last_will(LastWill::new("w", "offline", QoS::AtLeastOnce, true));
+        let b = Address {
+            host: "b".into(),
+            port: 8883,
+        };
+        let n = with_address(&o, &b);
+        assert_eq!(n.broker_address(), ("b".to_owned(), 8883));
+        assert_eq!(n.client_id(), o.client_id());
+        assert_eq!(n.keep_alive(), Duration::from_secs(7));
+        assert!(!n.clean_session());
+        assert_eq!(n.max_packet_size(), MAX_PACKET);
+        assert_eq!(n.inflight(), INFLIGHT);
+        assert_eq!(n.credentials(), o.credentials());
+        assert!(matches!(n.transport(), Transport::Tls(_)));
+        assert_eq!(n.last_will(), o.last_will());
+    }
 }

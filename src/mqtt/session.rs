@@ -133,14 +133,57 @@ impl Session {
     }
 
     /// The broker acknowledged `pkid` (PUBACK for QoS 1, PUBCOMP for QoS 2): the oldest
-    /// message of that id is delivered.
-    pub fn on_acked(&mut self, pkid: u16) {
-        if let Some(i) = self.unacked.iter().position(|(p, _)| *p == pkid) {
-            if let Some((_, m)) = self.unacked.remove(i) {
-                self.unacked_bytes -= m.payload.len();
-                self.unacked_qos2 -= usize::from(m.qos.0 == 2);
+    /// message of that id is delivered, and returned.
+    pub fn on_acked(&mut self, pkid: u16) -> Option<Outbound> {
+        let i = self.unacked.iter().position(|(p, _)| *p == pkid)?;
+        let (_, m) = self.unacked.remove(i)?;
+        self.forget(&m);
+        Some(m)
+    }
+
+    fn forget(&mut self, m: &Outbound) {
+        self.unacked_bytes -= m.payload.len();
+        self.unacked_qos2 -= usize::from(m.qos.0 == 2);
+    }
+
+    /// Copies of the unacknowledged messages that are not in the durable store yet and that
+    /// `storable` takes, oldest first, with their packet ids.
+    pub fn unstored(&self, storable: impl Fn(&Outbound) -> bool) -> Vec<(u16, Outbound)> {
+        self.unacked
+            .iter()
+            .filter(|(_, m)| m.stored.is_none() && storable(m))
+            .cloned()
+            .collect()
+    }
+
+    /// The store took a copy of the oldest unacknowledged message of `pkid` that had none:
+    /// as `id`, acknowledged there when the broker acknowledges it.
+    pub fn set_stored(&mut self, pkid: u16, id: u64) {
+        let unstored = self
+            .unacked
+            .iter_mut()
+            .find(|(p, m)| *p == pkid && m.stored.is_none());
+        if let Some((_, m)) = unstored {
+            m.stored = Some(id);
+        }
+    }
+
+    /// Forgets the unacknowledged messages that the durable store holds (a broker that lost
+    /// the session gets them again from there); their store ids, oldest first.
+    pub fn take_stored(&mut self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.unacked.len());
+        for (pkid, m) in std::mem::take(&mut self.unacked) {
+            match m.stored {
+                Some(id) => {
+                    self.forget(&m);
+                    ids.push(id);
+                }
+                None => kept.push_back((pkid, m)),
             }
         }
+        self.unacked = kept;
+        ids
     }
 
     /// The broker accepted the connection. `session_present`: it kept the session, so what
@@ -213,9 +256,13 @@ impl Session {
     }
 
     /// QoS 1/2 messages that were handed to the link and are not delivered: unacknowledged or
-    /// still queued. What a stop that cannot wait any longer leaves behind.
-    pub fn undelivered(&self) -> usize {
-        self.unacked.len() + self.queue.ordered_len()
+    /// still queued, oldest first. What a stop that cannot wait any longer leaves behind.
+    pub fn take_undelivered(&mut self) -> Vec<Outbound> {
+        self.unacked_bytes = 0;
+        self.unacked_qos2 = 0;
+        let mut left: Vec<Outbound> = self.unacked.drain(..).map(|(_, m)| m).collect();
+        left.extend(self.queue.take_ordered(|_| true));
+        left
     }
 }
 
@@ -303,7 +350,11 @@ mod tests {
         let mut s = with_three_written();
         assert_eq!(s.unacked(), 2);
         assert_eq!(s.unacked_bytes, 2, "one byte each");
-        assert_eq!(s.undelivered(), 3, "b, c unacknowledged; queued");
+        assert_eq!(
+            s.unacked() + s.queue.ordered_len(),
+            3,
+            "b, c unacknowledged; queued"
+        );
         let now = Instant::now();
         let wait = s.on_lost(
             "gone",
@@ -313,7 +364,11 @@ mod tests {
             0.5,
         );
         assert!(wait <= Duration::from_secs(1));
-        assert_eq!(s.undelivered(), 3, "nothing forgotten while offline");
+        assert_eq!(
+            s.unacked() + s.queue.ordered_len(),
+            3,
+            "nothing forgotten while offline"
+        );
         let c = s.on_connected(now, false);
         assert!(
             c.resend.is_empty(),

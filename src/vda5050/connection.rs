@@ -46,6 +46,11 @@ pub fn link_settings(settings: &Settings, topics: &Topics, presence: Presence) -
         presence: Box::new(LinkPresence(presence)),
         reconnect: seed.reconnect,
         offline_queue: seed.offline_queue,
+        // The same cluster, reached the same ways.
+        failover: seed.failover,
+        // VDA 5050's messages are the state of the moment: none waits on disk (and the
+        // seed's store is the seed connection's alone).
+        store: None,
     }
 }
 

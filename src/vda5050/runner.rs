@@ -168,7 +168,7 @@ impl Runner {
                 self.apply(fx);
             }
             LinkEvent::Lost => self.core.on_disconnected(),
-            LinkEvent::Restored { .. } => {}
+            LinkEvent::Restored { .. } | LinkEvent::StoreFailed { .. } => {}
         }
     }
 

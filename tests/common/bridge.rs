@@ -61,18 +61,18 @@ impl Bridge {
 
     /// `start` without waiting for anything.
     pub fn spawn(domain: u32, port: u16, robot_id: &str, yaml: &str, args: &[&str]) -> Bridge {
-        Bridge::spawn_env(domain, port, robot_id, yaml, args, &[])
+        Bridge::spawn_with(&Launch::default(), domain, port, robot_id, yaml, args)
     }
 
-    /// `spawn` with more environment variables (`test_types_env`: message packages that only
-    /// this bridge sees).
-    pub fn spawn_env(
+    /// `spawn` with another build of the binary, under another command, or with more
+    /// environment variables (see [`Launch`]).
+    pub fn spawn_with(
+        launch: &Launch,
         domain: u32,
         port: u16,
         robot_id: &str,
         yaml: &str,
         args: &[&str],
-        env: &[(String, String)],
     ) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = write_config(dir.path(), yaml);
@@ -90,31 +90,41 @@ impl Bridge {
             ros_args.push(format!("robot_id:={robot_id}"));
         }
         ros_args.extend(args.iter().map(|s| s.to_string()));
-        Bridge::spawn_raw_env(domain, dir, &ros_args, env)
+        Bridge::spawn_raw_with(launch, domain, dir, &ros_args)
     }
 
     /// Starts the binary with exactly these arguments; its log goes to `dir/bridge.log`.
     pub fn spawn_raw(domain: u32, dir: tempfile::TempDir, args: &[String]) -> Bridge {
-        Bridge::spawn_raw_env(domain, dir, args, &[])
+        Bridge::spawn_raw_with(&Launch::default(), domain, dir, args)
     }
 
-    /// `spawn_raw` with more environment variables.
-    pub fn spawn_raw_env(
+    fn spawn_raw_with(
+        launch: &Launch,
         domain: u32,
         dir: tempfile::TempDir,
         args: &[String],
-        env: &[(String, String)],
     ) -> Bridge {
         require_env();
         let log = dir.path().join("bridge.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let mut c = Command::new(env!("CARGO_BIN_EXE_amr_mqtt_bridge"));
+        let exe = launch
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_amr_mqtt_bridge")));
+        let mut c = match launch.wrap.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         c.args(args)
             .env("RCUTILS_COLORIZED_OUTPUT", "0")
             .env("ROS_LOG_DIR", dir.path())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
-            .envs(env.iter().map(|(k, v)| (k, v)));
+            .envs(launch.env.iter().map(|(k, v)| (k, v)));
         ros_env(&mut c, domain);
         Bridge {
             proc: Proc::spawn(&mut c, "amr_mqtt_bridge"),
@@ -137,6 +147,15 @@ impl Bridge {
     /// The lines of the log, each with its level and time.
     pub fn log_lines(&self) -> Vec<LogLine> {
         self.log_text().lines().filter_map(LogLine::parse).collect()
+    }
+
+    /// The first line of the log that holds `needle` (empty if none does).
+    pub fn log_line(&self, needle: &str) -> String {
+        let text = self.log_text();
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// How often `needle` occurs in the log.
@@ -208,6 +227,17 @@ impl Drop for Bridge {
             );
         }
     }
+}
+
+/// How a bridge is started: `binary` (default: the build cargo made for the tests), run by
+/// `wrap` when it is not empty (a command and its arguments, the bridge's command line
+/// appended: `unshare ... sh -c '...; exec "$@"' sh`), with `env` added to its environment
+/// (`test_types_env`: message packages that only this bridge sees).
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub binary: Option<PathBuf>,
+    pub wrap: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 /// One line of the bridge's ROS log: `[WARN] [1712345678.123456789] [amr_mqtt_bridge]: ...`.

@@ -14,6 +14,7 @@
 //! - `proc`: child processes killed on drop, their output line by line; signals, RSS.
 //! - `counted`: sequence-numbered streams (a counting publisher; missing and repeated numbers).
 //! - `proxy`: a TCP proxy between bridge and broker that adds latency, freezes, refuses, cuts.
+//! - `store`: the bridge's offline store from outside: config lines, segments, damage.
 //! - `time`, `check`: expected timestamps and JSON comparisons, computed without the bridge.
 //! - `schema`: every payload a test reads checked against its JSON Schema by Python jsonschema.
 //! - `test_types`: message packages the build does not know, installed for a test's processes
@@ -36,6 +37,7 @@ mod rig;
 mod robot;
 mod ros;
 mod schema;
+mod store;
 mod test_types;
 mod time;
 mod vda;
@@ -52,6 +54,7 @@ pub use robot::*;
 pub use ros::*;
 pub use schema::*;
 pub use serde_json::{json, Value};
+pub use store::*;
 pub use test_types::*;
 pub use time::*;
 pub use vda::*;

@@ -171,11 +171,36 @@ pub fn signal(pid: u32, sig: &str) {
 
 /// Resident memory of a process in KiB (`VmRSS` of /proc/<pid>/status).
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kib_in(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// The KiB on the line of `file` that starts with `key`.
+fn kib_in(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
     text.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// CPU time a process used so far, user and system, in seconds (`/proc/<pid>/stat`).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    let total = ticks(11)? + ticks(12)?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(total as f64 / hz.max(1) as f64)
+}
+
+/// Proportional memory of a process in KiB (`Pss` of /proc/<pid>/smaps_rollup): its own
+/// pages plus its share of those it shares (code, libraries), so that the sum over processes
+/// is what they take together.
+pub fn pss_kib(pid: u32) -> Option<u64> {
+    kib_in(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }

@@ -12,7 +12,8 @@
 //! - `refuse(true)`: every new connection is closed at once, until `refuse(false)`: a test
 //!   decides when the bridge may reconnect;
 //! - counters: `accepted()` (connections forwarded, or attempted: the upstream connect may
-//!   still fail), `refused()`, `upstream_failed()`, `active()`, bytes each way.
+//!   still fail), `refused()`, `upstream_failed()`, `active()`, bytes each way, and when each
+//!   connection was accepted (`accepted_at()`: a fleet's connection rate).
 //!
 //! A connection whose other side closes is closed too, after the data still in flight was
 //! delivered (a broker that dies behind the proxy looks dead to the bridge one latency later).
@@ -40,6 +41,7 @@ struct Shared {
     refusing: AtomicBool,
     closed: AtomicBool,
     accepted: AtomicUsize,
+    accepted_at: Mutex<Vec<Instant>>,
     refused: AtomicUsize,
     upstream_failed: AtomicUsize,
     bytes_up: AtomicU64,
@@ -91,6 +93,7 @@ impl Proxy {
             refusing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
+            accepted_at: Mutex::new(Vec::new()),
             refused: AtomicUsize::new(0),
             upstream_failed: AtomicUsize::new(0),
             bytes_up: AtomicU64::new(0),
@@ -148,6 +151,15 @@ impl Proxy {
         self.shared.accepted.load(SeqCst)
     }
 
+    /// When each forwarded connection was accepted.
+    pub fn accepted_at(&self) -> Vec<Instant> {
+        self.shared
+            .accepted_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Connections closed at once because of `refuse(true)`.
     pub fn refused(&self) -> usize {
         self.shared.refused.load(SeqCst)
@@ -195,6 +207,10 @@ fn accept_loop(listener: TcpListener, s: Arc<Shared>) {
                     continue;
                 }
                 s.accepted.fetch_add(1, SeqCst);
+                s.accepted_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Instant::now());
                 let s2 = s.clone();
                 let _ = thread::Builder::new()
                     .name("proxy-conn".into())

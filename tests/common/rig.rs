@@ -3,7 +3,7 @@
 //! with one bridge and a `mosquitto_sub` recording what it sends; a `Robot` (robot.rs) is a
 //! rig with a `cmd_vel` recorder.
 
-use super::bridge::{config, Bridge};
+use super::bridge::{config, Bridge, Launch};
 use super::broker::Broker;
 use super::domain::Domain;
 use super::mqtt::{mqtt_pub, MqttMsg, MqttSub};
@@ -65,7 +65,11 @@ impl Site {
     /// A bridge started without waiting for it (`Bridge::spawn`).
     pub fn spawn_bridge(&self, robot: &str, yaml: &str, args: &[&str]) -> Bridge {
         let (domain, port) = (self.domain.id(), self.port());
-        Bridge::spawn_env(domain, port, robot, yaml, args, &self.env)
+        let launch = Launch {
+            env: self.env.clone(),
+            ..Launch::default()
+        };
+        Bridge::spawn_with(&launch, domain, port, robot, yaml, args)
     }
 
     /// The ROS topic `name` of type `ty` in this domain, to publish to or record.

@@ -7,6 +7,8 @@
       [--stamp now]   (fills header.stamp with the clock when the message has a header)
       [--counter a.b.c]  (sets that numeric field to the message's index 0, 1, 2, ... so that a
                           receiver can tell which message it got; the last one has count - 1)
+      [--fanout N]    (N topics from one node: <topic> is a template, {i} the topic's number
+                       0..N-1 (e.g. /r{i:02d}/odom); each gets every message, --rate each)
   ros_tool.py sub <pkg/msg/Type> <topic> [--qos ...] [--duration S]
       prints one JSON line per message: {"t": <arrival, unix s>, "msg": {...}}
 
@@ -102,11 +104,16 @@ def ros_node(mode):
 
 
 def publish(node, cls, a):
-    """`--count` messages at `--rate`, once a subscriber is matched (or after --wait-subscribers s)."""
-    pub = node.create_publisher(cls, a.topic, qos(a.qos))
+    """`--count` messages at `--rate` (to each of `--fanout` topics), once every topic has a
+    subscriber matched (or after --wait-subscribers s)."""
+    topics = [a.topic.format(i=i) for i in range(a.fanout)] if a.fanout else [a.topic]
+    pubs = [node.create_publisher(cls, t, qos(a.qos)) for t in topics]
     deadline = time.time() + a.wait_subscribers
-    while pub.get_subscription_count() == 0 and time.time() < deadline:
+    while any(p.get_subscription_count() == 0 for p in pubs) and time.time() < deadline:
         rclpy.spin_once(node, timeout_sec=0.05)
+    if a.fanout:
+        matched = sum(1 for p in pubs if p.get_subscription_count() > 0)
+        print(f"ros_tool.py: {matched} of {len(pubs)} topics have a subscriber", file=sys.stderr, flush=True)
     time.sleep(0.3)  # let discovery settle on the reader side too
     period = 1.0 / a.rate
     start = time.monotonic()
@@ -117,7 +124,8 @@ def publish(node, cls, a):
             m.header.stamp = node.get_clock().now().to_msg()
         if a.counter:
             set_path(m, a.counter, i)
-        pub.publish(m)
+        for pub in pubs:
+            pub.publish(m)
         next_t = start + (i + 1) * period
         delay = next_t - time.monotonic()
         if delay > 0:
@@ -164,6 +172,7 @@ def main():
     ap.add_argument("--counter", default="")
     ap.add_argument("--wait-subscribers", type=float, default=5.0)
     ap.add_argument("--linger", type=float, default=0.5)
+    ap.add_argument("--fanout", type=int, default=0)
     a = ap.parse_args()
     with ros_node(a.mode) as node:
         (publish if a.mode == "pub" else record)(node, msg_class(a.type), a)

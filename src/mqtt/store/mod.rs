@@ -41,10 +41,11 @@
 //!
 //! [`Durability::PageCache`] skips every sync: it survives a kill, not a power cut.
 //!
-//! Cost (`cargo run --example store_bench -- target 2000`, debug build, ext4 on a VM's
-//! virtual disk, a machine shared with other builds: indicative only): an `fdatasync` took
-//! 4-5 ms, so 3.8 ms per message appended one at a time, 0.49 ms in batches of 10, 51 µs in
-//! batches of 100; page cache only, 5 µs per message. The store's thread writes whatever
+//! Cost (`target/release/examples/store_bench target 2000`, release build, ext4 on a VM's
+//! virtual disk, a machine shared with other builds: indicative only): 0.85 ms per message
+//! appended one at a time (one `fdatasync` each), 19 µs in batches of 10, 2.8 µs in batches
+//! of 100; page cache only, 0.3-1.1 µs per message. (A debug build on a busier machine: 4-5 ms
+//! per sync.) The store's thread writes whatever
 //! queued up during a sync as the next batch (see [`worker`]), so the syncs per second are
 //! bounded by the disk, not by the message rate.
 //!

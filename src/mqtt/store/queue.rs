@@ -69,6 +69,7 @@ impl StoredMessage {
         let now = Instant::now();
         let mut m = Outbound::new(self.topic, self.qos, self.retain, self.payload);
         m.since = now.checked_sub(age).unwrap_or(now);
+        m.stored = Some(self.id);
         (self.id, m)
     }
 }

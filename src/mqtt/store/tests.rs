@@ -735,9 +735,10 @@ fn full_then_read_only(dir: &Path) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let (w, mut events, _) = StoreWorker::open(store.clone(), options(1 << 20), 8)
-            .await
-            .expect("open");
+        let (w, mut events, _) =
+            StoreWorker::open(store.clone(), options(1 << 20), 8, Default::default())
+                .await
+                .expect("open");
         let batch: Vec<Outbound> = (0..4).map(|_| body(1, "g".repeat(4000))).collect();
         w.append(batch).expect("queued");
         match events.recv().await {
@@ -789,9 +790,11 @@ fn mount(dir: &Path, flags: libc::c_ulong, data: &str) {
 #[tokio::test]
 async fn the_worker_stores_in_order_answers_reads_and_acknowledges() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (w, mut events, rec) = StoreWorker::open(dir.path().into(), options(1 << 20), 16)
-        .await
-        .expect("open");
+    let gauge = std::sync::Arc::new(crate::diagnostics::StoreGauge::default());
+    let (w, mut events, rec) =
+        StoreWorker::open(dir.path().into(), options(1 << 20), 16, gauge.clone())
+            .await
+            .expect("open");
     assert_eq!(rec.pending, 0);
     for batch in [
         vec![msg(1), msg(2)],
@@ -808,6 +811,9 @@ async fn the_worker_stores_in_order_answers_reads_and_acknowledges() {
         }
     }
     assert_eq!(stored, [vec![Some(1), Some(2)], vec![None], vec![Some(3)]]);
+    // Measured before the outcomes were sent.
+    assert_eq!(gauge.pending.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert!(gauge.bytes.load(std::sync::atomic::Ordering::Relaxed) > 0);
     assert!(w.read(1, 10, usize::MAX));
     match events.recv().await {
         Some(StoreEvent::Read {
@@ -831,9 +837,10 @@ async fn the_worker_stores_in_order_answers_reads_and_acknowledges() {
 async fn the_worker_hands_messages_back_when_its_queue_is_full() {
     let dir = tempfile::tempdir().expect("temp dir");
     // Nobody reads the events: the thread soon waits, and so do requests.
-    let (w, _events, _) = StoreWorker::open(dir.path().into(), options(1 << 20), 1)
-        .await
-        .expect("open");
+    let (w, _events, _) =
+        StoreWorker::open(dir.path().into(), options(1 << 20), 1, Default::default())
+            .await
+            .expect("open");
     let mut back = None;
     for i in 1..=10 {
         if let Err(batch) = w.append(vec![msg(i)]) {

@@ -9,6 +9,7 @@
 //! the disk's speed, not the message rate.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::queue::{Options, ReadBatch, Recovery, Store};
 use super::StoreError;
+use crate::diagnostics::StoreGauge;
 use crate::mqtt::Outbound;
 
 /// Requests of one group, at most: a group's outcomes wait for its sync.
@@ -68,11 +70,13 @@ pub struct StoreWorker {
 impl StoreWorker {
     /// Opens the store on its thread (recovery reads the whole store: never on the caller's)
     /// and returns once it is open, with its events and what recovery found. `capacity`
-    /// bounds the requests and the events waiting.
+    /// bounds the requests and the events waiting; `gauge` gets the store's pending messages
+    /// and bytes after each turn of the thread.
     pub async fn open(
         dir: PathBuf,
         options: Options,
         capacity: usize,
+        gauge: Arc<StoreGauge>,
     ) -> Result<(StoreWorker, mpsc::Receiver<StoreEvent>, Recovery), StoreError> {
         let (requests, rx) = mpsc::channel(capacity.max(1));
         let (events, events_rx) = mpsc::channel(capacity.max(1));
@@ -82,8 +86,9 @@ impl StoreWorker {
             .name("mqtt-store".into())
             .spawn(move || match Store::open(&thread_dir, options) {
                 Ok((store, recovery)) => {
+                    measure(&store, &gauge);
                     if opened.send(Ok(recovery)).is_ok() {
-                        run(store, rx, events);
+                        run(store, rx, events, &gauge);
                     }
                 }
                 Err(e) => {
@@ -142,7 +147,17 @@ impl StoreWorker {
     }
 }
 
-fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Sender<StoreEvent>) {
+fn measure(store: &Store, gauge: &StoreGauge) {
+    gauge.pending.store(store.pending() as u64, Relaxed);
+    gauge.bytes.store(store.disk_bytes(), Relaxed);
+}
+
+fn run(
+    mut store: Store,
+    mut requests: mpsc::Receiver<Request>,
+    events: mpsc::Sender<StoreEvent>,
+    gauge: &StoreGauge,
+) {
     // Waits while the link has not taken the events before: the requests then wait too,
     // and the link keeps what it cannot hand over in memory.
     let send = |e| events.blocking_send(e).is_ok();
@@ -159,18 +174,21 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
                 }
                 Request::Close(done) => {
                     // The link may no longer read events while it waits for the close.
-                    flush(&mut store, &mut appends, |e| {
+                    flush(&mut store, &mut appends, gauge, |e| {
                         let _ = events.try_send(e);
                         true
                     });
                     if let Err(e) = store.sync() {
                         log::warn!("{e}");
                     }
+                    measure(&store, gauge);
                     drop(store);
                     let _ = done.send(());
                     return;
                 }
-                other => flush(&mut store, &mut appends, send) && serve(&mut store, other, send),
+                other => {
+                    flush(&mut store, &mut appends, gauge, send) && serve(&mut store, other, send)
+                }
             };
             if !sent {
                 return;
@@ -179,7 +197,9 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
                 next = requests.try_recv().ok();
             }
         }
-        if !flush(&mut store, &mut appends, send) {
+        let sent = flush(&mut store, &mut appends, gauge, send);
+        measure(&store, gauge);
+        if !sent {
             return;
         }
     }
@@ -191,11 +211,12 @@ fn run(mut store: Store, mut requests: mpsc::Receiver<Request>, events: mpsc::Se
     }
 }
 
-/// Writes the queued appends as one batch, and `send`s one outcome per append; false when
-/// nobody listens any more.
+/// Writes the queued appends as one batch, measures the store, and `send`s one outcome per
+/// append; false when nobody listens any more.
 fn flush(
     store: &mut Store,
     appends: &mut Vec<Vec<Outbound>>,
+    gauge: &StoreGauge,
     send: impl FnMut(StoreEvent) -> bool,
 ) -> bool {
     if appends.is_empty() {
@@ -232,6 +253,7 @@ fn flush(
                 .collect()
         }
     };
+    measure(store, gauge);
     outcomes.into_iter().all(send)
 }
 
