@@ -26,7 +26,7 @@ pub struct BridgeConfig {
 }
 
 /// Measured on the typical mix over TLS (BENCHMARKS.md): what it saves, and the latency it adds.
-pub const DEFAULT_LINGER: f64 = 0.01;
+pub const DEFAULT_LINGER: f64 = 0.02;
 
 impl Default for BridgeConfig {
     fn default() -> Self {
