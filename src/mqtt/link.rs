@@ -136,15 +136,6 @@ pub async fn run(
                 retry_at = Some(at);
             }
             r
-        } else if let Some(until) = link.settling(&eventloop) {
-            // What was in flight is on its way to the disk: its store ids first, so that the
-            // acknowledgements of a kept session reach the store.
-            let settle = async {
-                tokio::time::sleep_until(until).await;
-                Ok::<_, ConnectionError>(None)
-            };
-            link.serve(settle, &mut d, stop.as_mut(), Cut::Settled)
-                .await
         } else {
             let cut = if eventloop.network.is_some() {
                 Cut::OnOutbound
@@ -172,8 +163,6 @@ enum Cut {
     OnClose,
     /// Also as soon as messages come (a poll on an established connection).
     OnOutbound,
-    /// Once the store has answered for what was in flight (or every producer is gone).
-    Settled,
 }
 
 /// Packets encoded by rumqttc's state, to be written with one flush.
@@ -286,8 +275,7 @@ impl<D: Dispatch> Link<D> {
                         Some(e) => self.on_store(e),
                         None => *d.store = None,
                     }
-                    let settled = cut == Cut::Settled && self.spool.settling().is_none();
-                    if settled || (cut == Cut::OnOutbound && self.has_writable()) {
+                    if cut == Cut::OnOutbound && self.has_writable() {
                         return None;
                     }
                 }
@@ -308,7 +296,7 @@ impl<D: Dispatch> Link<D> {
                         // Every producer is gone: only a shutdown does that.
                         *d.open = false;
                     }
-                    let closed = !more && matches!(cut, Cut::OnClose | Cut::Settled);
+                    let closed = !more && cut == Cut::OnClose;
                     if cut == Cut::OnOutbound || closed {
                         return None;
                     }
@@ -395,15 +383,6 @@ impl<D: Dispatch> Link<D> {
                 log::debug!("mqtt: nobody listens to link events");
             }
         }
-    }
-
-    /// When the next connection attempt waits for the store (see `Spool::settling`).
-    fn settling(&self, eventloop: &EventLoop) -> Option<tokio::time::Instant> {
-        eventloop
-            .network
-            .is_none()
-            .then(|| self.spool.settling())
-            .flatten()
     }
 
     /// Runs what may be written now through rumqttc's state, in order: control packets, the
@@ -518,8 +497,8 @@ impl<D: Dispatch> Link<D> {
 
     /// The broker acknowledged `pkid`: delivered, and off the disk.
     fn acked(&mut self, pkid: u16) {
-        if let Some(m) = self.session.on_acked(pkid) {
-            self.spool.acked(&m);
+        if let Some(d) = self.session.on_acked(pkid) {
+            self.spool.acked(&d);
         }
     }
 

@@ -29,7 +29,9 @@ pub struct Session {
     /// When and why the connection was lost: told to the fleet once it is back.
     lost: Option<Lost>,
     /// Written QoS 1/2 publishes waiting for their acknowledgement, oldest first.
-    unacked: VecDeque<(u16, Outbound)>,
+    unacked: VecDeque<Unacked>,
+    /// The ticket of the next copy made for the durable store.
+    next_copy: u64,
     /// Their bytes: what rumqttc holds, bounded like the queues.
     unacked_bytes: usize,
     max_unacked_bytes: usize,
@@ -40,6 +42,24 @@ pub struct Session {
     resume: Vec<Request>,
     pub queue: OfflineQueue,
     reconnect: ReconnectConfig,
+}
+
+/// A written QoS 1/2 publish waiting for its acknowledgement.
+#[derive(Debug)]
+struct Unacked {
+    pkid: u16,
+    m: Outbound,
+    /// A copy of it is on its way to the durable store, under this ticket: its store id
+    /// comes with the store's answer.
+    copy: Option<u64>,
+}
+
+/// What the broker's acknowledgement delivered.
+#[derive(Debug)]
+pub struct Delivered {
+    pub m: Outbound,
+    /// The ticket of its copy on its way to the store (see [`Session::copy_unstored`]).
+    pub copy: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +92,7 @@ impl Session {
             failures: 0,
             lost: None,
             unacked: VecDeque::new(),
+            next_copy: 0,
             unacked_bytes: 0,
             max_unacked_bytes,
             unacked_qos2: 0,
@@ -129,16 +150,23 @@ impl Session {
     pub fn on_written(&mut self, pkid: u16, m: Outbound) {
         self.unacked_bytes += m.payload.len();
         self.unacked_qos2 += usize::from(m.qos.0 == 2);
-        self.unacked.push_back((pkid, m));
+        self.unacked.push_back(Unacked {
+            pkid,
+            m,
+            copy: None,
+        });
     }
 
     /// The broker acknowledged `pkid` (PUBACK for QoS 1, PUBCOMP for QoS 2): the oldest
     /// message of that id is delivered, and returned.
-    pub fn on_acked(&mut self, pkid: u16) -> Option<Outbound> {
-        let i = self.unacked.iter().position(|(p, _)| *p == pkid)?;
-        let (_, m) = self.unacked.remove(i)?;
-        self.forget(&m);
-        Some(m)
+    pub fn on_acked(&mut self, pkid: u16) -> Option<Delivered> {
+        let i = self.unacked.iter().position(|u| u.pkid == pkid)?;
+        let u = self.unacked.remove(i)?;
+        self.forget(&u.m);
+        Some(Delivered {
+            m: u.m,
+            copy: u.copy,
+        })
     }
 
     fn forget(&mut self, m: &Outbound) {
@@ -146,41 +174,56 @@ impl Session {
         self.unacked_qos2 -= usize::from(m.qos.0 == 2);
     }
 
-    /// Copies of the unacknowledged messages that are not in the durable store yet and that
-    /// `storable` takes, oldest first, with their packet ids.
-    pub fn unstored(&self, storable: impl Fn(&Outbound) -> bool) -> Vec<(u16, Outbound)> {
-        self.unacked
-            .iter()
-            .filter(|(_, m)| m.stored.is_none() && storable(m))
-            .cloned()
-            .collect()
+    /// Copies of the unacknowledged messages that are neither in the durable store nor on
+    /// their way there and that `storable` takes, oldest first, each under a ticket of its
+    /// own: the message is known by it until the store's answer (packet ids are used again).
+    pub fn copy_unstored(&mut self, storable: impl Fn(&Outbound) -> bool) -> Vec<(u64, Outbound)> {
+        let mut copies = Vec::new();
+        for u in &mut self.unacked {
+            if u.m.stored.is_none() && u.copy.is_none() && storable(&u.m) {
+                self.next_copy += 1;
+                u.copy = Some(self.next_copy);
+                copies.push((self.next_copy, u.m.clone()));
+            }
+        }
+        copies
     }
 
-    /// The store took a copy of the oldest unacknowledged message of `pkid` that had none:
-    /// as `id`, acknowledged there when the broker acknowledges it.
-    pub fn set_stored(&mut self, pkid: u16, id: u64) {
-        let unstored = self
-            .unacked
-            .iter_mut()
-            .find(|(p, m)| *p == pkid && m.stored.is_none());
-        if let Some((_, m)) = unstored {
-            m.stored = Some(id);
+    /// The store took copy `ticket` as `id`: acknowledged there when the broker acknowledges
+    /// the message. False when the session no longer holds it.
+    pub fn set_stored(&mut self, ticket: u64, id: u64) -> bool {
+        match self.copied_mut(ticket) {
+            Some(u) => {
+                u.m.stored = Some(id);
+                u.copy = None;
+                true
+            }
+            None => false,
         }
     }
 
-    /// Forgets the unacknowledged messages that the durable store holds (a broker that lost
-    /// the session gets them again from there); their store ids, oldest first.
+    /// Copy `ticket` did not reach the store: the message stays in memory only. False when
+    /// the session no longer holds it.
+    pub fn not_stored(&mut self, ticket: u64) -> bool {
+        self.copied_mut(ticket).map(|u| u.copy = None).is_some()
+    }
+
+    fn copied_mut(&mut self, ticket: u64) -> Option<&mut Unacked> {
+        self.unacked.iter_mut().find(|u| u.copy == Some(ticket))
+    }
+
+    /// Forgets the unacknowledged messages that the durable store holds or is taking (a
+    /// broker that lost the session gets them again from there); the ids of those it holds.
     pub fn take_stored(&mut self) -> Vec<u64> {
         let mut ids = Vec::new();
         let mut kept = VecDeque::with_capacity(self.unacked.len());
-        for (pkid, m) in std::mem::take(&mut self.unacked) {
-            match m.stored {
-                Some(id) => {
-                    self.forget(&m);
-                    ids.push(id);
-                }
-                None => kept.push_back((pkid, m)),
+        for u in std::mem::take(&mut self.unacked) {
+            if u.m.stored.is_none() && u.copy.is_none() {
+                kept.push_back(u);
+                continue;
             }
+            self.forget(&u.m);
+            ids.extend(u.m.stored);
         }
         self.unacked = kept;
         ids
@@ -200,7 +243,7 @@ impl Session {
         } else {
             self.unacked_bytes = 0;
             self.unacked_qos2 = 0;
-            self.queue.requeue(self.unacked.drain(..).map(|(_, m)| m));
+            self.queue.requeue(self.unacked.drain(..).map(|u| u.m));
             Vec::new()
         };
         let restored = self.lost.take().filter(|_| reconnect).map(|lost| {
@@ -256,11 +299,13 @@ impl Session {
     }
 
     /// QoS 1/2 messages that were handed to the link and are not delivered: unacknowledged or
-    /// still queued, oldest first. What a stop that cannot wait any longer leaves behind.
+    /// still queued, oldest first. What a stop that cannot wait any longer leaves behind
+    /// (those whose copy is on its way to the store are the store's).
     pub fn take_undelivered(&mut self) -> Vec<Outbound> {
         self.unacked_bytes = 0;
         self.unacked_qos2 = 0;
-        let mut left: Vec<Outbound> = self.unacked.drain(..).map(|(_, m)| m).collect();
+        let unacked = self.unacked.drain(..).filter(|u| u.copy.is_none());
+        let mut left: Vec<Outbound> = unacked.map(|u| u.m).collect();
         left.extend(self.queue.take_ordered(|_| true));
         left
     }
@@ -433,7 +478,7 @@ mod tests {
         s.on_acked(7);
         assert_eq!(s.unacked(), 1);
         assert_eq!(
-            s.unacked.front().map(|(_, m)| &m.payload[..]),
+            s.unacked.front().map(|u| &u.m.payload[..]),
             Some(&b"new"[..])
         );
     }

@@ -10,14 +10,19 @@
 //!   again (no disk write while the broker is there). Presence messages and QoS 0 never go
 //!   to disk: a stored `offline` replayed after a restart would mark a running robot offline.
 //! - When a connection is lost, what memory held (in flight, queued) goes to the store too,
-//!   so that a crash during the outage loses none of it. Copies of what was in flight stay
-//!   with the session (a broker that kept the session gets them again under their packet
-//!   ids); the link connects again only once their store ids are known (one sync, or at most
-//!   [`SETTLE_TIME`]), so that their acknowledgement reaches the store.
+//!   so that a crash during the outage loses none of it. The messages in flight stay with
+//!   the session (a broker that kept the session gets them again under their packet ids):
+//!   their copies are known by a ticket until the store's answer gives their ids. Whichever
+//!   comes first, that answer, the CONNACK or the broker's acknowledgement, a copy is never
+//!   read while the session holds its message (a QoS 2 message sent twice would arrive
+//!   twice), and it leaves the store once the broker has acknowledged the message.
 //! - Replay: connected, the link reads from the store what its in-flight window takes, ids
-//!   above the `cursor`, skipping those in flight already. A message leaves the store when the
+//!   above the `cursor`, skipping those in flight already and those acknowledged while the
+//!   read was under way (the store may have read them before it took the acknowledgement;
+//!   acknowledgements always go before the next read). A message leaves the store when the
 //!   broker acknowledges it. A broker that lost the session gets the in-flight ones again
-//!   from the store (the cursor goes back), as new messages.
+//!   from the store (the cursor goes back, copies still on their way are the store's), as
+//!   new messages.
 //! - A store that cannot be written (full or read-only disk, an I/O error) fails: its
 //!   messages come back to memory, an alert is raised once, and the link goes on without it;
 //!   what it held is still read and sent.
@@ -25,28 +30,25 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::options::StoreSettings;
-use super::session::Session;
+use super::session::{Delivered, Session};
 use super::store::{StoreError, StoreEvent, StoreWorker};
 use super::{LinkEvent, Outbound};
 use crate::diagnostics::{Stats, StoreState};
 
 /// Requests (and answers) that may wait for the store's thread.
 const CAPACITY: usize = 64;
-/// How long a reconnect waits for the store ids of what was in flight.
-const SETTLE_TIME: Duration = Duration::from_secs(2);
 
 /// What an append was for, answered in order.
 enum Append {
     Plain,
     /// Made when the connection was lost: its first messages are copies of what was in
-    /// flight, with these packet ids.
-    InFlight(Vec<u16>),
+    /// flight, with these tickets (see [`Session::copy_unstored`]).
+    InFlight(Vec<u64>),
 }
 
 pub struct Spool {
@@ -67,11 +69,15 @@ pub struct Spool {
     /// The newest id the store took.
     newest: u64,
     outstanding: VecDeque<Append>,
-    /// When the link may connect even if the in-flight copies' ids have not come.
-    settle_until: Option<Instant>,
+    /// Tickets of copies whose message the broker acknowledged before the store answered:
+    /// they leave the store as soon as their ids come.
+    delivered_copies: BTreeSet<u64>,
     reading: bool,
     /// The read under way was asked before the cursor went back: its answer is ignored.
     stale_read: bool,
+    /// Ids acknowledged while a read was under way: the store may have read them before it
+    /// took the acknowledgement.
+    acked_in_read: BTreeSet<u64>,
     /// Read, not written yet.
     replay: VecDeque<Outbound>,
     /// Ids of stored messages that the session holds unacknowledged: never read again.
@@ -102,9 +108,10 @@ impl Spool {
             cursor: 0,
             newest: 0,
             outstanding: VecDeque::new(),
-            settle_until: None,
+            delivered_copies: BTreeSet::new(),
             reading: false,
             stale_read: false,
+            acked_in_read: BTreeSet::new(),
             replay: VecDeque::new(),
             in_flight: BTreeSet::new(),
             staged: Vec::new(),
@@ -191,12 +198,10 @@ impl Spool {
     /// Hands what this turn staged and acknowledged to the store's thread. What the thread
     /// cannot take now comes back, to wait in memory.
     pub fn flush(&mut self) -> Vec<Outbound> {
+        self.send_acks();
         let Some(worker) = &self.worker else {
             return std::mem::take(&mut self.staged);
         };
-        if !self.acks.is_empty() && worker.ack(self.acks.clone()) {
-            self.acks.clear();
-        }
         if self.staged.is_empty() {
             return Vec::new();
         }
@@ -208,6 +213,18 @@ impl Spool {
             }
             Err(back) => back,
         }
+    }
+
+    /// Hands the acknowledgements to the store's thread; false when it cannot take them now.
+    fn send_acks(&mut self) -> bool {
+        let Some(worker) = &self.worker else {
+            return true;
+        };
+        if self.acks.is_empty() || worker.ack(self.acks.clone()) {
+            self.acks.clear();
+            return true;
+        }
+        false
     }
 
     /// The connection is gone: what the session and the offline queue held goes to disk,
@@ -223,11 +240,11 @@ impl Spool {
         if !self.writable {
             return std::mem::take(&mut self.staged);
         }
-        let in_flight = session.unstored(|m| self.storable(m));
+        let copies = session.copy_unstored(|m| self.storable(m));
         let queued = session.queue.take_ordered(|m| self.storable(m));
-        let pkids: Vec<u16> = in_flight.iter().map(|(p, _)| *p).collect();
+        let tickets: Vec<u64> = copies.iter().map(|(t, _)| *t).collect();
         let later = std::mem::take(&mut self.staged);
-        self.staged = in_flight.into_iter().map(|(_, m)| m).collect();
+        self.staged = copies.into_iter().map(|(_, m)| m).collect();
         self.staged.extend(queued);
         self.staged.extend(later);
         if self.staged.is_empty() {
@@ -236,43 +253,27 @@ impl Spool {
         log::info!(
             "offline store {}: {} messages in flight and {} waiting go to disk",
             self.dir,
-            pkids.len(),
-            self.staged.len() - pkids.len()
+            tickets.len(),
+            self.staged.len() - tickets.len()
         );
         self.caught_up = false;
-        let copies = pkids.len();
+        let copies = tickets.len();
         let back = self.flush();
-        if back.is_empty() && copies > 0 {
-            if let Some(last) = self.outstanding.back_mut() {
-                *last = Append::InFlight(pkids);
-                self.settle_until = Some(Instant::now() + SETTLE_TIME);
+        if !back.is_empty() {
+            // Refused: the in-flight ones stay in memory only.
+            for t in tickets {
+                session.not_stored(t);
             }
+        } else if let Some(last) = self.outstanding.back_mut().filter(|_| copies > 0) {
+            *last = Append::InFlight(tickets);
         }
         // The copies of the in-flight messages come back too: the session has them.
         back.into_iter().skip(copies).collect()
     }
 
-    /// Whether a new connection should wait for the store ids of what was in flight, and
-    /// until when.
-    pub fn settling(&self) -> Option<Instant> {
-        let waits = self
-            .outstanding
-            .iter()
-            .any(|a| matches!(a, Append::InFlight(_)));
-        self.settle_until.filter(|t| waits && Instant::now() < *t)
-    }
-
     /// The broker accepted a connection. A broker that lost the session gets what was in
-    /// flight again as new messages: those the store has are read from it again.
+    /// flight again as new messages: those the store has, or is taking, are read from it.
     pub fn on_connack(&mut self, session: &mut Session, session_present: bool) {
-        // Copies whose ids come later cannot be matched safely any more: they are read
-        // from the store (at least once).
-        for a in &mut self.outstanding {
-            if matches!(a, Append::InFlight(_)) {
-                *a = Append::Plain;
-            }
-        }
-        self.settle_until = None;
         if session_present {
             return;
         }
@@ -293,13 +294,24 @@ impl Spool {
         }
     }
 
-    /// The broker acknowledged `m`: it leaves the store.
-    pub fn acked(&mut self, m: &Outbound) {
-        if let Some(id) = m.stored {
-            self.in_flight.remove(&id);
-            if self.worker.is_some() {
-                self.acks.push(id);
-            }
+    /// The broker acknowledged `d.m`: it leaves the store (its copy too, once there).
+    pub fn acked(&mut self, d: &Delivered) {
+        if let Some(ticket) = d.copy {
+            self.delivered_copies.insert(ticket);
+        }
+        if let Some(id) = d.m.stored {
+            self.remove(id);
+        }
+    }
+
+    /// The broker has stored message `id`: off the disk, and out of a read under way.
+    fn remove(&mut self, id: u64) {
+        self.in_flight.remove(&id);
+        if self.reading {
+            self.acked_in_read.insert(id);
+        }
+        if self.worker.is_some() {
+            self.acks.push(id);
         }
     }
 
@@ -322,7 +334,8 @@ impl Spool {
     }
 
     fn read(&mut self, want: usize, max_bytes: usize) {
-        if self.caught_up || self.reading || self.stopped {
+        // Acknowledgements first: the store must not read what the broker has.
+        if self.caught_up || self.reading || self.stopped || !self.send_acks() {
             return;
         }
         if let Some(w) = &self.worker {
@@ -357,12 +370,9 @@ impl Spool {
                 self.newest = self
                     .newest
                     .max(ids.iter().flatten().copied().max().unwrap_or(0));
-                if let Some(Append::InFlight(pkids)) = self.outstanding.pop_front() {
-                    for (pkid, id) in pkids.into_iter().zip(&ids) {
-                        if let Some(id) = *id {
-                            session.set_stored(pkid, id);
-                            self.in_flight.insert(id);
-                        }
+                if let Some(Append::InFlight(tickets)) = self.outstanding.pop_front() {
+                    for (ticket, id) in tickets.into_iter().zip(ids) {
+                        self.copy_stored(ticket, id, session);
                     }
                 }
                 Vec::new()
@@ -375,15 +385,25 @@ impl Spool {
                 self.count_dropped(dropped);
                 self.failed(&error);
                 match self.outstanding.pop_front() {
-                    // The session has the in-flight ones.
-                    Some(Append::InFlight(pkids)) => {
-                        messages.into_iter().skip(pkids.len()).collect()
+                    Some(Append::InFlight(tickets)) => {
+                        let mut messages = messages.into_iter();
+                        let mut back = Vec::new();
+                        for (ticket, m) in tickets.into_iter().zip(messages.by_ref()) {
+                            // Back unless the broker or the session has it.
+                            let delivered = self.delivered_copies.remove(&ticket);
+                            if !delivered && !session.not_stored(ticket) {
+                                back.push(m);
+                            }
+                        }
+                        back.extend(messages);
+                        back
                     }
                     _ => messages,
                 }
             }
             StoreEvent::Read { result, .. } => {
                 self.reading = false;
+                let acked = std::mem::take(&mut self.acked_in_read);
                 if std::mem::take(&mut self.stale_read) {
                     return Vec::new();
                 }
@@ -391,7 +411,7 @@ impl Spool {
                     Ok(batch) => {
                         self.count_damaged(batch.damaged);
                         self.count_dropped(batch.damaged);
-                        self.replayed(batch.messages);
+                        self.replayed(batch.messages, &acked);
                     }
                     Err(e) => {
                         // What it holds cannot be sent: it stays on disk for the next start.
@@ -412,7 +432,28 @@ impl Spool {
         }
     }
 
-    fn replayed(&mut self, read: Vec<super::store::StoredMessage>) {
+    /// The store's answer for copy `ticket` of a message in flight (`id`: None when the
+    /// store did not take it).
+    fn copy_stored(&mut self, ticket: u64, id: Option<u64>, session: &mut Session) {
+        let delivered = self.delivered_copies.remove(&ticket);
+        match id {
+            Some(id) if delivered => self.remove(id),
+            Some(id) => {
+                // Otherwise the session gave the message up (a lost session, a stop): the
+                // copy is the message now, read like any other.
+                if session.set_stored(ticket, id) {
+                    self.in_flight.insert(id);
+                }
+            }
+            // Too big for the store (counted): the session keeps it, if it still has it.
+            None => {
+                session.not_stored(ticket);
+            }
+        }
+    }
+
+    /// What a read gave, but for `acked` (acknowledged while it was under way).
+    fn replayed(&mut self, read: Vec<super::store::StoredMessage>, acked: &BTreeSet<u64>) {
         if read.is_empty() {
             // Nothing above the cursor, and nothing on its way to the disk: caught up.
             if self.outstanding.is_empty() && self.staged.is_empty() {
@@ -424,7 +465,7 @@ impl Spool {
         for m in read {
             let (id, m) = m.into_outbound();
             self.cursor = self.cursor.max(id);
-            if !self.in_flight.contains(&id) {
+            if !self.in_flight.contains(&id) && !acked.contains(&id) {
                 self.replay.push_back(m);
             }
         }
@@ -565,7 +606,7 @@ mod tests {
                     Some(m) => {
                         self.spool.written(&m);
                         sent.push(body(&m));
-                        self.spool.acked(&m);
+                        self.spool.acked(&Delivered { m, copy: None });
                     }
                     None if self.spool.reading => {
                         assert!(self.spool.flush().is_empty());
@@ -590,6 +631,28 @@ mod tests {
 
         fn pending(&self) -> u64 {
             self.stats.offline_store.pending.load(Relaxed)
+        }
+
+        /// The broker acknowledged `pkid` (PUBACK, PUBCOMP), handed on as the link does.
+        fn ack(&mut self, pkid: u16) {
+            let d = self.session.on_acked(pkid).expect("in flight");
+            self.spool.acked(&d);
+        }
+
+        /// Answers every append still outstanding.
+        async fn answer_appends(&mut self) {
+            while !self.spool.outstanding.is_empty() {
+                self.answer().await;
+            }
+        }
+
+        /// What the store holds once every acknowledgement so far has reached it: an
+        /// append's answer comes after everything asked before it.
+        async fn pending_in_the_end(&mut self) -> u64 {
+            self.spool.stage(msg(99));
+            assert!(self.spool.flush().is_empty());
+            self.answer().await;
+            self.pending() - 1
         }
     }
 
@@ -622,9 +685,10 @@ mod tests {
         assert_eq!(r.pending(), 1, "1-3 acknowledged, 6 pending");
     }
 
-    /// A session with "a", "b" written (packet ids 1, 2) and "c" queued, then lost: the
-    /// store gets copies of a and b (the session keeps them) and c itself.
-    async fn lost_with_two_in_flight() -> Rig {
+    /// A session with "1", "2" written (packet ids 1, 2: QoS 2 in the field) and "3"
+    /// queued, then lost: the store gets copies of 1 and 2 (the session keeps them) and 3
+    /// itself. Its answer is still to come.
+    async fn lost_with_two_in_flight_unanswered() -> Rig {
         let mut r = rig().await;
         r.connect(false);
         for (pkid, n) in [(1, 1), (2, 2)] {
@@ -633,13 +697,14 @@ mod tests {
         }
         r.session.enqueue(msg(3));
         r.lose();
-        assert!(
-            r.spool.settling().is_some(),
-            "the ids of what was in flight first"
-        );
-        assert_eq!(r.session.queue.ordered_len(), 0, "c went to disk");
+        assert_eq!(r.session.queue.ordered_len(), 0, "3 went to disk");
+        r
+    }
+
+    /// The same, the store's answer in.
+    async fn lost_with_two_in_flight() -> Rig {
+        let mut r = lost_with_two_in_flight_unanswered().await;
         r.answer().await;
-        assert!(r.spool.settling().is_none());
         assert_eq!(r.pending(), 3);
         r
     }
@@ -651,13 +716,134 @@ mod tests {
         assert_eq!(r.session.unacked(), 2, "resent under their packet ids");
         assert_eq!(r.replay_all().await, ["3"], "not a second time from disk");
         for pkid in [1, 2] {
-            let m = r.session.on_acked(pkid).expect("in flight");
-            r.spool.acked(&m);
+            r.ack(pkid);
         }
         r.spool.stage(msg(4));
         assert!(r.spool.flush().is_empty());
         r.answer().await;
         assert_eq!(r.pending(), 1, "only 4 left");
+    }
+
+    /// What a kept session may see after the loss, in any order.
+    #[derive(Debug, PartialEq)]
+    enum Step {
+        /// The store's answer to the append of the loss.
+        Stored,
+        /// CONNACK, session present.
+        Connack,
+        /// The link asks the store for its backlog.
+        Read,
+        /// PUBCOMP of packet id 1.
+        Ack1,
+    }
+
+    /// A kept session gets 1 and 2 again under their packet ids: never from the store too,
+    /// and their acknowledgements take the copies off the disk, whatever the order of
+    /// `steps`.
+    async fn kept_session(steps: &[Step]) {
+        let mut r = lost_with_two_in_flight_unanswered().await;
+        for step in steps {
+            match step {
+                Step::Stored => r.answer().await,
+                Step::Connack => r.connect(true),
+                Step::Read => {
+                    assert!(r.spool.next(100, 1 << 20, |_| true).is_none());
+                    assert!(r.spool.reading, "the store reads 1-3");
+                }
+                Step::Ack1 => r.ack(1),
+            }
+        }
+        assert_eq!(r.replay_all().await, ["3"], "{steps:?}");
+        if !steps.contains(&Step::Ack1) {
+            r.ack(1);
+        }
+        r.ack(2);
+        assert_eq!(r.pending_in_the_end().await, 0, "{steps:?}");
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_while_the_store_reads_keeps_the_copy_out_of_that_read() {
+        // The store took the read before the acknowledgement: its answer still has 1.
+        kept_session(&[Step::Stored, Step::Connack, Step::Read, Step::Ack1]).await;
+    }
+
+    #[tokio::test]
+    async fn a_store_answer_after_the_connack_still_keeps_the_copies_out_of_the_replay() {
+        kept_session(&[Step::Connack]).await;
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_before_the_store_answer_takes_the_copy_off_once_it_is_there() {
+        kept_session(&[Step::Connack, Step::Ack1]).await;
+        kept_session(&[Step::Connack, Step::Read, Step::Ack1]).await;
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_read_with_the_loss_takes_the_copy_off_too() {
+        // Read in the same poll as the end of the connection.
+        kept_session(&[Step::Ack1, Step::Stored, Step::Connack]).await;
+    }
+
+    #[tokio::test]
+    async fn a_second_loss_before_the_store_answer_copies_nothing_twice() {
+        let mut r = lost_with_two_in_flight_unanswered().await;
+        r.connect(true);
+        r.lose();
+        r.answer_appends().await;
+        assert_eq!(r.pending(), 3);
+        r.connect(false);
+        assert_eq!(r.replay_all().await, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_session_before_the_store_answer_gets_the_in_flight_once_from_disk() {
+        let mut r = lost_with_two_in_flight_unanswered().await;
+        r.connect(false);
+        assert_eq!(r.session.unacked(), 0);
+        assert_eq!(r.session.queue.ordered_len(), 0, "the store has them");
+        assert_eq!(r.replay_all().await, ["1", "2", "3"]);
+        assert_eq!(r.pending_in_the_end().await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_stop_before_the_store_answer_keeps_each_in_flight_message_once() {
+        let mut r = lost_with_two_in_flight_unanswered().await;
+        let left = r.session.take_undelivered();
+        let mut events = Some(r.events);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let (kept, memory) = r
+            .spool
+            .close(left, &mut events, &mut r.session, deadline)
+            .await;
+        assert_eq!(kept, 3, "1, 2 and 3, each once");
+        assert!(memory.is_empty());
+    }
+
+    /// The store failed on the append of what was in flight: what the session no longer
+    /// holds comes back to memory, once.
+    async fn failed_after_a_connack(session_present: bool) -> (Rig, Vec<String>) {
+        let mut r = lost_with_two_in_flight_unanswered().await;
+        r.connect(session_present);
+        // The answer the disk would give, were it full.
+        let e = r.events.recv().await.expect("an answer");
+        assert!(matches!(e, StoreEvent::Stored { .. }), "{e:?}");
+        let failed = StoreEvent::NotStored {
+            messages: (1..=3).map(msg).collect(),
+            error: Arc::new(StoreError::Stopped { dir: "d".into() }),
+            dropped: 0,
+        };
+        let back = r.spool.on_event(failed, &mut r.session);
+        (r, back.iter().map(body).collect())
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_gives_back_what_the_session_no_longer_holds() {
+        let (r, back) = failed_after_a_connack(false).await;
+        assert_eq!(back, ["1", "2", "3"]);
+        assert_eq!(r.session.queue.ordered_len() + r.session.unacked(), 0);
+        let (r, back) = failed_after_a_connack(true).await;
+        assert_eq!(back, ["3"], "1 and 2 are in flight");
+        assert_eq!(r.session.unacked(), 2);
     }
 
     #[tokio::test]
