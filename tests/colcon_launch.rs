@@ -165,6 +165,9 @@ fn colcon_build() -> Result<Workspace, String> {
         .arg("--install-base")
         .arg(&install)
         .args(["--packages-select", PKG])
+        // The suite's own build has every target (tests bring dev-dependencies, whose features
+        // cargo unifies): the same, so that colcon finds it done and installs that binary.
+        .args(["--cargo-args", "--all-targets"])
         .args(["--event-handlers", "summary+"])
         .stdin(Stdio::null())
         .output()

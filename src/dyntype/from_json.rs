@@ -298,7 +298,9 @@ impl<'a> Enc<'a> {
             (Bool, Scalar::Bool(b)) => self.w.u8(u8::from(b))?,
             (Float64, Scalar::Float(f)) => self.w.f64(f)?,
             (Float32, Scalar::Float(f)) => {
-                if f.is_finite() && f.abs() > f64::from(f32::MAX) {
+                // In range when it rounds to a finite float32 (f32::MAX itself, written with
+                // a digit more or less, included).
+                if f.is_finite() && !(f as f32).is_finite() {
                     return Err(self.wrong("a number within the range of float32"));
                 }
                 self.w.f32(f as f32)?
@@ -418,6 +420,15 @@ mod tests {
         assert!(f32::from_le_bytes(cdr[4..8].try_into().expect("4")).is_nan());
         assert!(f64::from_le_bytes(cdr[12..20].try_into().expect("8")).is_nan());
         assert!(refused("float32 a", json!({"a": 1e39})).contains("float32"));
+        // The float32 limit, and a number a little above it that still rounds to it (a
+        // limit printed with another digit, or parsed 1 ULP off), are in range.
+        let max = f64::from(f32::MAX);
+        let above = f64::from_bits(max.to_bits() + 1);
+        for v in [max, above, -above] {
+            let cdr = encode(&ty("float32 a"), &json!({"a": v}), MAX).expect("in range");
+            let got = f32::from_le_bytes(cdr[4..8].try_into().expect("4"));
+            assert_eq!(got.abs(), f32::MAX, "{v}");
+        }
         assert!(refused("float64 a", json!({"a": "1.0"})).contains("must be a number"));
         assert_eq!(round_trip("float64 a", json!({"a": 3})), json!({"a": 3.0}));
     }
