@@ -244,10 +244,18 @@ pub fn builtins() -> Vec<MappingSpec> {
     ]
 }
 
-/// Merges `over` onto `base`: keys set in `over` win.
+/// Merges `over` onto `base`: keys set in `over` win, inside `ros_qos` too (a built-in's
+/// deep history stays when an entry only makes it reliable).
 fn merge(base: &MappingSpec, over: &MappingSpec) -> MappingSpec {
     macro_rules! pick {
-        ($($f:ident),*) => { MappingSpec { name: over.name.clone(), $($f: over.$f.clone().or_else(|| base.$f.clone()),)* } };
+        ($($f:ident),*) => { MappingSpec {
+            name: over.name.clone(),
+            ros_qos: match (over.ros_qos, base.ros_qos) {
+                (Some(o), Some(b)) => Some(o.or(b)),
+                (o, b) => o.or(b),
+            },
+            $($f: over.$f.clone().or_else(|| base.$f.clone()),)*
+        } };
     }
     pick!(
         enabled,
@@ -260,7 +268,6 @@ fn merge(base: &MappingSpec, over: &MappingSpec) -> MappingSpec {
         mqtt_topic,
         qos,
         retain,
-        ros_qos,
         rate_limit_hz,
         batch,
         percentage_scale,
@@ -446,11 +453,27 @@ fn normalize_type(t: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ros_qos::Reliability;
 
     fn load(yaml: &str) -> Result<Vec<Mapping>, ConfigError> {
         let c = Config::parse(yaml, "m.yaml")?;
         let tree = TopicTree::new(&c, "AMR001").expect("tree");
         resolve(&c, &tree, "m.yaml")
+    }
+
+    /// An entry that only makes a built-in reliable keeps the rest of its profile (the deep
+    /// history that holds a stall), not the direction's default depth.
+    #[test]
+    fn a_partial_ros_qos_on_a_builtin_keeps_its_other_keys() {
+        let m = load("mqtt: {}\nmappings:\n  - {name: odom, ros_qos: {reliability: reliable}}\n  - {name: scan, ros_qos: {depth: 5}}\n")
+            .expect("config");
+        let find = |n: &str| m.iter().find(|x| x.name == n).expect(n);
+        let odom = find("odom").ros_qos;
+        assert_eq!(odom.reliability, Reliability::Reliable);
+        assert_eq!(odom.depth, RosQos::SENSOR_HIGH_RATE.depth);
+        assert_eq!(odom.durability, RosQos::SENSOR_HIGH_RATE.durability);
+        let scan = find("scan").ros_qos;
+        assert_eq!((scan.reliability, scan.depth), (RosQos::SENSOR.reliability, 5));
     }
 
     #[test]

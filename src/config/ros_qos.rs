@@ -36,6 +36,17 @@ impl RosQosSpec {
     }
 }
 
+impl RosQosSpec {
+    /// The keys this block sets, the others from `base`'s block.
+    pub fn or(self, base: RosQosSpec) -> RosQosSpec {
+        RosQosSpec {
+            reliability: self.reliability.or(base.reliability),
+            durability: self.durability.or(base.durability),
+            depth: self.depth.or(base.depth),
+        }
+    }
+}
+
 impl From<RosQos> for RosQosSpec {
     fn from(q: RosQos) -> Self {
         RosQosSpec {

@@ -9,6 +9,7 @@
                           receiver can tell which message it got; the last one has count - 1)
       [--fanout N]    (N topics from one node: <topic> is a template, {i} the topic's number
                        0..N-1 (e.g. /r{i:02d}/odom); each gets every message, --rate each)
+      [--depth N]     (the publisher's history depth, default 100)
   ros_tool.py sub <pkg/msg/Type> <topic> [--qos ...] [--duration S]
       prints one JSON line per message: {"t": <arrival, unix s>, "msg": {...}}
 
@@ -77,7 +78,7 @@ def to_dict(msg):
     return msg
 
 
-def qos(kind):
+def qos(kind, depth=100):
     # reliable | best_effort, optionally with _transient_local (a latched topic).
     transient = kind.endswith("_transient_local")
     kind = kind[: -len("_transient_local")] if transient else kind
@@ -85,7 +86,7 @@ def qos(kind):
         raise SystemExit(f"ros_tool.py: unknown --qos {kind}")
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=100,
+        depth=depth,
         reliability=ReliabilityPolicy.RELIABLE if kind == "reliable" else ReliabilityPolicy.BEST_EFFORT,
         durability=DurabilityPolicy.TRANSIENT_LOCAL if transient else DurabilityPolicy.VOLATILE,
     )
@@ -107,7 +108,7 @@ def publish(node, cls, a):
     """`--count` messages at `--rate` (to each of `--fanout` topics), once every topic has a
     subscriber matched (or after --wait-subscribers s)."""
     topics = [a.topic.format(i=i) for i in range(a.fanout)] if a.fanout else [a.topic]
-    pubs = [node.create_publisher(cls, t, qos(a.qos)) for t in topics]
+    pubs = [node.create_publisher(cls, t, qos(a.qos, a.depth)) for t in topics]
     deadline = time.time() + a.wait_subscribers
     while any(p.get_subscription_count() == 0 for p in pubs) and time.time() < deadline:
         rclpy.spin_once(node, timeout_sec=0.05)
@@ -173,6 +174,7 @@ def main():
     ap.add_argument("--wait-subscribers", type=float, default=5.0)
     ap.add_argument("--linger", type=float, default=0.5)
     ap.add_argument("--fanout", type=int, default=0)
+    ap.add_argument("--depth", type=int, default=100, help="the publisher's history depth")
     a = ap.parse_args()
     with ros_node(a.mode) as node:
         (publish if a.mode == "pub" else record)(node, msg_class(a.type), a)
