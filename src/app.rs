@@ -109,11 +109,13 @@ pub fn start(
     // when they are gone, the link knows that nothing more will come.
     drop(outbox);
     let generic = ros.sinks.topics().cloned().collect();
-    let bounds = (
+    let (inbox, queues) = Inbox::new(
+        tree,
+        generic,
         settings.config.bridge.inbound_queue,
-        settings.config.commands.max_payload,
+        settings.config.commands.clone(),
+        stats.clone(),
     );
-    let (inbox, queues) = Inbox::new(tree, generic, bounds, stats.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -37,8 +37,8 @@ impl Herald {
 
     /// `<status prefix>/<action>` at the status QoS.
     pub fn status<D: Serialize>(&self, action: &str, data: &D, retain: bool) {
-        let payload = envelope::status(self.tree.robot_id(), data);
-        self.send(Category::Status, action, retain, payload);
+        self.out
+            .send(status_message(&self.tree, action, data, retain));
     }
 
     /// `<alert prefix>/<level>` at the alert QoS, unless alerts are off.
@@ -51,10 +51,26 @@ impl Herald {
     }
 
     fn send(&self, c: Category, action: &str, retain: bool, payload: Vec<u8>) {
-        let qos: Qos = self.tree.qos(c);
-        let topic: Arc<str> = Arc::from(self.tree.topic(c, action));
-        self.out.send(Outbound::new(topic, qos, retain, payload));
+        self.out
+            .send(message(&self.tree, c, action, retain, payload));
     }
+}
+
+/// `<status prefix>/<action>` at the status QoS, for whoever sends it.
+pub fn status_message<D: Serialize>(
+    tree: &TopicTree,
+    action: &str,
+    data: &D,
+    retain: bool,
+) -> Outbound {
+    let payload = envelope::status(tree.robot_id(), data);
+    message(tree, Category::Status, action, retain, payload)
+}
+
+fn message(tree: &TopicTree, c: Category, action: &str, retain: bool, p: Vec<u8>) -> Outbound {
+    let qos: Qos = tree.qos(c);
+    let topic: Arc<str> = Arc::from(tree.topic(c, action));
+    Outbound::new(topic, qos, retain, p)
 }
 
 /// The bridge's own report: `status/bridge` and `/diagnostics` every `period` seconds until

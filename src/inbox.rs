@@ -1,7 +1,8 @@
 //! Fleet messages from the MQTT link to whoever handles them: stops and e-stops to the
 //! command runner first (a channel of their own), other commands behind them, messages of the
 //! generic MQTT to ROS mappings to their publishers. Nothing here waits: a full queue is a
-//! drop, counted and logged (throttled).
+//! drop, counted and logged (throttled); a command dropped so is refused with an outcome
+//! (`busy`), so that the fleet hears of every command it sent.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
@@ -9,13 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::command::{Action, FleetCommand};
-use crate::config::TopicTree;
-use crate::diagnostics::Stats;
+use crate::command::refusal::Refusal;
+use crate::command::{self, Action, FleetCommand};
+use crate::config::{CommandConfig, TopicTree};
+use crate::diagnostics::{Counters, Stats};
+use crate::herald;
 use crate::logging::Throttle;
-use crate::mqtt::{Dispatch, Inbound};
+use crate::mqtt::{Dispatch, Inbound, Outbound};
 
 /// Stops and e-stops waiting for the runner. Any one of them stops the robot, so a few are
 /// plenty; a flood beyond is dropped and counted (the robot is stopping anyway).
@@ -36,18 +39,23 @@ pub struct Inbox {
     commands: mpsc::Sender<FleetCommand>,
     to_ros: mpsc::Sender<Inbound>,
     stats: Arc<Stats>,
-    /// `commands.max_payload`: bigger messages are refused, so only their size travels on.
-    max_payload: usize,
+    /// The runner's counters: a command refused here counts as received and refused too.
+    counters: Arc<Counters>,
+    /// What reads the `id` of a command refused here (`commands`).
+    commands_cfg: CommandConfig,
+    /// How many commands of the other kind may wait (`bridge.inbound_queue`).
+    depth: usize,
     log: Throttle,
 }
 
 impl Inbox {
     /// `depth`: how many messages of each other kind may wait (`bridge.inbound_queue`), each
-    /// at most `max_payload` bytes: the queues are bounded in bytes too.
+    /// at most `commands.max_payload` bytes: the queues are bounded in bytes too.
     pub fn new(
         tree: Arc<TopicTree>,
         generic: HashSet<String>,
-        (depth, max_payload): (usize, usize),
+        depth: usize,
+        commands_cfg: CommandConfig,
         stats: Arc<Stats>,
     ) -> (Inbox, Queues) {
         let (priority, priority_rx) = mpsc::channel(PRIORITY_QUEUE);
@@ -59,9 +67,12 @@ impl Inbox {
             priority,
             commands,
             to_ros,
+            counters: stats.register("commands"),
             stats,
-            max_payload,
-            log: Throttle::new("dropped fleet messages", 10),
+            commands_cfg,
+            depth,
+            // One line a second: the refusals of the runner have a budget of their own.
+            log: Throttle::new("dropped fleet messages", 1),
         };
         let queues = Queues {
             priority: priority_rx,
@@ -77,11 +88,25 @@ impl Inbox {
             log::warn!("mqtt: fleet messages arrive faster than they are handled; one dropped");
         }
     }
+
+    /// A command that found its queue full: dropped, and refused with a `busy` outcome.
+    fn busy(&mut self, c: &FleetCommand) -> Outbound {
+        self.dropped();
+        let waiting = if c.action.is_priority() {
+            PRIORITY_QUEUE
+        } else {
+            self.depth
+        };
+        let outcome = command::refused_unread(c, Refusal::Busy { waiting }, &self.commands_cfg);
+        Counters::add(&self.counters.received);
+        Counters::add(&self.counters.refused);
+        herald::status_message(&self.tree, "command", &outcome, false)
+    }
 }
 
 impl Dispatch for Inbox {
-    fn dispatch(&mut self, mut m: Inbound) {
-        if m.size > self.max_payload {
+    fn dispatch(&mut self, mut m: Inbound) -> Option<Outbound> {
+        if m.size > self.commands_cfg.max_payload {
             // Refused by its size alone (`size` is kept): the bytes need not wait in a queue.
             m.payload = Bytes::new();
         }
@@ -89,11 +114,9 @@ impl Dispatch for Inbox {
             if self.to_ros.try_send(m).is_err() {
                 self.dropped();
             }
-            return;
+            return None;
         }
-        let Some(level) = self.tree.command_action(&m.topic) else {
-            return;
-        };
+        let level = self.tree.command_action(&m.topic)?;
         let action = Action::parse(level);
         let to = if action.is_priority() {
             &self.priority
@@ -106,8 +129,11 @@ impl Dispatch for Inbox {
             size: m.size,
             retained: m.retain,
         };
-        if to.try_send(c).is_err() {
-            self.dropped();
+        match to.try_send(c) {
+            Ok(()) => None,
+            Err(TrySendError::Full(c)) => Some(self.busy(&c)),
+            // The runner is gone: the bridge is stopping.
+            Err(TrySendError::Closed(_)) => None,
         }
     }
 }

@@ -990,10 +990,79 @@ fn fuzzed_hostile_commands_never_move_the_robot() {
     assert_eq!(total_other, 0, "every hostile command is refused");
 }
 
+/// A burst of commands faster than the runner takes them, behind a queue of one
+/// (`bridge.inbound_queue: 1`): every command still gets exactly one outcome, by its id; those
+/// that found the queue full are refused as `busy` by the link itself, counted in
+/// `commands.refused` and `inbound_dropped`. None of them moves the robot (each is stale).
+#[test]
+fn commands_beyond_a_full_queue_are_refused_as_busy_by_id() {
+    let mut rig = Rig::start(
+        "FLD96",
+        "bridge: {diagnostics_period: 1, inbound_queue: 1}\n",
+    );
+    let mut reports = rig.mqtt_sub("amr/FLD96/status/bridge");
+    let before = (reports.bridge_report("FLD96", Duration::from_secs(5))).expect("a report");
+    let mut twists = rig
+        .site
+        .ros(ros_type::TWIST, "/cmd_vel")
+        .subscribe("reliable");
+    let n = 300;
+    let lines = (0..n).map(|i| {
+        let c = serde_json::json!({"timestamp": "2020-01-01T00:00:00Z", "id": format!("b{i}"),
+            "command": "move_forward", "parameters": {"speed": 20, "distance": 1}});
+        c.to_string().into_bytes()
+    });
+    mqtt_pub_lines(rig.port(), &rig.topic("command/move"), 1, lines).wait();
+    let topic = "amr/FLD96/status/command";
+    let mut outcomes: Vec<serde_json::Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outcomes.len() < n && Instant::now() < deadline {
+        let got = rig.sub.collect(topic, Duration::from_millis(500));
+        outcomes.extend(
+            got.iter()
+                .filter_map(|m| serde_json::from_str(&m.payload).ok()),
+        );
+    }
+    rig.sub.collect(topic, Duration::from_millis(500));
+    let ids: Vec<&str> = (outcomes.iter())
+        .filter_map(|o| o.pointer("/data/id").and_then(|v| v.as_str()))
+        .collect();
+    let busy = (outcomes.iter())
+        .filter(|o| {
+            (o.pointer("/data/reason").and_then(|v| v.as_str())).is_some_and(|r| r.contains("busy"))
+        })
+        .count();
+    let rejected = (outcomes.iter())
+        .filter(|o| o.pointer("/data/status").and_then(|v| v.as_str()) == Some("rejected"))
+        .count();
+    let after = (reports.bridge_report("FLD96", Duration::from_secs(5))).expect("a report");
+    let refused = counter(&after, "commands.refused") - counter(&before, "commands.refused");
+    let dropped = counter(&after, "inbound_dropped") - counter(&before, "inbound_dropped");
+    eprintln!("burst of {n} behind a queue of 1: {} outcomes, {rejected} rejected, {busy} busy; refused +{refused}, inbound_dropped +{dropped}", outcomes.len());
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (n, n),
+        "one outcome per command, by its id"
+    );
+    assert_eq!(rejected, n, "every command rejected (stale, or busy)");
+    assert!(busy > 0, "the burst overflowed a queue of one");
+    assert_eq!(
+        refused, n as u64,
+        "commands.refused counts the busy ones too"
+    );
+    assert_eq!(dropped, busy as u64, "inbound_dropped counts the busy ones");
+    let moved = nonzero(&twists.collect_for(Duration::from_millis(300)));
+    assert!(moved.is_empty(), "nothing moved: {moved:?}");
+}
+
 /// Field condition: a fleet client stuck in a loop sends 1,500 malformed commands in about
 /// 2 s. The bridge's log (ROS logging, often shipped over a slow link) must stay readable: at
-/// most ~12 lines in any second of the log's timestamps (10 refusals a second plus a
-/// summary), while every refusal is still reported (1,500 `rejected` outcomes, or the
+/// most 13 lines in any second of the log's timestamps (10 refusals a second and their
+/// summary, one line about a full queue and its summary, on a machine too slow to keep up),
+/// while every refusal is still reported (1,500 `rejected` outcomes, or the
 /// `commands.refused` counter of `status/bridge`).
 #[test]
 fn a_flood_of_refused_commands_does_not_flood_the_log() {
@@ -1054,8 +1123,8 @@ fn a_flood_of_refused_commands_does_not_flood_the_log() {
     );
     assert!(rig.bridge.proc.alive(), "alive after the flood");
     assert!(
-        worst <= 12,
-        "at most ~12 log lines in any second of the flood, got {worst}: {per_second:?}; e.g.\n{}",
+        worst <= 13,
+        "at most 13 log lines in any second of the flood, got {worst}: {per_second:?}; e.g.\n{}",
         lines
             .iter()
             .take(15)

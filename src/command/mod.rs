@@ -773,6 +773,18 @@ fn unless<R>(
 }
 
 /// The effects of refusing a message outright.
+/// The `rejected` outcome of a command refused before the runner saw it (its queue was full):
+/// its `id` and `command` when the payload shows them.
+pub fn refused_unread(c: &FleetCommand, refusal: Refusal, cfg: &CommandConfig) -> Outcome {
+    let (id, name) = parse::id_and_name(&c.payload, cfg);
+    Outcome {
+        id,
+        command: name,
+        status: OutcomeStatus::Rejected,
+        reason: Some(refusal.to_string()),
+    }
+}
+
 fn refused(id: Option<String>, name: Option<String>, refusal: Refusal) -> Effects {
     let mut fx = Effects::default();
     reject(&mut fx, Rejected { id, name, refusal }, "");

@@ -57,4 +57,8 @@ pub enum Refusal {
     Paused,
     #[error("commands are disabled (commands.enabled is false)")]
     Disabled,
+    #[error(
+        "the bridge is busy: {waiting} commands already wait to be handled (bridge.inbound_queue)"
+    )]
+    Busy { waiting: usize },
 }

@@ -473,7 +473,10 @@ mod tests {
         assert_eq!(odom.depth, RosQos::SENSOR_HIGH_RATE.depth);
         assert_eq!(odom.durability, RosQos::SENSOR_HIGH_RATE.durability);
         let scan = find("scan").ros_qos;
-        assert_eq!((scan.reliability, scan.depth), (RosQos::SENSOR.reliability, 5));
+        assert_eq!(
+            (scan.reliability, scan.depth),
+            (RosQos::SENSOR.reliability, 5)
+        );
     }
 
     #[test]

@@ -483,12 +483,17 @@ impl<D: Dispatch> Link<D> {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Incoming(Packet::Publish(p)) => self.dispatch.dispatch(Inbound {
-                topic: p.topic,
-                size: p.payload.len(),
-                payload: p.payload,
-                retain: p.retain,
-            }),
+            Event::Incoming(Packet::Publish(p)) => {
+                let reply = self.dispatch.dispatch(Inbound {
+                    topic: p.topic,
+                    size: p.payload.len(),
+                    payload: p.payload,
+                    retain: p.retain,
+                });
+                if let Some(m) = reply {
+                    self.accept(m);
+                }
+            }
             Event::Incoming(Packet::PubAck(a)) => self.acked(a.pkid),
             Event::Incoming(Packet::PubComp(c)) => self.acked(c.pkid),
             _ => {}

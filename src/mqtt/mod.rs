@@ -82,7 +82,9 @@ pub struct Inbound {
 
 /// Where the link hands fleet messages. It must not wait: a full queue is a counted drop.
 pub trait Dispatch: Send + 'static {
-    fn dispatch(&mut self, m: Inbound);
+    /// `Some`: the link publishes this reply itself (a refusal at the door, when the queue
+    /// behind it is full: the link's own queue has room, and needs no producer of its own).
+    fn dispatch(&mut self, m: Inbound) -> Option<Outbound>;
 }
 
 /// What the link tells the rest of the bridge about the connection.

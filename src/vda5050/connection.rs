@@ -117,10 +117,10 @@ impl Inbox {
 }
 
 impl Dispatch for Inbox {
-    fn dispatch(&mut self, m: Inbound) {
+    fn dispatch(&mut self, m: Inbound) -> Option<Outbound> {
         let Some(topic) = self.topics.classify(&m.topic) else {
             log::debug!("VDA 5050: a message on {} is not for the profile", m.topic);
-            return;
+            return None;
         };
         let payload = if m.size > self.max_payload {
             Bytes::new()
@@ -139,5 +139,6 @@ impl Dispatch for Inbox {
                 log::warn!("VDA 5050: master control's messages queue up: one dropped");
             }
         }
+        None
     }
 }
