@@ -1162,7 +1162,7 @@ fn estop_from_a_latched_publisher_started_before_the_bridge_latches() {
     );
     site.keep(estop);
     std::thread::sleep(Duration::from_secs(3));
-    let rig = Rig::on(site, "FLD95", &config(""), &[], "amr/FLD95/#");
+    let rig = Rig::on(site, "FLD95", &config(PATIENT), &[], "amr/FLD95/#");
     estop_refuses_a_move(
         &mut Robot::on(rig),
         "latched publisher started before the bridge",
@@ -1177,9 +1177,13 @@ fn estop_from_a_reliable_publisher_latches() {
     estop_at_10_hz_refuses_a_move("FLD96", "reliable");
 }
 
+/// A command's freshness window wide enough that a loaded machine (a slow `mosquitto_pub`)
+/// cannot turn the e-stop's refusal into a stale one: these tests are about the latch.
+const PATIENT: &str = "commands: {max_age: 10}\n";
+
 /// A publisher of `qos` sends `emergency_stop` true at 10 Hz to a running bridge.
 fn estop_at_10_hz_refuses_a_move(robot: &str, qos: &str) {
-    let mut robot = Robot::start(robot, "");
+    let mut robot = Robot::start(robot, PATIENT);
     let estop = robot.rig.ros(ros_type::BOOL, "/emergency_stop");
     let _estop = estop.publish(&json!({"data": true}), 10.0, 600, qos);
     estop_refuses_a_move(&mut robot, &format!("{qos} publisher at 10 Hz"), qos);
