@@ -114,6 +114,16 @@ def main():
         for r in by("latency"):
             row(r.get("transport", "tcp"), r["load"], f'{r["samples"]}/{r["sent"]}', r["median_ms"],
                 r["p90_ms"], r["p99_ms"], r["max_ms"])
+    if by("generic"):
+        print("\ngeneric: the same messages through the built-in converters and a generic mapping")
+        row("path", "bridge µs/msg", "floor µs/msg", "above floor µs/msg", "ratio", "RssAnon KiB",
+            "threads", "delivered", "machine busy %")
+        for r in by("generic"):
+            t = r["topics"].values()
+            delivered = f'{sum(v["mqtt_received"] for v in t)}/{sum(v["sent"] for v in t)}'
+            row(r["path"], r["bridge_us_per_msg"], r["floor_us_per_msg"], r["extra_us_per_msg"],
+                r["ratio_to_floor"], r["bridge"]["RssAnon"], r["bridge"]["Threads"], delivered,
+                r["machine_busy_pct"])
     for r in by("command"):
         print("\ncommand")
         row("command", "Twists seen", "median ms", "p90 ms", "min ms", "max ms")

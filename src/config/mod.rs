@@ -19,6 +19,7 @@ pub mod failover;
 pub mod mappings;
 pub mod mqtt;
 pub mod offline_store;
+pub mod ros_names;
 pub mod ros_qos;
 pub mod settings;
 pub mod state;

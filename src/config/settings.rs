@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::failover;
 use super::mappings::{self, Mapping};
 use super::offline_store::OfflineStore;
+pub use super::ros_names::{resolve_ros_name, NODE_NAME};
 use super::topics::{self, Category, COMMAND_ACTIONS};
 use super::tree::TopicTree;
 use super::{Config, ConfigError, Direction, ReconnectConfig};
@@ -69,9 +70,6 @@ impl std::fmt::Debug for BrokerSettings {
             .finish_non_exhaustive()
     }
 }
-
-/// The node's name, before any `__node:=` remap.
-pub const NODE_NAME: &str = "amr_mqtt_bridge";
 
 /// Without `ca_file`, TLS trusts the system's CA bundle.
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -229,20 +227,6 @@ impl SafetyGuard {
                 Ok(())
             }
         }
-    }
-}
-
-/// A ROS topic name as the node in `namespace` resolves it (remapping aside): absolute names
-/// stay, relative ones go under the namespace, `~/x` under the node.
-pub fn resolve_ros_name(name: &str, namespace: &str) -> String {
-    let ns = namespace.trim_end_matches('/');
-    let name = name.trim_end_matches('/');
-    if name.starts_with('/') {
-        name.to_owned()
-    } else if let Some(rest) = name.strip_prefix('~') {
-        format!("{ns}/{NODE_NAME}{rest}")
-    } else {
-        format!("{ns}/{name}")
     }
 }
 
@@ -422,14 +406,6 @@ mod tests {
             "mqtt:\n  offline_store: {path: relative}\n",
             "mqtt.offline_store.path",
         );
-    }
-
-    #[test]
-    fn ros_names_resolve_like_rcl() {
-        assert_eq!(resolve_ros_name("cmd_vel", "/"), "/cmd_vel");
-        assert_eq!(resolve_ros_name("cmd_vel", "/r1"), "/r1/cmd_vel");
-        assert_eq!(resolve_ros_name("/cmd_vel", "/r1"), "/cmd_vel");
-        assert_eq!(resolve_ros_name("~/x", "/r1"), "/r1/amr_mqtt_bridge/x");
     }
 
     #[test]

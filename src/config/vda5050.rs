@@ -2,7 +2,7 @@
 //! number made from the robot id, the profile's topics apart from the seed's tree, and no
 //! mapping around the profile (its MQTT topics and the robot's navigation topics are its own).
 
-use super::settings::resolve_ros_name;
+use super::ros_names::resolve_ros_name;
 use super::topics::{self, Category};
 use super::tree::TopicTree;
 use super::{Config, ConfigError, Direction, Mapping};

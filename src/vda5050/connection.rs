@@ -18,9 +18,8 @@ use chrono::Utc;
 use rumqttc::{LastWill, QoS};
 use tokio::sync::mpsc;
 
-use super::core::Publish;
 use super::presence::Presence;
-use super::topics::{Incoming, Topics};
+use super::topics::{Incoming, Publish, Topics};
 use crate::config::{Qos, Settings};
 use crate::diagnostics::VdaStats;
 use crate::logging::Throttle;

@@ -35,7 +35,7 @@ use super::msg::visualization::Visualization;
 use super::msg::Headed;
 use super::order::{OrderBook, Verdict};
 use super::presence::Presence;
-use super::topics::{Incoming, Outgoing, Topics};
+use super::topics::{Incoming, Outgoing, Publish, Topics};
 use super::validate::{self, Rules};
 use super::version::Version;
 use super::words::{ActionStatus, EstopType, OperatingMode};
@@ -50,16 +50,6 @@ pub struct Effects {
     /// A change of the pause gate, for the safety core (the command core); `None`: unchanged.
     pub gate: Option<Gate>,
     pub navigation: Vec<NavMessage>,
-}
-
-/// An MQTT message, with the topic's QoS and retain flag.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Publish {
-    pub kind: Outgoing,
-    pub topic: String,
-    pub qos: u8,
-    pub retain: bool,
-    pub payload: Vec<u8>,
 }
 
 /// The pause, as a level the safety core holds until told otherwise.

@@ -79,9 +79,9 @@ pub mod words;
 mod tests;
 
 pub use self::core::{
-    Battery, Counters, Effects, Estop, Gate, NavMessage, NavTopic, Odometry, Publish, VdaCore,
+    Battery, Counters, Effects, Estop, Gate, NavMessage, NavTopic, Odometry, VdaCore,
 };
 pub use config::VdaConfig;
 pub use presence::Presence;
-pub use topics::{Incoming, Outgoing, Topics};
+pub use topics::{Incoming, Outgoing, Publish, Topics};
 pub use version::Version;

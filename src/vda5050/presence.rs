@@ -10,10 +10,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::core::Publish;
 use super::header::Stamper;
 use super::msg::connection::Connection;
-use super::topics::{Outgoing, Topics};
+use super::topics::{Outgoing, Publish, Topics};
 use super::version::{ConnectionState, Version};
 use crate::envelope::to_json;
 

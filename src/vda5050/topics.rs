@@ -106,6 +106,16 @@ impl Topics {
     }
 }
 
+/// An MQTT message, with the topic's QoS and retain flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publish {
+    pub kind: Outgoing,
+    pub topic: String,
+    pub qos: u8,
+    pub retain: bool,
+    pub payload: Vec<u8>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,8 @@ use bytes::Bytes;
 use super::format::{self, FrameError, Header, MessageRef, Record, MAX_OWNER, MAX_TOPIC};
 use super::lock::DirLock;
 use super::recover::recover;
-use super::{segment, StoreError};
+use super::segment::{self, Entry, Segment};
+use super::StoreError;
 use crate::config::{Qos, MAX_PAYLOAD};
 use crate::mqtt::Outbound;
 
@@ -144,49 +145,6 @@ pub struct Store {
     /// Bytes of all segment files.
     total: u64,
     failed: Option<String>,
-}
-
-pub struct Segment {
-    pub path: PathBuf,
-    pub size: u64,
-    /// Where its records start (after the header).
-    pub start: u64,
-    /// Messages in it not acknowledged yet.
-    pub live: usize,
-    reader: Option<File>,
-}
-
-impl Segment {
-    pub fn new(path: PathBuf, size: u64, start: u64) -> Segment {
-        Segment {
-            path,
-            size,
-            start,
-            live: 0,
-            reader: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    pub id: u64,
-    pub segment: u64,
-    pub offset: u64,
-    pub len: usize,
-    pub acked: bool,
-}
-
-impl Entry {
-    pub fn new(id: u64, segment: u64, offset: u64, len: usize) -> Entry {
-        Entry {
-            id,
-            segment,
-            offset,
-            len,
-            acked: false,
-        }
-    }
 }
 
 impl Store {

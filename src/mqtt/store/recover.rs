@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
 use super::format::Record;
-use super::queue::{Entry, Segment};
 use super::scan::{scan, Scan};
-use super::{segment, StoreError};
+use super::segment::{self, Entry, Segment};
+use super::StoreError;
 
 pub struct Recovered {
     pub segments: BTreeMap<u64, Segment>,

@@ -9,6 +9,52 @@ use std::path::{Path, PathBuf};
 use super::format::Header;
 use super::StoreError;
 
+/// A segment file as the store tracks it.
+pub struct Segment {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Where its records start (after the header).
+    pub start: u64,
+    /// Messages in it not acknowledged yet.
+    pub live: usize,
+    /// Opened on the first read.
+    pub(super) reader: Option<File>,
+}
+
+impl Segment {
+    pub fn new(path: PathBuf, size: u64, start: u64) -> Segment {
+        Segment {
+            path,
+            size,
+            start,
+            live: 0,
+            reader: None,
+        }
+    }
+}
+
+/// Where one message lies (its segment, offset and length), and whether it is acknowledged.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub id: u64,
+    pub segment: u64,
+    pub offset: u64,
+    pub len: usize,
+    pub acked: bool,
+}
+
+impl Entry {
+    pub fn new(id: u64, segment: u64, offset: u64, len: usize) -> Entry {
+        Entry {
+            id,
+            segment,
+            offset,
+            len,
+            acked: false,
+        }
+    }
+}
+
 const SUFFIX: &str = ".seg";
 
 pub fn path(dir: &Path, number: u64) -> PathBuf {
