@@ -76,7 +76,7 @@ mod tests {
     fn addr(host: &str) -> Address {
         Address {
             host: host.into(),
-            port: 1883,
+            port: 11883,
         }
     }
 

@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn another_address_keeps_everything_but_the_address() {
-        let mut o = MqttOptions::new("amr_bridge_R1", "a", 1883);
+        let mut o = MqttOptions::new("amr_bridge_R1", "a", 11883);
         o.set_keep_alive(Duration::from_secs(7))
             .set_clean_session(false)
             .set_max_packet_size(MAX_PACKET, MAX_PACKET)
