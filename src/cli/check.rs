@@ -15,7 +15,6 @@ use crate::config::settings::resolve_ros_name;
 use crate::config::topics::ALL;
 use crate::config::{Category, ConfigError, ConverterKind, Direction, Mapping, Settings};
 use crate::convert::generic::{self, Types};
-use crate::ros::runtime_qos;
 use crate::vda5050::connection::CLIENT_ID_SUFFIX;
 use crate::vda5050::{Incoming, Outgoing};
 
@@ -385,7 +384,7 @@ fn mapping_row(m: &Mapping, namespace: &str) -> Vec<String> {
         if m.auto_qos {
             "auto".into()
         } else {
-            runtime_qos(m.ros_qos).to_string()
+            m.ros_qos.to_string()
         },
     ]
 }

@@ -3,13 +3,9 @@
 
 use serde::Deserialize;
 
-/// ROS QoS of a mapping's subscription or publisher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RosQos {
-    pub reliability: Reliability,
-    pub durability: Durability,
-    pub depth: usize,
-}
+/// ROS QoS of a mapping's subscription or publisher: the profile the run-time types use too,
+/// so that the configuration and the ROS side speak of one type.
+pub use crate::dyntype::qos::{Durability, Qos as RosQos, Reliability};
 
 /// A `ros_qos:` block as written: the keys it leaves out come from its direction's default
 /// ([`RosQosSpec::over`]), so that `{durability: transient_local}` on an MQTT to ROS mapping
@@ -57,20 +53,6 @@ impl From<RosQos> for RosQosSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reliability {
-    Reliable,
-    BestEffort,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    Volatile,
-    TransientLocal,
-}
-
 impl RosQos {
     /// The sensor-data profile drivers use; a best-effort reader matches reliable writers too.
     /// Deeper than rclcpp's 5: r2r takes one message per subscription per spin, so a short
@@ -88,11 +70,5 @@ impl RosQos {
     pub const SENSOR_HIGH_RATE: RosQos = RosQos {
         depth: 1000,
         ..RosQos::SENSOR
-    };
-    /// For what the bridge publishes into ROS: reliable, as `rclpy`/`rclcpp` default readers are.
-    pub const RELIABLE: RosQos = RosQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::Volatile,
-        depth: 10,
     };
 }

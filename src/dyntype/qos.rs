@@ -6,13 +6,18 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use serde::Deserialize;
+
+/// As written in a `ros_qos:` block too (`reliable`, `best_effort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reliability {
     Reliable,
     BestEffort,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Durability {
     Volatile,
     TransientLocal,
@@ -27,7 +32,7 @@ pub struct Qos {
 }
 
 impl Qos {
-    /// What a run-time publisher uses by default: reliable, as rclpy and rclcpp readers are.
+    /// What the bridge publishes into ROS by default: reliable, as rclpy and rclcpp readers are.
     pub const RELIABLE: Qos = Qos {
         reliability: Reliability::Reliable,
         durability: Durability::Volatile,

@@ -22,7 +22,7 @@ use r2r::QosProfile;
 
 use crate::config::{Durability, Mapping, Reliability, RosQos};
 use crate::diagnostics::ShowQos;
-use crate::dyntype::{self, RuntimeError};
+use crate::dyntype::RuntimeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosError {
@@ -54,25 +54,9 @@ impl RosError {
     }
 }
 
-/// A mapping's profile for the run-time types' subscriptions and publishers; its text is what
-/// `status/bridge` and `--check-config` show for every mapping.
-pub fn runtime_qos(q: RosQos) -> dyntype::Qos {
-    dyntype::Qos {
-        reliability: match q.reliability {
-            Reliability::Reliable => dyntype::Reliability::Reliable,
-            Reliability::BestEffort => dyntype::Reliability::BestEffort,
-        },
-        durability: match q.durability {
-            Durability::Volatile => dyntype::Durability::Volatile,
-            Durability::TransientLocal => dyntype::Durability::TransientLocal,
-        },
-        depth: q.depth,
-    }
-}
-
 /// How `status/bridge` tells a fixed profile.
 pub fn fixed_qos(q: RosQos) -> ShowQos {
-    let text = runtime_qos(q).to_string();
+    let text = q.to_string();
     Box::new(move || text.clone())
 }
 

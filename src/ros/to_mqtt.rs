@@ -21,7 +21,7 @@ use r2r::Node;
 use serde::Serialize;
 
 use super::drain::Drain;
-use super::{fixed_qos, qos_profile, runtime_qos, RosError};
+use super::{fixed_qos, qos_profile, RosError};
 use crate::config::{Category, ConverterKind, Mapping, Qos};
 use crate::convert::generic::{self, Types};
 use crate::convert::{self, Converter, Stamped};
@@ -282,7 +282,7 @@ fn generic(at: At<'_>, mut enc: Encoder) -> Result<Box<dyn Drain>, RosError> {
             depth: m.ros_qos.depth,
         }
     } else {
-        SubQos::Fixed(runtime_qos(m.ros_qos))
+        SubQos::Fixed(m.ros_qos)
     };
     let sub = runtime
         .subscribe(SubscribeOptions {

@@ -11,7 +11,7 @@ use r2r::Node;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{fixed_qos, qos_profile, runtime_qos, RosError};
+use super::{fixed_qos, qos_profile, RosError};
 use crate::command::freshness::admit;
 use crate::command::runner::TwistSink;
 use crate::command::Twist2;
@@ -87,7 +87,7 @@ impl GenericSinks {
                 return Err(RosError::mapping(m, "its message type was not resolved"));
             };
             let publisher = runtime
-                .publisher(&m.ros_topic, t.type_ref.clone(), runtime_qos(m.ros_qos))
+                .publisher(&m.ros_topic, t.type_ref.clone(), m.ros_qos)
                 .map_err(|e| RosError::mapping(m, e))?;
             let counters = stats.register(&m.name);
             counters.show_ros_qos(fixed_qos(m.ros_qos));
