@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use amr_mqtt_bridge::app::{self, AppError};
 use amr_mqtt_bridge::cli::{self, Command};
-use amr_mqtt_bridge::config::{settings::NODE_NAME, ConfigError, Settings};
+use amr_mqtt_bridge::config::{ros_names::NODE_NAME, ConfigError, Settings};
 use amr_mqtt_bridge::mqtt::MqttError;
 use amr_mqtt_bridge::{logging, ros};
 

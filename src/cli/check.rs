@@ -11,7 +11,7 @@ use std::fmt::Write;
 use r2r::ParameterValue;
 
 use super::UsageError;
-use crate::config::settings::resolve_ros_name;
+use crate::config::ros_names::resolve_ros_name;
 use crate::config::topics::ALL;
 use crate::config::{Category, ConfigError, ConverterKind, Direction, Mapping, Settings};
 use crate::convert::generic::{self, Types};

@@ -772,7 +772,6 @@ fn unless<R>(
     }
 }
 
-/// The effects of refusing a message outright.
 /// The `rejected` outcome of a command refused before the runner saw it (its queue was full):
 /// its `id` and `command` when the payload shows them.
 pub fn refused_unread(c: &FleetCommand, refusal: Refusal, cfg: &CommandConfig) -> Outcome {
@@ -785,6 +784,7 @@ pub fn refused_unread(c: &FleetCommand, refusal: Refusal, cfg: &CommandConfig) -
     }
 }
 
+/// The effects of refusing a message outright.
 fn refused(id: Option<String>, name: Option<String>, refusal: Refusal) -> Effects {
     let mut fx = Effects::default();
     reject(&mut fx, Rejected { id, name, refusal }, "");

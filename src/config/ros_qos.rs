@@ -30,9 +30,7 @@ impl RosQosSpec {
             depth: self.depth.unwrap_or(base.depth),
         }
     }
-}
 
-impl RosQosSpec {
     /// The keys this block sets, the others from `base`'s block.
     pub fn or(self, base: RosQosSpec) -> RosQosSpec {
         RosQosSpec {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::failover;
 use super::mappings::{self, Mapping};
 use super::offline_store::OfflineStore;
-pub use super::ros_names::{resolve_ros_name, NODE_NAME};
+use super::ros_names::resolve_ros_name;
 use super::topics::{self, Category, COMMAND_ACTIONS};
 use super::tree::TopicTree;
 use super::{Config, ConfigError, Direction, ReconnectConfig};
