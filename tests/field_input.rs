@@ -997,11 +997,11 @@ fn fuzzed_hostile_commands_never_move_the_robot() {
 #[test]
 fn commands_beyond_a_full_queue_are_refused_as_busy_by_id() {
     let mut rig = Rig::start(
-        "FLD96",
+        "FLD97",
         "bridge: {diagnostics_period: 1, inbound_queue: 1}\n",
     );
-    let mut reports = rig.mqtt_sub("amr/FLD96/status/bridge");
-    let before = (reports.bridge_report("FLD96", Duration::from_secs(5))).expect("a report");
+    let mut reports = rig.mqtt_sub("amr/FLD97/status/bridge");
+    let before = (reports.bridge_report("FLD97", Duration::from_secs(5))).expect("a report");
     let mut twists = rig
         .site
         .ros(ros_type::TWIST, "/cmd_vel")
@@ -1013,7 +1013,7 @@ fn commands_beyond_a_full_queue_are_refused_as_busy_by_id() {
         c.to_string().into_bytes()
     });
     mqtt_pub_lines(rig.port(), &rig.topic("command/move"), 1, lines).wait();
-    let topic = "amr/FLD96/status/command";
+    let topic = "amr/FLD97/status/command";
     let mut outcomes: Vec<serde_json::Value> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while outcomes.len() < n && Instant::now() < deadline {
@@ -1035,7 +1035,7 @@ fn commands_beyond_a_full_queue_are_refused_as_busy_by_id() {
     let rejected = (outcomes.iter())
         .filter(|o| o.pointer("/data/status").and_then(|v| v.as_str()) == Some("rejected"))
         .count();
-    let after = (reports.bridge_report("FLD96", Duration::from_secs(5))).expect("a report");
+    let after = (reports.bridge_report("FLD97", Duration::from_secs(5))).expect("a report");
     let refused = counter(&after, "commands.refused") - counter(&before, "commands.refused");
     let dropped = counter(&after, "inbound_dropped") - counter(&before, "inbound_dropped");
     eprintln!("burst of {n} behind a queue of 1: {} outcomes, {rejected} rejected, {busy} busy; refused +{refused}, inbound_dropped +{dropped}", outcomes.len());

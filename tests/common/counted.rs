@@ -20,12 +20,18 @@ pub fn odom_msg(y: f64) -> Value {
 
 /// `n` odometry messages at `rate` Hz on `/odom` (reliable), message *i* with x = *i*.
 pub fn counted_odometry(domain: &Domain, rate: f64, n: u32) -> Proc {
+    counted_odometry_kept(domain, rate, n, 100)
+}
+
+/// `counted_odometry` from a publisher whose history keeps the last `depth` messages.
+pub fn counted_odometry_kept(domain: &Domain, rate: f64, n: u32, depth: u32) -> Proc {
+    let depth = depth.to_string();
     RosTopic::new(domain.id(), ros_type::ODOMETRY, "/odom").publish_args(
         &odom_msg(0.0),
         rate,
         n,
         "reliable",
-        &["--counter", "pose.pose.position.x"],
+        &["--counter", "pose.pose.position.x", "--depth", &depth],
     )
 }
 
